@@ -1,0 +1,3 @@
+"""incman: an incident-management integration service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI); the contract is API.md."""

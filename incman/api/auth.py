@@ -1,0 +1,93 @@
+"""API keys and roles: keys are kept and compared as SHA-256 hashes, never logged."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request
+
+from incman.catalog import ROLES, get_catalog
+from incman.config import get_settings
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    groups: tuple[str, ...] = ()
+
+    def has_role(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+ANONYMOUS = Principal("anonymous", "admin")
+
+
+class KeyError_(ValueError):
+    """A malformed INCMAN_API_KEYS entry."""
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_env_keys(raw: str) -> dict[str, Principal]:
+    """`name:role:key,...` → {sha256(key): principal}."""
+    out: dict[str, Principal] = {}
+    for entry in filter(None, (e.strip() for e in raw.split(","))):
+        parts = entry.split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise KeyError_("INCMAN_API_KEYS: each entry must be name:role:key")
+        name, role, key = parts
+        if role not in ROLES:
+            raise KeyError_(f"INCMAN_API_KEYS: unknown role {role!r} for {name} ({', '.join(ROLES)})")
+        out[hash_key(key)] = Principal(name, role)
+    return out
+
+
+def key_table() -> dict[str, Principal]:
+    """Every configured key: the environment's and the configuration's users."""
+    table = parse_env_keys(get_settings().api_keys)
+    for user in get_catalog().users.values():
+        if user.api_key_sha256:
+            table[user.api_key_sha256] = Principal(user.name, user.role, user.groups)
+    return table
+
+
+def presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("zenoss-api-key") or request.query_params.get("api_key")
+
+
+def authenticate(request: Request, key: str | None = None) -> Principal:
+    """The caller; 401 for a missing or wrong key (open mode when no key is configured)."""
+    table = key_table()
+    if not table:
+        return ANONYMOUS
+    key = key or presented_key(request)
+    if not key:
+        raise HTTPException(401, "an API key is required (Authorization: Bearer <key>)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    digest = hash_key(key)
+    for known, principal in table.items():
+        if hmac.compare_digest(known, digest):
+            return principal
+    raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def require(role: str):  # type: ignore[no-untyped-def]
+    """A dependency: the caller must hold at least `role` (403 otherwise)."""
+
+    def dependency(request: Request) -> Principal:
+        principal = authenticate(request)
+        if not principal.has_role(role):
+            raise HTTPException(403, f"role {role} or higher is required ({principal.name} is "
+                                f"{principal.role})")
+        request.state.principal = principal
+        return principal
+
+    return dependency

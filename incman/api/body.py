@@ -1,0 +1,54 @@
+"""Reading JSON bodies: size limits (413), malformed JSON (400), clear errors (422)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+
+SINGLE_LIMIT = 1 << 20  # 1 MiB for one event
+BATCH_LIMIT = 16 << 20  # 16 MiB for a batch
+
+
+class ApiError(Exception):
+    """An error answer with a reason (and the field at fault, when there is one)."""
+
+    def __init__(self, status: int, error: str, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.error = error
+        self.reason = reason
+        self.field = field
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"error": self.error, "detail": self.reason}
+        if self.field:
+            body["field"] = self.field
+        return JSONResponse(body, status_code=self.status)
+
+
+async def read_json(request: Request, limit: int = BATCH_LIMIT) -> tuple[Any, int]:
+    """The parsed body and its size; 413 past `limit`, 400 when it is not JSON."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "payload too large", f"body is over {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload too large", f"body is over {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise ApiError(400, "malformed JSON", "the body is empty")
+    try:
+        return json.loads(raw), len(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed JSON", f"the body is not valid JSON: {exc}") from exc
+
+
+def not_found(what: str) -> HTTPException:
+    return HTTPException(404, f"{what} not found")

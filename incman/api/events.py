@@ -1,0 +1,297 @@
+"""Events: ingest (one or a batch), list, read, and the operator's actions."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from incman import event_ops, metrics
+from incman.api.auth import Principal, require
+from incman.api.body import SINGLE_LIMIT, ApiError, not_found, read_json
+from incman.catalog import get_catalog
+from incman.db import session_scope
+from incman.dispatch import enqueue
+from incman.domain.event import EventError, EventIn, normalise_event, parse_severity, parse_status
+from incman.ingest import Accepted, IngestBatch, Pending, accept, linked_incidents
+from incman.models import Event, EventIncident, Incident, Note, Occurrence
+from incman.views import event_to_api, note_to_api, occurrence_to_api
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+MAX_BATCH = 1000
+
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["device", "severity", "summary"],
+    "properties": {
+        "device": {"type": "string", "maxLength": 255},
+        "component": {"type": "string"},
+        "eventClass": {"type": "string"},
+        "eventKey": {"type": "string"},
+        "eventClassKey": {"type": "string"},
+        "severity": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 5},
+                               {"type": "string"}]},
+        "summary": {"type": "string", "minLength": 1},
+        "message": {"type": "string"},
+        "agent": {"type": "string"},
+        "source": {"type": "string"},
+        "dedupid": {"type": "string"},
+        "details": {"type": "object"},
+    },
+}
+INGEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"oneOf": [
+            EVENT_SCHEMA, {"type": "array", "items": EVENT_SCHEMA, "maxItems": MAX_BATCH}]}}},
+    }
+}
+
+
+def store_events(events: list[EventIn], source: str = "api") -> IngestBatch:
+    """Accept validated events in one committed transaction."""
+    with session_scope() as session:
+        batch = accept(session, events, get_catalog())
+    metrics.EVENTS_ACCEPTED.labels(source=source).inc(len(events))
+    return batch
+
+
+def store_each(events: list[tuple[int, EventIn]]) -> tuple[list[tuple[int, Accepted]],
+                                                          list[tuple[int, str]], list[Pending]]:
+    """Accept a batch together; if the database refuses it, item by item (each alone)."""
+    try:
+        batch = store_events([ev for _, ev in events])
+        return list(zip([i for i, _ in events], batch.accepted)), [], batch.pending
+    except SQLAlchemyError:
+        pass
+    done: list[tuple[int, Accepted]] = []
+    failed: list[tuple[int, str]] = []
+    pending: list[Pending] = []
+    for index, ev in events:
+        try:
+            batch = store_events([ev])
+            done.append((index, batch.accepted[0]))
+            pending.extend(batch.pending)
+        except SQLAlchemyError as exc:
+            failed.append((index, f"could not store: {exc.__class__.__name__}"))
+    return done, failed, pending
+
+
+def _invalid(exc: EventError, index: int | None = None) -> ApiError:
+    field = exc.field if index is None else f"[{index}].{exc.field}"
+    return ApiError(422, "invalid event", str(exc), field)
+
+
+@router.post("/events", openapi_extra=INGEST_BODY, status_code=201,
+             summary="Send one event (201 new, 200 folded) or a batch (200, per-item results)")
+async def post_events(request: Request, background: BackgroundTasks,
+                      _: Principal = Depends(require("ingest"))) -> JSONResponse:
+    doc, size = await read_json(request)
+    if isinstance(doc, list):
+        return await _post_batch(doc, background)
+    if size > SINGLE_LIMIT:
+        raise ApiError(413, "payload too large", f"one event may be at most {SINGLE_LIMIT} bytes")
+    try:
+        ev = normalise_event(doc)
+    except EventError as exc:
+        raise _invalid(exc) from exc
+    batch = await run_in_threadpool(store_events, [ev])
+    background.add_task(enqueue, batch.pending)
+    result = batch.accepted[0]
+    return JSONResponse(result.to_api(), status_code=201 if result.created else 200,
+                        background=background)
+
+
+async def _post_batch(items: list[Any], background: BackgroundTasks) -> JSONResponse:
+    if len(items) > MAX_BATCH:
+        raise ApiError(413, "batch too large", f"{len(items)} events; at most {MAX_BATCH}",
+                       "events")
+    results: list[dict[str, Any]] = []
+    valid: list[tuple[int, EventIn]] = []
+    for index, raw in enumerate(items):
+        try:
+            valid.append((index, normalise_event(raw)))
+        except EventError as exc:
+            results.append({"index": index, "ok": False, "error": str(exc), "field": exc.field})
+    done, failed, pending = await run_in_threadpool(store_each, valid) if valid else ([], [], [])
+    for index, accepted in done:
+        results.append({"index": index, "ok": True, **accepted.to_api()})
+    for index, error in failed:
+        results.append({"index": index, "ok": False, "error": error})
+    results.sort(key=lambda r: r["index"])
+    background.add_task(enqueue, pending)
+    return JSONResponse({"results": results}, status_code=200, background=background)
+
+
+def _encode_cursor(first_time: datetime, event_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{first_time.isoformat()}|{event_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, event_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(stamp), event_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad cursor", "the cursor is not one this API gave out",
+                       "cursor") from exc
+
+
+def _list_events(filters: dict[str, Any], limit: int, cursor: str | None) -> dict[str, Any]:
+    conds = []
+    if filters.get("status"):
+        conds.append(Event.status.in_([parse_status(s) for s in filters["status"].split(",")]))
+    if filters.get("severity") is not None:
+        conds.append(Event.severity == parse_severity(filters["severity"]))
+    for name, column in (("device", Event.device), ("dedupid", Event.dedupid),
+                         ("eventClass", Event.event_class), ("component", Event.component)):
+        if filters.get(name):
+            conds.append(column == filters[name])
+    if filters.get("incident") or filters.get("notificationId"):
+        sub = select(EventIncident.event_id).join(Incident,
+                                                  Incident.id == EventIncident.incident_id)
+        if filters.get("incident"):
+            sub = sub.where(or_(Incident.number == filters["incident"],
+                                Incident.id == filters["incident"]))
+        if filters.get("notificationId"):
+            sub = sub.where(EventIncident.notification_id == filters["notificationId"])
+        conds.append(Event.id.in_(sub))
+    with session_scope() as session:
+        total = session.scalar(select(func.count()).select_from(Event).where(*conds)) or 0
+        query = select(Event).where(*conds)
+        if cursor:
+            stamp, last_id = _decode_cursor(cursor)
+            query = query.where(or_(Event.first_time < stamp,
+                                    and_(Event.first_time == stamp, Event.id < last_id)))
+        rows = list(session.scalars(
+            query.order_by(Event.first_time.desc(), Event.id.desc()).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        links = linked_incidents(session, [r.id for r in rows])
+        items = [event_to_api(r, links[r.id]) for r in rows]
+    next_cursor = _encode_cursor(rows[-1].first_time, rows[-1].id) if more and rows else None
+    return {"items": items, "total": total, "nextCursor": next_cursor}
+
+
+@router.get("/events", summary="List events, newest first, with filters and cursor paging")
+async def get_events(
+    limit: int = Query(100, ge=1, le=1000),
+    cursor: str | None = None,
+    status: str | None = None,
+    severity: str | None = None,
+    device: str | None = None,
+    dedupid: str | None = None,
+    incident: str | None = None,
+    notificationId: str | None = None,  # noqa: N803 (API name)
+    eventClass: str | None = None,  # noqa: N803
+    component: str | None = None,
+    _: Principal = Depends(require("viewer")),
+) -> dict[str, Any]:
+    filters = {"status": status, "severity": severity, "device": device, "dedupid": dedupid,
+               "incident": incident, "notificationId": notificationId,
+               "eventClass": eventClass, "component": component}
+    try:
+        return await run_in_threadpool(_list_events, filters, limit, cursor)
+    except EventError as exc:
+        raise ApiError(400, "bad filter", str(exc), exc.field) from exc
+
+
+def load_event_api(event_id: str) -> dict[str, Any] | None:
+    with session_scope() as session:
+        ev = session.get(Event, event_id)
+        if ev is None:
+            return None
+        out = event_to_api(ev, linked_incidents(session, [ev.id])[ev.id])
+        occs = session.scalars(select(Occurrence).where(Occurrence.event_id == ev.id)
+                               .order_by(Occurrence.seq.desc()).limit(1000))
+        out["occurrences"] = [occurrence_to_api(o) for o in occs]
+        notes = session.scalars(select(Note).where(Note.event_id == ev.id)
+                                .order_by(Note.created_at))
+        out["notes"] = [note_to_api(n) for n in notes]
+        return out
+
+
+@router.get("/events/{event_id}", summary="One event, with its occurrences and notes")
+async def get_event(event_id: str, _: Principal = Depends(require("viewer"))) -> dict[str, Any]:
+    out = await run_in_threadpool(load_event_api, event_id)
+    if out is None:
+        raise not_found(f"event {event_id}")
+    return out
+
+
+def _operate(event_id: str, op: str, user: str) -> tuple[dict[str, Any] | None, IngestBatch]:
+    with session_scope() as session:
+        ev = session.get(Event, event_id, with_for_update=True)
+        if ev is None:
+            return None, IngestBatch()
+        func_ = {"acknowledge": event_ops.acknowledge, "close": event_ops.close,
+                 "reopen": event_ops.reopen}[op]
+        batch = func_(session, get_catalog(), ev, user)
+        out = event_to_api(ev, linked_incidents(session, [ev.id])[ev.id])
+    return out, batch
+
+
+async def _event_action(event_id: str, op: str, principal: Principal,
+                        background: BackgroundTasks) -> JSONResponse:
+    try:
+        out, batch = await run_in_threadpool(_operate, event_id, op, principal.name)
+    except event_ops.EventStateError as exc:
+        raise ApiError(409, "conflict", str(exc), "status") from exc
+    if out is None:
+        raise not_found(f"event {event_id}")
+    background.add_task(enqueue, batch.pending)
+    return JSONResponse(out, background=background)
+
+
+@router.post("/events/{event_id}/acknowledge", summary="Acknowledge (assigns linked incidents)")
+async def acknowledge_event(event_id: str, background: BackgroundTasks,
+                            principal: Principal = Depends(require("operator"))) -> JSONResponse:
+    return await _event_action(event_id, "acknowledge", principal, background)
+
+
+@router.post("/events/{event_id}/close", summary="Close (closes linked incidents)")
+async def close_event(event_id: str, background: BackgroundTasks,
+                      principal: Principal = Depends(require("operator"))) -> JSONResponse:
+    return await _event_action(event_id, "close", principal, background)
+
+
+@router.post("/events/{event_id}/reopen", summary="Re-open (re-opens linked incidents)")
+async def reopen_event(event_id: str, background: BackgroundTasks,
+                       principal: Principal = Depends(require("operator"))) -> JSONResponse:
+    return await _event_action(event_id, "reopen", principal, background)
+
+
+NOTE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["text"],
+    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 65536}}}}}}}
+
+
+def _add_note(event_id: str, user: str, text: str) -> tuple[dict[str, Any] | None, IngestBatch]:
+    with session_scope() as session:
+        ev = session.get(Event, event_id)
+        if ev is None:
+            return None, IngestBatch()
+        note, batch = event_ops.add_note(session, get_catalog(), ev, user, text)
+        return note_to_api(note), batch
+
+
+@router.post("/events/{event_id}/notes", status_code=201, openapi_extra=NOTE_BODY,
+             summary="Add a note (copied to linked incidents)")
+async def post_note(event_id: str, request: Request, background: BackgroundTasks,
+                    principal: Principal = Depends(require("operator"))) -> JSONResponse:
+    doc, _ = await read_json(request, SINGLE_LIMIT)
+    text = doc.get("text") if isinstance(doc, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(422, "invalid note", "text: a non-empty string is required", "text")
+    if len(text) > 65536:
+        raise ApiError(422, "invalid note", "text: at most 65536 characters", "text")
+    out, batch = await run_in_threadpool(_add_note, event_id, principal.name, text)
+    if out is None:
+        raise not_found(f"event {event_id}")
+    background.add_task(enqueue, batch.pending)
+    return JSONResponse(out, status_code=201, background=background)

@@ -1,0 +1,101 @@
+"""Typed settings read from the environment, in one place (CONFIG.md's table)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every environment setting of incman, with its default."""
+
+    data_dir: Path = Path("./incman-data")
+    database_url: str = ""
+    broker_url: str = ""
+    redis_url: str = ""
+    config_path: str = ""
+    api_keys: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+    poll_cycletime: int = 60
+    reconcile_after: int = 60
+    log_format: str = "text"
+    visibility_timeout: int = 300
+    secret_key: str = field(default="", repr=False)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis service is named: `incman run` provides one."""
+        return not self.redis_url
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "incman.db"
+
+    @property
+    def redis_socket(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path.resolve()}"
+
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"unix://{self.redis_socket.resolve()}"
+
+    def effective_broker_url(self) -> str:
+        if self.broker_url:
+            return self.broker_url
+        if self.redis_url:
+            return self.redis_url
+        return f"redis+socket://{self.redis_socket.resolve()}"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment (call again after changing it)."""
+    env = os.environ.get
+    return Settings(
+        data_dir=Path(env("INCMAN_DATA_DIR", "./incman-data")),
+        database_url=env("INCMAN_DATABASE_URL", ""),
+        broker_url=env("INCMAN_BROKER_URL", ""),
+        redis_url=env("INCMAN_REDIS_URL", ""),
+        config_path=env("INCMAN_CONFIG", ""),
+        api_keys=env("INCMAN_API_KEYS", ""),
+        api_host=env("INCMAN_API_HOST", "127.0.0.1"),
+        api_port=_int("INCMAN_API_PORT", 8000),
+        public_url=env("INCMAN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+        poll_cycletime=_int("INCMAN_POLL_CYCLETIME", 60),
+        reconcile_after=_int("INCMAN_RECONCILE_AFTER", 60),
+        log_format=env("INCMAN_LOG_FORMAT", "text"),
+        visibility_timeout=_int("INCMAN_VISIBILITY_TIMEOUT", 300),
+        secret_key=env("INCMAN_SECRET_KEY", ""),
+    )
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and `incman run` change the environment)."""
+    global _settings
+    _settings = None

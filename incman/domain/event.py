@@ -1,0 +1,152 @@
+"""Event normalisation: validation, severity names, the dedupid and the clear key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITY_NAMES = ("Clear", "Debug", "Info", "Warning", "Error", "Critical")
+_SEVERITY_BY_NAME = {name.lower(): n for n, name in enumerate(SEVERITY_NAMES)}
+EVENT_STATUSES = ("New", "Acknowledged", "Suppressed", "Closed", "Cleared", "Aged")
+OPEN_STATUSES = ("New", "Acknowledged", "Suppressed")
+SELF_MONITORING_PREFIX = "/App/Incman"
+FAILURE_CLASS = "/App/Incman/Failure"
+SUPPRESSION_CLASS = "/App/Incman/Suppression"
+
+# API name → (attribute, max length)
+_TEXT_FIELDS = {
+    "device": 255,
+    "component": 255,
+    "eventClass": 255,
+    "eventKey": 255,
+    "eventClassKey": 255,
+    "agent": 255,
+    "source": 255,
+    "summary": 4096,
+    "message": 65536,
+    "dedupid": 512,
+}
+_KNOWN = set(_TEXT_FIELDS) | {"severity", "details"}
+
+
+class EventError(ValueError):
+    """An invalid event: names the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass
+class EventIn:
+    """A validated incoming event (API field names in snake case)."""
+
+    device: str
+    severity: int
+    summary: str
+    component: str = ""
+    event_class: str = ""
+    event_key: str = ""
+    event_class_key: str = ""
+    message: str = ""
+    agent: str = ""
+    source: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    dedupid: str = ""
+
+    @property
+    def is_clear(self) -> bool:
+        return self.severity == 0
+
+    def clear_key(self) -> tuple[str, str, str, str]:
+        return (self.device, self.component, self.event_class, self.event_key)
+
+
+def parse_severity(value: Any) -> int:
+    """0–5 or a severity name in any case."""
+    if isinstance(value, bool):
+        raise EventError("severity", "must be an integer 0-5 or a severity name")
+    if isinstance(value, int):
+        if 0 <= value <= 5:
+            return value
+        raise EventError("severity", f"{value} is out of range 0-5")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return parse_severity(int(text))
+        if text.lower() in _SEVERITY_BY_NAME:
+            return _SEVERITY_BY_NAME[text.lower()]
+        names = ", ".join(SEVERITY_NAMES)
+        raise EventError("severity", f"unknown severity {value!r} (use 0-5 or {names})")
+    raise EventError("severity", "must be an integer 0-5 or a severity name")
+
+
+def severity_name(severity: int) -> str:
+    return SEVERITY_NAMES[severity] if 0 <= severity <= 5 else str(severity)
+
+
+def parse_status(value: Any) -> str:
+    """An event status in any case, written back exactly as the API spells it."""
+    if isinstance(value, str):
+        for status in EVENT_STATUSES:
+            if status.lower() == value.strip().lower():
+                return status
+    raise EventError("status", f"unknown status {value!r} (use {', '.join(EVENT_STATUSES)})")
+
+
+def make_dedupid(ev: EventIn) -> str:
+    """The default dedupid: device|component|eventClass|eventKey|severity."""
+    return "|".join((ev.device, ev.component, ev.event_class, ev.event_key, str(ev.severity)))
+
+
+def _text(raw: dict[str, Any], name: str, required: bool = False) -> str:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise EventError(name, "is required")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise EventError(name, "must be a string")
+    text = str(value)
+    if required and not text.strip():
+        raise EventError(name, "must not be empty")
+    if len(text) > _TEXT_FIELDS[name]:
+        raise EventError(name, f"is longer than {_TEXT_FIELDS[name]} characters")
+    return text
+
+
+def normalise_event(raw: Any) -> EventIn:
+    """Validate one incoming event (camelCase keys); unknown keys go into `details`."""
+    if not isinstance(raw, dict):
+        raise EventError("event", "must be a JSON object")
+    if "severity" not in raw or raw["severity"] is None:
+        raise EventError("severity", "is required")
+    details = raw.get("details") or {}
+    if not isinstance(details, dict):
+        raise EventError("details", "must be an object")
+    extra = {k: v for k, v in raw.items() if k not in _KNOWN}
+    if extra:
+        details = {**details, **extra}
+    ev = EventIn(
+        device=_text(raw, "device", required=True),
+        severity=parse_severity(raw["severity"]),
+        summary=_text(raw, "summary", required=True),
+        component=_text(raw, "component"),
+        event_class=_text(raw, "eventClass"),
+        event_key=_text(raw, "eventKey"),
+        event_class_key=_text(raw, "eventClassKey"),
+        message=_text(raw, "message"),
+        agent=_text(raw, "agent"),
+        source=_text(raw, "source"),
+        details=details,
+    )
+    ev.dedupid = _text(raw, "dedupid") or make_dedupid(ev)
+    return ev
+
+
+def is_self_monitoring(event_class: str) -> bool:
+    """incman's own events never trigger notifications (no event loops)."""
+    return event_class == SELF_MONITORING_PREFIX or event_class.startswith(
+        SELF_MONITORING_PREFIX + "/"
+    )

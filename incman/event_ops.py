@@ -1,0 +1,91 @@
+"""What operators and APIs do to events (acknowledge, close, re-open, note) and the
+incident actions each one queues, per the notification's options."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from incman.catalog import Catalog, NotificationDef, Options
+from incman.ingest import IngestBatch, Pending, add_action, linked_incidents
+from incman.models import OPEN_EVENT_STATUSES, AuditEntry, Event, Note, utcnow
+
+
+class EventStateError(ValueError):
+    """The event is not in a state that allows the operation."""
+
+
+def _queue_for_links(session: Session, catalog: Catalog, event: Event, kind: str,
+                     wanted: Callable[[Options], bool], payload: dict | None = None) -> list[Pending]:
+    out = []
+    for link, inc in linked_incidents(session, [event.id])[event.id]:
+        notif: NotificationDef | None = catalog.notifications.get(link.notification_id)
+        if notif is None or not notif.enabled or not wanted(notif.options):
+            continue
+        if inc.manual and not (notif.options.send_clear and catalog.has_enabled_trigger(notif)):
+            # The seed: a manual incident follows the event only with Send Clear and an
+            # enabled trigger on its notification.
+            continue
+        out.append(add_action(session, kind, notif, event_id=event.id, incident_id=inc.id,
+                              payload=payload))
+    return out
+
+
+def _audit(session: Session, actor: str, action: str, event: Event, **detail: object) -> None:
+    session.add(AuditEntry(actor=actor, action=action, target=f"event:{event.id}",
+                           detail=dict(detail)))
+
+
+def acknowledge(session: Session, catalog: Catalog, event: Event, user: str) -> IngestBatch:
+    if event.status not in OPEN_EVENT_STATUSES:
+        raise EventStateError(f"event is {event.status}; only open events can be acknowledged")
+    now = utcnow()
+    event.status = "Acknowledged"
+    event.acknowledged_by = user
+    event.acknowledgement_time = now
+    event.updated_at = now
+    _audit(session, user, "acknowledge", event)
+    pending = _queue_for_links(session, catalog, event, "assign",
+                               lambda o: o.assign_incident_on_event_ack, {"assignee": user})
+    return IngestBatch(pending=pending)
+
+
+def close(session: Session, catalog: Catalog, event: Event, user: str) -> IngestBatch:
+    if event.status == "Closed":
+        return IngestBatch()
+    now = utcnow()
+    event.status = "Closed"
+    event.updated_at = now
+    _audit(session, user, "close", event)
+    pending = _queue_for_links(session, catalog, event, "close",
+                               lambda o: o.close_incident_on_event_close, {"by": user})
+    return IngestBatch(pending=pending)
+
+
+def reopen(session: Session, catalog: Catalog, event: Event, user: str) -> IngestBatch:
+    if event.status in OPEN_EVENT_STATUSES:
+        return IngestBatch()
+    now = utcnow()
+    event.status = "New"
+    event.acknowledged_by = None
+    event.acknowledgement_time = None
+    event.clear_time = None
+    event.updated_at = now
+    _audit(session, user, "reopen", event)
+    pending = _queue_for_links(session, catalog, event, "reopen",
+                               lambda o: o.reopen_incident_on_event_reopen, {"by": user})
+    return IngestBatch(pending=pending)
+
+
+def add_note(session: Session, catalog: Catalog, event: Event, user: str, text: str,
+             occurrence_id: str | None = None) -> tuple[Note, IngestBatch]:
+    now = utcnow()
+    note = Note(id=str(uuid.uuid4()), event_id=event.id, occurrence_id=occurrence_id,
+                author=user, text=text, created_at=now, updated_at=now)
+    session.add(note)
+    session.flush()
+    pending = _queue_for_links(session, catalog, event, "note",
+                               lambda o: o.add_event_notes, {"noteId": note.id, "author": user})
+    return note, IngestBatch(pending=pending)

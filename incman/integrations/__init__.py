@@ -1,0 +1,1 @@
+"""Integrations: one module per remote system, behind one small contract."""

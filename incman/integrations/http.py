@@ -1,0 +1,85 @@
+"""The one HTTP helper of all integrations: a requests.Session with timeouts that turns
+every failure into a TransientError or a PermanentError."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import requests
+
+from incman.integrations.errors import PermanentError, TransientError
+
+TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+class HttpClient:
+    """Session, timeouts, TLS and proxy settings of one integration instance."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        verify_tls: bool = True,
+        ca_bundle: str | None = None,
+        proxy: str | None = None,
+        headers: dict[str, str] | None = None,
+        auth: Any = None,
+    ) -> None:
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.verify = ca_bundle if (verify_tls and ca_bundle) else verify_tls
+        if proxy:
+            self.session.proxies = {"http": proxy, "https": proxy}
+        if headers:
+            self.session.headers.update(headers)
+        if auth is not None:
+            self.session.auth = auth
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send; return the response for 2xx/3xx, raise the classified error otherwise."""
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            resp = self.session.request(method, url, **kwargs)
+        except requests.Timeout as exc:
+            raise TransientError(f"{method} {url}: timed out") from exc
+        except requests.ConnectionError as exc:
+            raise TransientError(f"{method} {url}: connection failed: {exc}") from exc
+        except requests.RequestException as exc:
+            raise PermanentError(f"{method} {url}: {exc}") from exc
+        if resp.status_code < 400:
+            return resp
+        snippet = resp.text[:300].replace("\n", " ")
+        message = f"{method} {url}: HTTP {resp.status_code}: {snippet}"
+        if resp.status_code in TRANSIENT_STATUS:
+            raise TransientError(message, parse_retry_after(resp.headers.get("Retry-After")))
+        raise PermanentError(message)
+
+    def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        resp = self.request(method, url, **kwargs)
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise PermanentError(f"{method} {url}: answer is not JSON") from exc
+
+    def close(self) -> None:
+        self.session.close()

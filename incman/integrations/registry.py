@@ -1,0 +1,46 @@
+"""Integrations by name: built-ins as alias → dotted path, resolved lazily, plus plugins
+registered by other packages under the entry-point group `incman.integrations`."""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from incman.integrations.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from incman.integrations.base import Integration
+
+BUILTIN: dict[str, str] = {
+    "debug": "incman.integrations.debug:DebugIntegration",
+}
+ENTRY_POINT_GROUP = "incman.integrations"
+
+
+@lru_cache(maxsize=1)
+def _plugins() -> dict[str, str]:
+    found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return {**found, **BUILTIN}
+
+
+def known_integrations() -> list[str]:
+    return sorted(_plugins())
+
+
+@lru_cache(maxsize=None)
+def integration_class(name: str) -> type[Integration]:
+    """The plugin class for `name`; an unknown name is a configuration error."""
+    path = _plugins().get(name)
+    if path is None:
+        raise ConfigurationError(
+            f"unknown integration {name!r} (known: {', '.join(known_integrations())})"
+        )
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+
+def queue_for(integration: str) -> str:
+    """Each integration has its own worker queue."""
+    return f"itsm.{integration}"

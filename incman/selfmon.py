@@ -1,0 +1,33 @@
+"""Self-monitoring: failures raise events of class /App/Incman/Failure (never triggering)."""
+
+from __future__ import annotations
+
+import logging
+
+from incman.catalog import get_catalog
+from incman.db import session_scope
+from incman.domain.event import FAILURE_CLASS, EventIn, make_dedupid
+from incman.ingest import accept
+
+log = logging.getLogger(__name__)
+
+
+def report_failure(notification_id: str, what: str, error: str, event_id: str | None = None) -> None:
+    """Raise (or fold into) one failure event per notification and action kind."""
+    ev = EventIn(
+        device="incman",
+        component=notification_id,
+        event_class=FAILURE_CLASS,
+        event_key=what,
+        severity=4,
+        summary=f"Notification {notification_id} failed to {what}: {error}"[:4000],
+        agent="incman",
+        details={"notificationId": notification_id, "error": error[:2000],
+                 **({"eventId": event_id} if event_id else {})},
+    )
+    ev.dedupid = make_dedupid(ev)
+    try:
+        with session_scope() as session:
+            accept(session, [ev], get_catalog())
+    except Exception:
+        log.exception("could not store the failure event for %s", notification_id)

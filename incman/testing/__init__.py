@@ -1,0 +1,1 @@
+"""Helpers for running incman for real in tests and demos: processes, ports, simulators."""

@@ -1,0 +1,133 @@
+"""The core path for real: HTTP → PostgreSQL → trigger → Celery worker → Debug incident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helpers import Client, unique, wait_for
+from sqlalchemy import func, select
+
+from incman.db import session_scope
+from incman.models import DebugIncident, Incident
+
+
+def debug_incidents(number: str | None = None, key: str | None = None) -> list[DebugIncident]:
+    with session_scope() as session:
+        query = select(DebugIncident)
+        if number:
+            query = query.where(DebugIncident.number == number)
+        if key:
+            query = query.where(DebugIncident.correlation_key == key)
+        return list(session.scalars(query))
+
+
+def incidents_for(dedupid: str) -> list[Incident]:
+    with session_scope() as session:
+        return list(session.scalars(select(Incident).where(Incident.dedupid == dedupid)))
+
+
+def event_with_incident(client: Client, event_id: str) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        ev = client.get(f"/api/v1/events/{event_id}").json()
+        return ev if ev.get("incident") else None
+
+    return wait_for(ready, what=f"an incident on event {event_id}")
+
+
+def test_event_opens_one_debug_incident_and_repeats_fold(client: Client, worker: Any) -> None:
+    device = unique("keep")
+    body = {"device": device, "component": "disk", "eventClass": "/Perf/Disk",
+            "eventKey": "usage", "severity": 5, "summary": "Disk full"}
+    first = client.post("/api/v1/events", body)
+    assert first.status_code == 201, first.text
+    assert first.json()["created"] is True
+    event_id = first.json()["eventId"]
+    assert first.json()["dedupid"] == f"{device}|disk|/Perf/Disk|usage|5"
+
+    ev = event_with_incident(client, event_id)
+    assert ev["notificationId"] == "debug-keep"
+    assert ev["incident"].startswith("DBG")
+    assert ev["incidentUrl"].endswith(f"/debug/incidents/{ev['incident']}")
+    assert ev["incidentCreatedAt"]
+    assert client.get(ev["incidentUrl"].split("8000")[-1] if False else
+                      "/debug/incidents/" + ev["incident"]).status_code == 200
+
+    for _ in range(50):
+        again = client.post("/api/v1/events", body)
+        assert again.status_code == 200
+        assert again.json()["created"] is False
+        assert again.json()["eventId"] == event_id
+    ev = client.get(f"/api/v1/events/{event_id}").json()
+    assert ev["count"] == 51
+    assert len(ev["occurrences"]) == 51
+    assert {o["occurrenceId"] for o in ev["occurrences"]} == {
+        f"{event_id}:{n}" for n in range(1, 52)}
+    assert len(incidents_for(ev["dedupid"])) == 1
+    assert len(debug_incidents(ev["incident"])) == 1
+
+
+def _clear(client: Client, device: str) -> dict[str, Any]:
+    resp = client.post("/api/v1/events", {"device": device, "component": "disk",
+                                          "eventClass": "/Perf/Disk", "eventKey": "usage",
+                                          "severity": "clear", "summary": "Disk ok"})
+    assert resp.status_code in (200, 201), resp.text
+    return resp.json()
+
+
+def test_clear_closes_the_incident_with_send_clear(client: Client, worker: Any) -> None:
+    device = unique("clear")
+    created = client.post("/api/v1/events", {"device": device, "component": "disk",
+                                             "eventClass": "/Perf/Disk", "eventKey": "usage",
+                                             "severity": "Critical", "summary": "Disk full"})
+    event_id = created.json()["eventId"]
+    number = event_with_incident(client, event_id)["incident"]
+    cleared = _clear(client, device)
+    assert cleared["status"] == "Cleared"
+    assert cleared["cleared"] == [event_id]
+    assert client.get(f"/api/v1/events/{event_id}").json()["status"] == "Cleared"
+    wait_for(lambda: debug_incidents(number)[0].state == "closed", what="the remote close")
+    assert incidents_for(created.json()["dedupid"])[0].state == "CLOSED"
+
+
+def test_clear_leaves_the_incident_open_without_send_clear(client: Client, worker: Any) -> None:
+    device = unique("keep")
+    created = client.post("/api/v1/events", {"device": device, "component": "disk",
+                                             "eventClass": "/Perf/Disk", "eventKey": "usage",
+                                             "severity": 4, "summary": "Disk full"})
+    event_id = created.json()["eventId"]
+    number = event_with_incident(client, event_id)["incident"]
+    _clear(client, device)
+    assert client.get(f"/api/v1/events/{event_id}").json()["status"] == "Cleared"
+    # A later event behind the clear is handled, so the clear's turn has passed.
+    later = client.post("/api/v1/events", {"device": unique("keep"), "severity": 4,
+                                           "summary": "marker"}).json()["eventId"]
+    event_with_incident(client, later)
+    assert debug_incidents(number)[0].state == "open"
+    assert incidents_for(created.json()["dedupid"])[0].state == "OPEN"
+
+
+def test_unmatched_clear_is_stored_as_cleared(client: Client) -> None:
+    cleared = _clear(client, unique("nothing"))
+    assert cleared["created"] is True
+    assert client.get(f"/api/v1/events/{cleared['eventId']}").json()["status"] == "Cleared"
+
+
+def test_a_permanent_failure_raises_a_failure_event(client: Client, worker: Any) -> None:
+    device = unique("broken")
+    created = client.post("/api/v1/events", {"device": device, "severity": 4, "summary": "x"})
+    assert created.status_code == 201
+
+    def failure_event() -> list[dict[str, Any]]:
+        items = client.get("/api/v1/events", params={"device": "incman",
+                                                     "component": "debug-broken"}).json()
+        return items["items"]
+
+    failures = wait_for(failure_event, what="a /App/Incman/Failure event")
+    assert failures[0]["eventClass"] == "/App/Incman/Failure"
+    assert "debug-broken" in failures[0]["summary"]
+    assert "permanent failure injected" in failures[0]["summary"]
+    # It never triggers a notification itself.
+    assert failures[0]["incident"] is None
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Incident).where(
+            Incident.notification_id == "debug-broken", Incident.state != "PENDING")) == 0

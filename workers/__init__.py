@@ -1,0 +1,1 @@
+"""The Celery side of incman: the app, its configuration and thin tasks."""

@@ -1,0 +1,51 @@
+"""The Celery app: `celery -A workers.app worker -Q itsm.debug` starts one integration's pool."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from beat_schedule import BEAT_SCHEDULE
+from incman.config import get_settings
+from workers.routes import TASK_ROUTES, queues
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    celery_app = Celery("incman", include=["workers.tasks"])
+    celery_app.conf.update(
+        broker_url=settings.effective_broker_url(),
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_queues=queues(),
+        task_default_queue="maintenance",
+        task_routes=TASK_ROUTES,
+        task_create_missing_queues=True,
+        # Redis re-delivers an unacknowledged message only after this; retries stay below it.
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        beat_schedule=BEAT_SCHEDULE,
+        timezone="UTC",
+        enable_utc=True,
+    )
+    return celery_app
+
+
+app = make_app()
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: object) -> None:
+    """A forked pool process must not share the parent's database or Redis sockets."""
+    from incman.db import reset_engine
+    from incman.redisconn import reset_redis
+
+    reset_engine()
+    reset_redis()
