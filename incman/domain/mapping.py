@@ -19,10 +19,12 @@ MAX_EXPRESSION_LENGTH = 2_000
 MAX_VALUE_LENGTH = 65_536
 DEFAULT_PRIORITY = 3
 CONTEXT_NAMES = ("evt", "dev", "component", "urls", "defaultFields", "mappingUtils", "removeField")
-_DOCUMENT_NAMES = CONTEXT_NAMES[:5]  # what `${jmespath: ...}` sees
+_DOCUMENT_NAMES = ("evt", "dev", "component", "urls", "defaultFields")  # for ${jmespath: ...}
 # methods that build huge values from small arguments; constructs outside the contract
-_BLOCKED_ATTRS = {"ljust", "rjust", "center", "zfill", "expandtabs", "translate", "encode"}
-_BLOCKED_ATTRS |= {"maketrans", "to_bytes"}
+_BLOCKED_ATTRS = frozenset(
+    ("ljust", "rjust", "center", "zfill", "expandtabs")
+    + ("translate", "maketrans", "encode", "to_bytes")
+)
 _BLOCKED_NODES = (ast.JoinedStr, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 

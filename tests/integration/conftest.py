@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import yaml
 
 from helpers import API_KEY, Client
 from incman.testing.procs import Proc, start_api, start_worker
+from workers.routes import all_queue_names
 
 PG_ADMIN = os.environ.get("INCMAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("INCMAN_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -53,83 +55,88 @@ def redis_url() -> str:
     return url
 
 
-TEST_CONFIG: dict[str, Any] = {
-    "triggers": [
-        {"id": "clear-devices", "when": {"device": {"_m": "^clear-"}}},
-        {"id": "keep-devices", "when": {"device": {"_m": "^keep-"}}},
-        {"id": "slow-devices", "when": {"device": {"_m": "^slow-"}}},
-        {"id": "broken-devices", "when": {"device": {"_m": "^broken-"}}},
-    ],
-    "notifications": [
-        {"id": "debug-clear", "integration": "debug", "triggers": ["clear-devices"],
-         "options": {"send_clear": True}},
-        {"id": "debug-keep", "integration": "debug", "triggers": ["keep-devices"],
-         "options": {"send_clear": False}},
-        {"id": "debug-slow", "integration": "debug", "triggers": ["slow-devices"],
-         "config": {"answer_delay": 4}},
-        {"id": "debug-broken", "integration": "debug", "triggers": ["broken-devices"],
-         "config": {"fail": "permanent"}},
-    ],
-}
-
-
 @pytest.fixture(scope="session")
-def service_env(pg_database: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-                ) -> dict[str, str]:
-    """The environment every incman process of the session runs with."""
+def base_env(pg_database: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+             ) -> dict[str, str]:
+    """The environment of every incman process in this session, less INCMAN_CONFIG."""
     folder = tmp_path_factory.mktemp("incman")
-    config = folder / "incman.yaml"
-    config.write_text(yaml.safe_dump(TEST_CONFIG))
     broker = os.environ.get("INCMAN_TEST_BROKER", redis_url)
-    env = {
+    return {
         **os.environ,
         "INCMAN_DATABASE_URL": pg_database,
         "INCMAN_REDIS_URL": redis_url,
         "INCMAN_BROKER_URL": broker,
-        "INCMAN_CONFIG": str(config),
         "INCMAN_API_KEYS": f"tester:admin:{API_KEY},feeder:ingest:ingest-key",
         "INCMAN_DATA_DIR": str(folder),
         "INCMAN_VISIBILITY_TIMEOUT": "10",
     }
-    return env
 
 
-@pytest.fixture(scope="session")
-def in_process(service_env: dict[str, str]) -> Iterator[None]:
-    """This test process reads the same database and Redis as the services."""
+def _use_in_process(env: dict[str, str]) -> None:
+    """This test process reads the same database, Redis and configuration as the services."""
     from incman.catalog import catalog_cache
     from incman.config import reset_settings
     from incman.db import reset_engine
     from incman.redisconn import reset_redis
 
-    saved = dict(os.environ)
-    os.environ.update(service_env)
+    os.environ.update(env)
     reset_settings(), reset_engine(), reset_redis(), catalog_cache.reset()
-    yield
+
+
+ALL_QUEUES = ",".join(all_queue_names())
+
+
+@dataclass
+class Stack:
+    """A running incman: the API and workers on one configuration."""
+
+    url: str
+    env: dict[str, str]
+    api: Proc
+    workers: list[Proc] = field(default_factory=list)
+    logs: Path = Path(".")
+
+    @property
+    def client(self) -> Client:
+        return Client(self.url)
+
+    def add_worker(self, queues: str = ALL_QUEUES, concurrency: int = 2, name: str = "w") -> Proc:
+        proc = start_worker(self.env, self.logs, queues, concurrency=concurrency, name=name)
+        self.workers.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            proc.stop()
+        self.api.stop()
+
+
+@pytest.fixture(scope="module")
+def make_stack(base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Callable[..., Stack]]:
+    """Start an API (and workers) on a configuration; everything stops at module end.
+
+    Stacks of one module share the database and broker, so start one per module."""
+    stacks: list[Stack] = []
+    saved = dict(os.environ)
+
+    def start(config: dict[str, Any], workers: int = 1, queues: str = ALL_QUEUES,
+              concurrency: int = 2, extra_env: dict[str, str] | None = None) -> Stack:
+        folder = tmp_path_factory.mktemp("stack")
+        path = folder / "incman.yaml"
+        path.write_text(yaml.safe_dump(config))
+        env = {**base_env, "INCMAN_CONFIG": str(path), **(extra_env or {})}
+        _use_in_process(env)
+        api, url = start_api(env, folder)
+        stack = Stack(url=url, env=env, api=api, logs=folder)
+        stacks.append(stack)
+        for n in range(workers):
+            stack.add_worker(queues, concurrency, name=f"w{n}")
+        return stack
+
+    yield start
+    for stack in stacks:
+        stack.stop()
     os.environ.clear()
     os.environ.update(saved)
-    reset_settings(), reset_engine(), reset_redis(), catalog_cache.reset()
-
-
-@pytest.fixture(scope="session")
-def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("logs")
-
-
-@pytest.fixture(scope="session")
-def api(service_env: dict[str, str], logs: Path, in_process: None) -> Iterator[str]:
-    proc, url = start_api(service_env, logs)
-    yield url
-    proc.stop()
-
-
-@pytest.fixture(scope="session")
-def worker(service_env: dict[str, str], logs: Path, in_process: None) -> Iterator[Proc]:
-    proc = start_worker(service_env, logs, "itsm.debug,ingest,poll,maintenance", concurrency=2)
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def client(api: str) -> Client:
-    return Client(api)
+    _use_in_process({})

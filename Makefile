@@ -1,0 +1,56 @@
+# incman — common tasks. `make test` builds a fresh venv and runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip
+
+.PHONY: install dev run api worker beat flower test test-unit test-integration lint fmt typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+install: $(BIN)/python
+	$(PIP) install -q -e .
+
+dev: $(BIN)/python
+	$(PIP) install -q -e '.[test,dev]'
+
+run: install
+	$(BIN)/incman run
+
+api: install
+	$(BIN)/incman api
+
+worker: install
+	$(BIN)/celery -A workers.app worker -Q $${QUEUES:-ingest,poll,maintenance,itsm.debug} -l INFO
+
+beat: install
+	$(BIN)/celery -A workers.app beat -l INFO
+
+flower: install
+	$(BIN)/incman flower
+
+test: dev
+	$(BIN)/pytest -q
+
+test-unit: dev
+	$(BIN)/pytest -q tests/unit
+
+test-integration: dev
+	$(BIN)/pytest -q tests/integration
+
+lint: dev
+	$(BIN)/ruff check incman workers tests beat_schedule.py
+
+fmt: dev
+	$(BIN)/ruff format incman workers tests beat_schedule.py
+
+typecheck: dev
+	$(BIN)/mypy incman workers
+
+bench: dev
+	$(BIN)/python -m incman.bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
