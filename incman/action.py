@@ -12,11 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from incman.catalog import NotificationDef, get_catalog
 from incman.db import new_session, session_scope
+from incman.domain.lifecycle import (
+    ASSOCIATE,
+    CREATE,
+    CREATE_WITH_WARNING,
+    REOPEN_AND_ASSOCIATE,
+    association_note,
+    decide_new_event,
+)
 from incman.domain.mapping import MappingError, apply_field_mapping, build_context
 from incman.integrations.base import (
     ASSIGN,
@@ -148,67 +157,101 @@ def give_up(action_id: int, error: str, notification_id: str | None = None,
 
 # -- creation ------------------------------------------------------------------------------
 
-def _claim_incident(job: Job, event: Event) -> tuple[str, bool]:
-    """Link the event to the open incident of its notification+dedupid, claiming a new
-    PENDING one when there is none. Returns (incident id, associated to an existing one)."""
+@dataclass
+class Claim:
+    """The outcome of linking an event to an incident of its notification."""
+
+    incident_id: str
+    decision: str  # a lifecycle decision: create, associate, reopen, create_warn
+    already_linked: bool = False
+
+
+def _latest_incident(session: Session, notif_id: str, dedupid: str) -> Incident | None:
+    """The open incident for this notification+dedupid, else the last one whose events have
+    not all aged out."""
+    base = select(Incident).where(Incident.notification_id == notif_id,
+                                  Incident.dedupid == dedupid)
+    inc = session.scalars(base.where(Incident.state.in_(OPEN_INCIDENT_STATES))).first()
+    if inc is not None:
+        return inc
+    live = (select(EventIncident.incident_id)
+            .join(Event, Event.id == EventIncident.event_id)
+            .where(EventIncident.incident_id == Incident.id, Event.status != "Aged"))
+    return session.scalars(base.where(live.exists())
+                           .order_by(Incident.created_at.desc()).limit(1)).first()
+
+
+def _fresh_state(job: Job, inc: Incident) -> str:
+    """The incident's state for the association rules: read from the remote when the
+    options ask for it and the integration can; the local state otherwise."""
+    options = job.notif.options
+    wants_fresh = options.check_closed_before_assign or options.reopen_incident_on_reoccur
+    if (not wants_fresh or inc.state == "PENDING" or inc.state not in OPEN_INCIDENT_STATES
+            or not inc.remote_id or not job.plugin.supports(STATUS)):
+        return inc.state
+    fresh = job.plugin.get_status([remote_ref(inc)]).get(inc.remote_id)
+    if fresh is not None and fresh.state != inc.state:
+        inc.state = fresh.state
+        inc.remote_state = fresh.remote_state
+        inc.updated_at = utcnow()
+    return inc.state
+
+
+def _new_incident(job: Job, event: Event, manual: bool = False) -> Incident:
+    now = utcnow()
+    return Incident(
+        id=str(uuid.uuid4()),
+        notification_id=job.notif.id,
+        integration=job.notif.integration,
+        dedupid=event.dedupid,
+        correlation_key=uuid.uuid4().hex,
+        state="PENDING",
+        origin_event_id=event.id,
+        manual=manual,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _claim_incident(job: Job, event: Event) -> Claim:
+    """Link the event to an incident per the association rules, claiming a new PENDING
+    incident when one must be created (the partial unique index makes the claim unique)."""
     notif = job.notif
     for _ in range(10):
         session = new_session()
         try:
             link = session.get(EventIncident, (event.id, notif.id))
             if link is not None:
-                return link.incident_id, False
-            inc = session.scalars(
-                select(Incident).where(
-                    Incident.notification_id == notif.id,
-                    Incident.dedupid == event.dedupid,
-                    Incident.state.in_(OPEN_INCIDENT_STATES),
-                )
-            ).first()
-            if inc is not None and _closed_remotely(job, inc):
-                session.commit()
-                continue
-            now = utcnow()
-            associated = inc is not None
-            if inc is None:
-                inc = Incident(
-                    id=str(uuid.uuid4()),
-                    notification_id=notif.id,
-                    integration=notif.integration,
-                    dedupid=event.dedupid,
-                    correlation_key=uuid.uuid4().hex,
-                    state="PENDING",
-                    origin_event_id=event.id,
-                    created_at=now,
-                    updated_at=now,
-                )
+                return Claim(link.incident_id, ASSOCIATE, already_linked=True)
+            inc = _latest_incident(session, notif.id, event.dedupid)
+            state = _fresh_state(job, inc) if inc is not None else None
+            decision = decide_new_event(notif.options, state, job.plugin.supports(REOPEN))
+            if decision == CREATE_WITH_WARNING:
+                log.warning("%s cannot re-open incidents: a new incident instead of re-opening "
+                            "%s (notification %s)", job.plugin.name,
+                            inc.number if inc else "?", notif.id)
+            if decision == REOPEN_AND_ASSOCIATE and inc is not None:
+                reopened = session.execute(
+                    update(Incident)
+                    .where(Incident.id == inc.id, Incident.state.in_(("RESOLVED", "CLOSED")))
+                    .values(state="OPEN", updated_at=utcnow())
+                ).rowcount
+                if not reopened:  # another worker re-opened it first
+                    decision = ASSOCIATE
+            if decision in (CREATE, CREATE_WITH_WARNING) or inc is None:
+                inc = _new_incident(job, event)
                 session.add(inc)
                 session.flush()  # the incident row first: the link refers to it
             session.add(EventIncident(event_id=event.id, notification_id=notif.id,
-                                      incident_id=inc.id, associated_at=now))
+                                      incident_id=inc.id, associated_at=utcnow()))
             session.commit()
-            return inc.id, associated
+            return Claim(inc.id, decision)
         except IntegrityError as exc:
             log.debug("claim for %s lost a race: %s", event.dedupid, exc)
             session.rollback()  # another worker claimed it first: read again
         finally:
             session.close()
     raise TransientError(f"could not claim an incident for {event.dedupid!r}")
-
-
-def _closed_remotely(job: Job, inc: Incident) -> bool:
-    """'Check closed before assigning': a fresh status read where the integration has one."""
-    if not job.notif.options.check_closed_before_assign or inc.state == "PENDING":
-        return False
-    if not job.plugin.supports(STATUS):
-        return False
-    fresh = job.plugin.get_status([remote_ref(inc)]).get(inc.remote_id or "")
-    if fresh is None or fresh.state not in ("RESOLVED", "CLOSED"):
-        return False
-    inc.state = fresh.state
-    inc.remote_state = fresh.remote_state
-    inc.updated_at = utcnow()
-    return True
 
 
 def build_fields(job: Job, event: Event) -> dict[str, Any]:
@@ -297,10 +340,13 @@ def handle_create(job: Job) -> str:
     event = _load_event(job.event_id)
     if event is None:
         return "skipped"
-    incident_id, associated = _claim_incident(job, event)
-    inc = ensure_remote(job, incident_id)
-    if associated and inc.origin_event_id != event.id:
-        _note(job, inc, f"New event for existing incident: {event.id}")
+    claim = _claim_incident(job, event)
+    inc = ensure_remote(job, claim.incident_id)
+    if claim.already_linked or inc.origin_event_id == event.id:
+        return "done"
+    if claim.decision == REOPEN_AND_ASSOCIATE:
+        job.plugin.reopen(remote_ref(inc), f"Re-opened: the event re-occurred ({event.id})")
+    _note(job, inc, association_note(event.id))
     return "done"
 
 
@@ -406,7 +452,8 @@ def handle_reopen(job: Job) -> str:
         return "skipped"
     if not job.plugin.supports(REOPEN):
         return _unsupported(job, REOPEN, inc)
-    job.plugin.reopen(remote_ref(inc), f"Event {job.event_id} re-opened by {job.payload.get('by', '')}")
+    by = job.payload.get("by", "")
+    job.plugin.reopen(remote_ref(inc), f"Event {job.event_id} re-opened by {by}")
     _set_state(inc.id, "OPEN")
     return "done"
 

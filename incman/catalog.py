@@ -9,12 +9,13 @@ import os
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
 
 from incman.domain.condition import ConditionError, matches, validate_condition
+from incman.domain.lifecycle import Options
 
 ROLES = ("viewer", "ingest", "operator", "manager", "admin")
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -24,37 +25,18 @@ class CatalogError(ValueError):
     """A configuration that cannot be used, with the place and reason."""
 
 
-@dataclass(frozen=True)
-class Options:
-    """The seed's checkboxes, with the seed's defaults."""
-
-    send_clear: bool = False
-    initial_occurrence_only: bool = True
-    one_incident_per_event: bool = True
-    ack_event_on_create: bool = False
-    ack_event_on_assign: bool = False
-    close_event_on_resolve: bool = False
-    close_incident_on_event_close: bool = True
-    reopen_incident_on_event_reopen: bool = True
-    reopen_incident_on_reoccur: bool = False
-    assign_incident_on_event_ack: bool = True
-    check_closed_before_assign: bool = True
-    add_event_notes: bool = True
-    hidden: bool = False
-
-    @classmethod
-    def from_dict(cls, raw: Any, where: str) -> Options:
-        if raw is None:
-            return cls()
-        if not isinstance(raw, dict):
-            raise CatalogError(f"{where}.options: must be a mapping")
-        known = {f.name for f in fields(cls)}
-        for key, value in raw.items():
-            if key not in known:
-                raise CatalogError(f"{where}.options.{key}: unknown option")
-            if not isinstance(value, bool):
-                raise CatalogError(f"{where}.options.{key}: must be true or false")
-        return cls(**raw)
+def parse_options(raw: Any, where: str) -> Options:
+    if raw is None:
+        return Options()
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}.options: must be a mapping")
+    known = set(Options.names())
+    for key, value in raw.items():
+        if key not in known:
+            raise CatalogError(f"{where}.options.{key}: unknown option")
+        if not isinstance(value, bool):
+            raise CatalogError(f"{where}.options.{key}: must be true or false")
+    return Options.from_mapping(raw)
 
 
 @dataclass(frozen=True)
@@ -201,7 +183,7 @@ def parse_notification(
         triggers=_str_list(raw.get("triggers"), f"{where}.triggers"),
         subscribers=_str_list(raw.get("subscribers"), f"{where}.subscribers"),
         cycletime=cycletime,
-        options=Options.from_dict(raw.get("options"), where),
+        options=parse_options(raw.get("options"), where),
         config=config,
         field_mapping=mapping,
         suppression=suppression,

@@ -4,11 +4,11 @@ incident actions each one queues, per the notification's options."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from incman.catalog import Catalog, NotificationDef, Options
+from incman.catalog import Catalog, NotificationDef
+from incman.domain.lifecycle import incident_action_for
 from incman.ingest import IngestBatch, Pending, add_action, linked_incidents
 from incman.models import OPEN_EVENT_STATUSES, AuditEntry, Event, Note, utcnow
 
@@ -17,19 +17,19 @@ class EventStateError(ValueError):
     """The event is not in a state that allows the operation."""
 
 
-def _queue_for_links(session: Session, catalog: Catalog, event: Event, kind: str,
-                     wanted: Callable[[Options], bool], payload: dict | None = None) -> list[Pending]:
+def _queue_for_links(session: Session, catalog: Catalog, event: Event, change: str,
+                     payload: dict | None = None) -> list[Pending]:
+    """Queue, for each incident linked to the event, what the change means for it."""
     out = []
     for link, inc in linked_incidents(session, [event.id])[event.id]:
         notif: NotificationDef | None = catalog.notifications.get(link.notification_id)
-        if notif is None or not notif.enabled or not wanted(notif.options):
+        if notif is None or not notif.enabled:
             continue
-        if inc.manual and not (notif.options.send_clear and catalog.has_enabled_trigger(notif)):
-            # The seed: a manual incident follows the event only with Send Clear and an
-            # enabled trigger on its notification.
-            continue
-        out.append(add_action(session, kind, notif, event_id=event.id, incident_id=inc.id,
-                              payload=payload))
+        kind = incident_action_for(change, notif.options, linked=True, manual=inc.manual,
+                                   has_enabled_trigger=catalog.has_enabled_trigger(notif))
+        if kind is not None:
+            out.append(add_action(session, kind, notif, event_id=event.id, incident_id=inc.id,
+                                  payload=payload))
     return out
 
 
@@ -47,8 +47,7 @@ def acknowledge(session: Session, catalog: Catalog, event: Event, user: str) -> 
     event.acknowledgement_time = now
     event.updated_at = now
     _audit(session, user, "acknowledge", event)
-    pending = _queue_for_links(session, catalog, event, "assign",
-                               lambda o: o.assign_incident_on_event_ack, {"assignee": user})
+    pending = _queue_for_links(session, catalog, event, "acknowledge", {"assignee": user})
     return IngestBatch(pending=pending)
 
 
@@ -59,8 +58,7 @@ def close(session: Session, catalog: Catalog, event: Event, user: str) -> Ingest
     event.status = "Closed"
     event.updated_at = now
     _audit(session, user, "close", event)
-    pending = _queue_for_links(session, catalog, event, "close",
-                               lambda o: o.close_incident_on_event_close, {"by": user})
+    pending = _queue_for_links(session, catalog, event, "close", {"by": user})
     return IngestBatch(pending=pending)
 
 
@@ -74,8 +72,7 @@ def reopen(session: Session, catalog: Catalog, event: Event, user: str) -> Inges
     event.clear_time = None
     event.updated_at = now
     _audit(session, user, "reopen", event)
-    pending = _queue_for_links(session, catalog, event, "reopen",
-                               lambda o: o.reopen_incident_on_event_reopen, {"by": user})
+    pending = _queue_for_links(session, catalog, event, "reopen", {"by": user})
     return IngestBatch(pending=pending)
 
 
@@ -87,5 +84,5 @@ def add_note(session: Session, catalog: Catalog, event: Event, user: str, text: 
     session.add(note)
     session.flush()
     pending = _queue_for_links(session, catalog, event, "note",
-                               lambda o: o.add_event_notes, {"noteId": note.id, "author": user})
+                               {"noteId": note.id, "author": user})
     return note, IngestBatch(pending=pending)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from incman.catalog import Catalog, NotificationDef
 from incman.domain.event import EventIn, is_self_monitoring
+from incman.domain.lifecycle import incident_action_for
 from incman.models import (
     OPEN_EVENT_STATUSES,
     Action,
@@ -183,9 +184,9 @@ def _accept_clear(session: Session, ev: EventIn, catalog: Catalog, now: datetime
         seen: set[str] = set()
         for incident_id, notification_id, event_id in links:
             notif = catalog.notifications.get(notification_id)
-            if notif is None or not notif.enabled or not notif.options.send_clear:
+            if notif is None or not notif.enabled or incident_id in seen:
                 continue
-            if incident_id in seen:
+            if incident_action_for("clear", notif.options, linked=True) is None:
                 continue
             seen.add(incident_id)
             batch.pending.append(
@@ -224,9 +225,10 @@ def accept_one(session: Session, ev: EventIn, catalog: Catalog, batch: IngestBat
         return result
     doc = event_document(ev, event_id, count, status, catalog)
     for notif in catalog.matching_notifications(doc):
-        if not created and notif.options.initial_occurrence_only:
+        kind = "create" if created else incident_action_for("reoccur", notif.options,
+                                                             linked=False)
+        if kind is None:
             continue
-        kind = "create" if created else "reoccur"
         batch.pending.append(add_action(session, kind, notif, event_id=event_id))
     return result
 
@@ -239,9 +241,12 @@ def accept(session: Session, events: list[EventIn], catalog: Catalog) -> IngestB
     return batch
 
 
-def linked_incidents(session: Session, event_ids: list[str]) -> dict[str, list[tuple[EventIncident, Incident]]]:
+Links = dict[str, list[tuple[EventIncident, Incident]]]
+
+
+def linked_incidents(session: Session, event_ids: list[str]) -> Links:
     """Links and incidents of many events at once, oldest association first."""
-    out: dict[str, list[tuple[EventIncident, Incident]]] = {eid: [] for eid in event_ids}
+    out: Links = {eid: [] for eid in event_ids}
     if not event_ids:
         return out
     rows = session.execute(

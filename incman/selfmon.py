@@ -12,7 +12,8 @@ from incman.ingest import accept
 log = logging.getLogger(__name__)
 
 
-def report_failure(notification_id: str, what: str, error: str, event_id: str | None = None) -> None:
+def report_failure(notification_id: str, what: str, error: str,
+                   event_id: str | None = None) -> None:
     """Raise (or fold into) one failure event per notification and action kind."""
     ev = EventIn(
         device="incman",

@@ -42,7 +42,8 @@ def parse_env_keys(raw: str) -> dict[str, Principal]:
             raise KeyError_("INCMAN_API_KEYS: each entry must be name:role:key")
         name, role, key = parts
         if role not in ROLES:
-            raise KeyError_(f"INCMAN_API_KEYS: unknown role {role!r} for {name} ({', '.join(ROLES)})")
+            raise KeyError_(
+                f"INCMAN_API_KEYS: unknown role {role!r} for {name} ({', '.join(ROLES)})")
         out[hash_key(key)] = Principal(name, role)
     return out
 

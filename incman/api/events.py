@@ -67,7 +67,7 @@ def store_each(events: list[tuple[int, EventIn]]) -> tuple[list[tuple[int, Accep
     """Accept a batch together; if the database refuses it, item by item (each alone)."""
     try:
         batch = store_events([ev for _, ev in events])
-        return list(zip([i for i, _ in events], batch.accepted)), [], batch.pending
+        return list(zip([i for i, _ in events], batch.accepted, strict=True)), [], batch.pending
     except SQLAlchemyError:
         pass
     done: list[tuple[int, Accepted]] = []
@@ -187,8 +187,8 @@ async def get_events(
     device: str | None = None,
     dedupid: str | None = None,
     incident: str | None = None,
-    notificationId: str | None = None,  # noqa: N803 (API name)
-    eventClass: str | None = None,  # noqa: N803
+    notificationId: str | None = None,
+    eventClass: str | None = None,
     component: str | None = None,
     _: Principal = Depends(require("viewer")),
 ) -> dict[str, Any]:

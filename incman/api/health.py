@@ -29,14 +29,14 @@ def _check_all() -> dict[str, str]:
         with session_scope() as session:
             session.execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (any failure means not ready)
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
         from incman.redisconn import get_redis
 
         get_redis().ping()
         checks["redis"] = "ok"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (any failure means not ready)
         checks["redis"] = f"error: {exc.__class__.__name__}"
     try:
         from workers.app import app
@@ -44,7 +44,7 @@ def _check_all() -> dict[str, str]:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
         checks["broker"] = "ok"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (any failure means not ready)
         checks["broker"] = f"error: {exc.__class__.__name__}"
     return checks
 

@@ -61,8 +61,8 @@ def _list(state: str | None, notification_id: str | None, event_id: str | None, 
 @router.get("/incidents", summary="List incidents")
 async def list_incidents(
     state: str | None = None,
-    notificationId: str | None = None,  # noqa: N803 (API name)
-    eventId: str | None = None,  # noqa: N803
+    notificationId: str | None = None,
+    eventId: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = None,
     _: Principal = Depends(require("viewer")),

@@ -59,8 +59,9 @@ class DebugIntegration(Integration):
     def create(self, fields: dict[str, Any], correlation_key: str) -> RemoteIncident:
         self._check_faults()
         with new_session() as session:
-            row = DebugIncident(number=f"new-{correlation_key[:24]}", correlation_key=correlation_key,
-                                fields=fields, state="open", notes=[])
+            row = DebugIncident(number=f"new-{correlation_key[:24]}",
+                                correlation_key=correlation_key, fields=fields, state="open",
+                                notes=[])
             session.add(row)
             session.flush()
             row.number = f"DBG{row.id:07d}"

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from incman.db import session_scope
 from incman.models import DebugIncident, Incident
 
-
 CONFIG: dict[str, Any] = {
     "triggers": [
         {"id": "clear-devices", "when": {"device": {"_m": "^clear-"}}},
