@@ -23,6 +23,7 @@ from incman.domain.lifecycle import (
     CREATE,
     CREATE_WITH_WARNING,
     REOPEN_AND_ASSOCIATE,
+    ack_event_after_create,
     association_note,
     decide_new_event,
 )
@@ -166,18 +167,20 @@ class Claim:
     already_linked: bool = False
 
 
-def _latest_incident(session: Session, notif_id: str, dedupid: str) -> Incident | None:
-    """The open incident for this notification+dedupid, else the last one whose events have
-    not all aged out."""
-    base = select(Incident).where(Incident.notification_id == notif_id,
-                                  Incident.dedupid == dedupid)
-    inc = session.scalars(base.where(Incident.state.in_(OPEN_INCIDENT_STATES))).first()
+def latest_incident(session: Session, notif_id: str, dedupid: str) -> Incident | None:
+    """The incident an event with this dedupid would join: the open one for this
+    notification+dedupid, else the last one linked to an event with this dedupid that has
+    not aged out (manual associations included)."""
+    inc = session.scalars(select(Incident).where(
+        Incident.notification_id == notif_id, Incident.dedupid == dedupid,
+        Incident.state.in_(OPEN_INCIDENT_STATES))).first()
     if inc is not None:
         return inc
-    live = (select(EventIncident.incident_id)
-            .join(Event, Event.id == EventIncident.event_id)
-            .where(EventIncident.incident_id == Incident.id, Event.status != "Aged"))
-    return session.scalars(base.where(live.exists())
+    linked = (select(EventIncident.incident_id)
+              .join(Event, Event.id == EventIncident.event_id)
+              .where(EventIncident.notification_id == notif_id, Event.dedupid == dedupid,
+                     Event.status != "Aged"))
+    return session.scalars(select(Incident).where(Incident.id.in_(linked))
                            .order_by(Incident.created_at.desc()).limit(1)).first()
 
 
@@ -223,7 +226,7 @@ def _claim_incident(job: Job, event: Event) -> Claim:
             link = session.get(EventIncident, (event.id, notif.id))
             if link is not None:
                 return Claim(link.incident_id, ASSOCIATE, already_linked=True)
-            inc = _latest_incident(session, notif.id, event.dedupid)
+            inc = latest_incident(session, notif.id, event.dedupid)
             state = _fresh_state(job, inc) if inc is not None else None
             decision = decide_new_event(notif.options, state, job.plugin.supports(REOPEN))
             if decision == CREATE_WITH_WARNING:
@@ -301,7 +304,7 @@ def ensure_remote(job: Job, incident_id: str) -> Incident:
             inc.state = ref.state if ref.state in ("OPEN", "ASSIGNED") else "OPEN"
             inc.remote_state = ref.remote_state
             inc.updated_at = utcnow()
-            if job.notif.options.ack_event_on_create and origin.status == "New":
+            if ack_event_after_create(job.notif.options) and origin.status == "New":
                 origin.status = "Acknowledged"
                 origin.acknowledged_by = "incman"
                 origin.acknowledgement_time = utcnow()
@@ -474,7 +477,16 @@ def handle_note(job: Job) -> str:
     return "done"
 
 
+def handle_create_manual(job: Job) -> str:
+    """An incident created by hand from the event console: already claimed, create it."""
+    if job.incident_id is None:
+        return "skipped"
+    ensure_remote(job, job.incident_id)
+    return "done"
+
+
 HANDLERS = {
+    "create_manual": handle_create_manual,
     "assign": handle_assign,
     "close": handle_close,
     "reopen": handle_reopen,

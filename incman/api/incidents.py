@@ -1,16 +1,22 @@
-"""Incidents: list and read (manual creation and association live in the lifecycle)."""
+"""Incidents: list, read, and create or associate by hand (the event console's actions)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
+from incman import manual
 from incman.api.auth import Principal, require
-from incman.api.body import ApiError, not_found
+from incman.api.body import SINGLE_LIMIT, ApiError, not_found, read_json
+from incman.catalog import get_catalog
 from incman.db import session_scope
+from incman.dispatch import enqueue
+from incman.ingest import IngestBatch
 from incman.models import EventIncident, Incident
 from incman.views import incident_to_api
 
@@ -88,3 +94,94 @@ async def get_incident(incident_id: str,
     if out is None:
         raise not_found(f"incident {incident_id}")
     return out
+
+
+MANUAL_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["eventIds", "notificationId"],
+    "properties": {"eventIds": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                   "notificationId": {"type": "string"}}}}}}}
+ASSOCIATE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["eventIds", "notificationId", "incident"],
+    "properties": {"eventIds": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                   "notificationId": {"type": "string"},
+                   "incident": {"type": "string", "minLength": 1}}}}}}}
+WAIT_FOR_CREATION = 10.0
+
+
+def _manual_body(doc: Any, *names: str) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise ApiError(422, "invalid request", "the body must be a JSON object")
+    for name in names:
+        if name not in doc:
+            raise ApiError(422, "invalid request", f"{name}: is required", name)
+    if not isinstance(doc["eventIds"], list):
+        raise ApiError(422, "invalid request", "eventIds: must be a list", "eventIds")
+    if not isinstance(doc["notificationId"], str):
+        raise ApiError(422, "invalid request", "notificationId: must be a string",
+                       "notificationId")
+    return doc
+
+
+def _create_manual(doc: dict[str, Any], who: Principal) -> tuple[list[str], IngestBatch]:
+    with session_scope() as session:
+        incidents, batch = manual.create_manual(session, get_catalog(), doc["eventIds"],
+                                                doc["notificationId"], who.name, who.role,
+                                                who.groups)
+        return [i.id for i in incidents], batch
+
+
+def _wait_created(ids: list[str]) -> list[dict[str, Any]]:
+    """Give the workers a moment so the answer carries the numbers; PENDING otherwise."""
+    deadline = time.monotonic() + WAIT_FOR_CREATION
+    while True:
+        with session_scope() as session:
+            rows = [session.get(Incident, i) for i in ids]
+            links = _event_ids(session, ids)
+            out = [incident_to_api(r, links[r.id]) for r in rows if r is not None]
+        if all(i["state"] != "PENDING" for i in out) or time.monotonic() > deadline:
+            return out
+        time.sleep(0.1)
+
+
+def _manual_error(exc: manual.ManualError) -> ApiError:
+    return ApiError(exc.status, _REASONS.get(exc.status, "refused"), exc.reason, exc.field)
+
+
+_REASONS = {403: "forbidden", 404: "not found", 409: "conflict", 422: "invalid request"}
+
+
+@router.post("/incidents", status_code=201, openapi_extra=MANUAL_BODY,
+             summary="Create incidents by hand for events (one per event, or one for all)")
+async def create_incidents(request: Request,
+                           who: Principal = Depends(require("operator"))) -> JSONResponse:
+    doc, _ = await read_json(request, SINGLE_LIMIT)
+    body = _manual_body(doc, "eventIds", "notificationId")
+    try:
+        ids, batch = await run_in_threadpool(_create_manual, body, who)
+    except manual.ManualError as exc:
+        raise _manual_error(exc) from exc
+    await run_in_threadpool(enqueue, batch.pending)
+    items = await run_in_threadpool(_wait_created, ids)
+    return JSONResponse({"items": items}, status_code=201)
+
+
+def _associate(doc: dict[str, Any], who: Principal) -> dict[str, Any]:
+    with session_scope() as session:
+        inc = manual.associate_manual(session, get_catalog(), doc["eventIds"],
+                                      doc["notificationId"], doc["incident"], who.name,
+                                      who.role, who.groups)
+        session.flush()
+        return incident_to_api(inc, _event_ids(session, [inc.id])[inc.id])
+
+
+@router.post("/incidents/associate", openapi_extra=ASSOCIATE_BODY,
+             summary="Associate events with an existing incident number")
+async def associate_incident(request: Request,
+                             who: Principal = Depends(require("operator"))) -> JSONResponse:
+    doc, _ = await read_json(request, SINGLE_LIMIT)
+    body = _manual_body(doc, "eventIds", "notificationId", "incident")
+    try:
+        out = await run_in_threadpool(_associate, body, who)
+    except manual.ManualError as exc:
+        raise _manual_error(exc) from exc
+    return JSONResponse(out)

@@ -98,12 +98,6 @@ def incident_action_for(change: str, options: Options, *, linked: bool, manual: 
     return kind if getattr(options, option) else None
 
 
-def capability_for(action: str) -> str | None:
-    """The integration capability an action needs (None: none needed)."""
-    return {"assign": "assign", "close": "close", "reopen": "reopen", "note": "note",
-            "clear": "close", "reoccur": "note"}.get(action)
-
-
 # -- remote incident changes → event changes -----------------------------------------------
 
 def event_change_for_remote(old_state: str, new_state: str, options: Options) -> str | None:
