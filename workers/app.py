@@ -25,7 +25,13 @@ def make_app() -> Celery:
         task_routes=TASK_ROUTES,
         task_create_missing_queues=True,
         # Redis re-delivers an unacknowledged message only after this; retries stay below it.
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            # Sweep for messages of dead workers every few seconds (kombu's default is
+            # every 100 s), so a killed worker's tasks come back soon after the timeout.
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,

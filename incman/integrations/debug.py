@@ -84,7 +84,7 @@ class DebugIntegration(Integration):
     def _change(self, ref: RemoteIncident, **changes: Any) -> None:
         self._check_faults()
         with new_session() as session:
-            row = session.get(DebugIncident, int(ref.remote_id))
+            row = session.get(DebugIncident, int(ref.remote_id), with_for_update=True)
             if row is None:
                 raise PermanentError(f"debug: no incident {ref.number}")
             note = changes.pop("note", None)
