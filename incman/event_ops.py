@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from incman.catalog import Catalog, NotificationDef
@@ -65,6 +66,13 @@ def close(session: Session, catalog: Catalog, event: Event, user: str) -> Ingest
 def reopen(session: Session, catalog: Catalog, event: Event, user: str) -> IngestBatch:
     if event.status in OPEN_EVENT_STATUSES:
         return IngestBatch()
+    newer = session.scalars(select(Event.id).where(
+        Event.dedupid == event.dedupid, Event.status.in_(OPEN_EVENT_STATUSES),
+        Event.id != event.id)).first()
+    if newer is not None:
+        # One open event per dedupid: its repeats already fold into the newer one.
+        raise EventStateError(f"event {newer} with the same dedupid is open; re-open is "
+                              "refused so repeats keep folding into one event")
     now = utcnow()
     event.status = "New"
     event.acknowledged_by = None
