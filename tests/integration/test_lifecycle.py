@@ -27,7 +27,7 @@ def prefixed(name: str) -> dict[str, Any]:
 
 
 CONFIG: dict[str, Any] = {
-    "triggers": [prefixed(n) for n in ("plain", "reopen", "follow", "ackcreate", "repeat")]
+    "triggers": [prefixed(n) for n in ("plain", "reopen", "follow", "ackcreate", "repeat", "linked")]
     + [{"id": "never", "when": {"device": {"_eq": "no-such-device"}}}],
     "notifications": [
         {"id": "plain", "integration": "debug", "triggers": ["plain"]},
@@ -37,6 +37,9 @@ CONFIG: dict[str, Any] = {
          "options": {"close_event_on_resolve": True, "ack_event_on_assign": True}},
         {"id": "ackcreate", "integration": "debug", "triggers": ["ackcreate"],
          "options": {"ack_event_on_create": True}},
+        {"id": "linked", "integration": "debug", "triggers": ["linked"],
+         "field_mapping": "ack, ${urls/ackUrl}\nclose, ${urls/closeUrl}\n"
+                          "summary, ${evt/summary} on ${dev/titleOrId}"},
         {"id": "repeat", "integration": "debug", "triggers": ["repeat"],
          "options": {"initial_occurrence_only": False}},
         {"id": "manual-one", "integration": "debug", "triggers": ["never"],
@@ -290,3 +293,21 @@ def test_incident_cli(stack: Any) -> None:
                              text=True, timeout=60, check=False)
     assert refused.returncode != 0
     assert "hidden" in refused.stderr
+
+
+def test_one_click_links_in_the_ticket(client: Client) -> None:
+    import requests
+
+    event_id = send(client, unique("linked"))["eventId"]
+    number = incident_of(client, event_id)["incident"]
+    fields = debug_row(number).fields
+    assert fields["summary"].endswith(" is unwell on " + fields["device"])
+    ack = fields["ack"].replace("http://127.0.0.1:8000", client.base)
+    page = requests.get(ack, timeout=10)  # no API key; a bare GET changes nothing
+    assert page.status_code == 200 and "Acknowledge this event?" in page.text
+    assert client.get(f"/api/v1/events/{event_id}").json()["status"] == "New"
+    done = requests.post(ack, timeout=10)
+    assert done.status_code == 200 and "Acknowledged" in done.text
+    assert client.get(f"/api/v1/events/{event_id}").json()["status"] == "Acknowledged"
+    forged = requests.post(ack[:-3] + "abc", timeout=10)
+    assert forged.status_code == 403
