@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip
 
-.PHONY: install dev run api worker beat flower test test-unit test-integration lint fmt typecheck bench clean
+.PHONY: install dev run api worker beat flower test test-unit test-integration test-rt lint fmt typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ test-unit: dev
 
 test-integration: dev
 	$(BIN)/pytest -q tests/integration
+
+# Installs Request Tracker 5 (Debian packages, needs root or sudo) and runs the real-RT tests;
+# there a missing RT fails instead of skipping.
+test-rt: dev
+	./deploy/install-rt.sh
+	INCMAN_REQUIRE_RT=1 $(BIN)/pytest -q tests/integration/test_rt.py
 
 lint: dev
 	$(BIN)/ruff check incman workers tests beat_schedule.py

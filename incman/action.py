@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from incman.catalog import NotificationDef, get_catalog
+from incman.catalog import NotificationDef, catalog_cache, get_catalog
 from incman.db import new_session, session_scope
 from incman.domain.lifecycle import (
     ASSOCIATE,
@@ -52,6 +52,7 @@ from incman.models import (
 )
 from incman.redisconn import get_redis
 from incman.selfmon import report_failure
+from incman.suppression import creation_suppressed
 from incman.views import event_document_from_row
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,9 @@ def run_action(action_id: int) -> str:
         kind, notification_id = action.kind, action.notification_id
         event_id, incident_id, payload = action.event_id, action.incident_id, dict(action.payload)
     notif = get_catalog().notifications.get(notification_id)
+    if notif is None:  # perhaps created over the API a moment ago: read the catalog again
+        catalog_cache.invalidate()
+        notif = get_catalog().notifications.get(notification_id)
     if notif is None or not notif.enabled:
         log.info("action %s skipped: notification %s is gone or disabled", action_id,
                  notification_id)
@@ -234,7 +238,7 @@ def _claim_incident(job: Job, event: Event) -> Claim:
                             "%s (notification %s)", job.plugin.name,
                             inc.number if inc else "?", notif.id)
             if decision == REOPEN_AND_ASSOCIATE and inc is not None:
-                reopened = session.execute(
+                reopened = session.execute(  # type: ignore[attr-defined]
                     update(Incident)
                     .where(Incident.id == inc.id, Incident.state.in_(("RESOLVED", "CLOSED")))
                     .values(state="OPEN", updated_at=utcnow())
@@ -343,6 +347,8 @@ def handle_create(job: Job) -> str:
     event = _load_event(job.event_id)
     if event is None:
         return "skipped"
+    if creation_suppressed(job, event):
+        return "suppressed"
     claim = _claim_incident(job, event)
     inc = ensure_remote(job, claim.incident_id)
     if claim.already_linked or inc.origin_event_id == event.id:

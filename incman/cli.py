@@ -36,4 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, so `CliError` is the class the commands raise.
+    from incman.cli import main as _main
+
+    sys.exit(_main())

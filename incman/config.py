@@ -17,6 +17,16 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every environment setting of incman, with its default."""
@@ -32,6 +42,10 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     poll_cycletime: int = 60
     reconcile_after: int = 60
+    poll_tick: float = 5.0
+    aging_after: int = 14400
+    aging_severity: int = 4
+    retention_days: int = 90
     log_format: str = "text"
     visibility_timeout: int = 300
     secret_key: str = field(default="", repr=False)
@@ -78,6 +92,10 @@ def load_settings() -> Settings:
         public_url=env("INCMAN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
         poll_cycletime=_int("INCMAN_POLL_CYCLETIME", 60),
         reconcile_after=_int("INCMAN_RECONCILE_AFTER", 60),
+        poll_tick=_float("INCMAN_POLL_TICK", 5.0),
+        aging_after=_int("INCMAN_AGING_AFTER", 14400),
+        aging_severity=_int("INCMAN_AGING_SEVERITY", 4),
+        retention_days=_int("INCMAN_RETENTION_DAYS", 90),
         log_format=env("INCMAN_LOG_FORMAT", "text"),
         visibility_timeout=_int("INCMAN_VISIBILITY_TIMEOUT", 300),
         secret_key=env("INCMAN_SECRET_KEY", ""),

@@ -64,7 +64,7 @@ def sign_action(action: str, event_id: str, ttl: int = LINK_TTL, now: float | No
 def verify_action(token: str, now: float | None = None) -> tuple[str, str]:
     """(action, event id) of a valid token; LinkError otherwise."""
     body, _, mac = token.partition(".")
-    if not body or not mac:
+    if not body or not mac or not (body + mac).isascii():
         raise LinkError("malformed link")
     expected = _b64(hmac.new(_secret(), body.encode(), hashlib.sha256).digest())
     if not hmac.compare_digest(expected, mac):

@@ -6,7 +6,7 @@ import logging
 
 from incman.catalog import get_catalog
 from incman.db import session_scope
-from incman.domain.event import FAILURE_CLASS, EventIn, make_dedupid
+from incman.domain.event import FAILURE_CLASS, SUPPRESSION_CLASS, EventIn, make_dedupid
 from incman.ingest import accept
 
 log = logging.getLogger(__name__)
@@ -32,3 +32,27 @@ def report_failure(notification_id: str, what: str, error: str,
             accept(session, [ev], get_catalog())
     except Exception:
         log.exception("could not store the failure event for %s", notification_id)
+
+
+def report_suppression(notification_id: str, key: str, threshold_num: int,
+                       threshold_secs: int) -> None:
+    """Raise (or fold into) one event per notification and key when a flood of incident
+    creations starts being suppressed (once per flood, not once per suppressed event)."""
+    ev = EventIn(
+        device="incman",
+        component=notification_id,
+        event_class=SUPPRESSION_CLASS,
+        event_key=key[:255],
+        severity=3,
+        summary=(f"Notification {notification_id} suppresses incident creation for {key}: "
+                 f"more than {threshold_num} within {threshold_secs}s")[:4000],
+        agent="incman",
+        details={"notificationId": notification_id, "key": key,
+                 "thresholdNum": threshold_num, "thresholdSecs": threshold_secs},
+    )
+    ev.dedupid = make_dedupid(ev)
+    try:
+        with session_scope() as session:
+            accept(session, [ev], get_catalog())
+    except Exception:
+        log.exception("could not store the suppression event for %s", notification_id)

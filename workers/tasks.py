@@ -8,8 +8,10 @@ from typing import Any
 
 from celery import Task
 
+from incman import metrics
 from incman.action import give_up, run_action
 from incman.config import get_settings
+from incman.flood import Deferred
 from incman.integrations.errors import TransientError
 from workers.app import app
 
@@ -31,17 +33,114 @@ def backoff(retries: int, retry_after: float | None) -> float:
           max_retries=MAX_RETRIES)
 def run_action_task(self: Task, action_id: int) -> str:
     """Do one outbox action (safe to run twice: see incman.action)."""
+    if self.request.retries == 0:
+        metrics.action_started(action_id)
     try:
         return run_action(action_id)
+    except Deferred as exc:
+        # Not a failure: the remote is rate-limited, paused or its breaker is open. Send the
+        # task again later without using up one of its retries.
+        countdown = backoff(0, exc.retry_after)
+        self.signature_from_request(countdown=countdown,
+                                    retries=self.request.retries).apply_async()
+        log.info("action %s deferred %.1fs: %s", action_id, countdown, exc)
+        return "deferred"
     except TransientError as exc:
         if self.request.retries >= MAX_RETRIES:
             give_up(action_id, f"gave up after {MAX_RETRIES} retries: {exc}")
             return "dead"
         countdown = backoff(self.request.retries, exc.retry_after)
         log.warning("action %s: %s; retry in %.1fs", action_id, exc, countdown)
+        # The queue is the integration's own, `itsm.<integration>` (incman.dispatch).
+        queue = (self.request.delivery_info or {}).get("routing_key") or ""
+        metrics.action_retried(queue.removeprefix("itsm."))
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
 @app.task(name="incman.noop", acks_late=True)
 def noop(*_: Any) -> None:
     """Measures the broker and worker's own rate (make bench)."""
+
+
+@app.task(name="incman.ingest_events", bind=True, acks_late=True, reject_on_worker_lost=True,
+          max_retries=MAX_RETRIES)
+def ingest_events_task(self: Task, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Public: store events sent through the broker; ONE argument, a list of event dicts in
+    the API's camelCase shape. Returns the per-item results; invalid items are logged."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from incman.domain.event import EventError
+    from incman.producer import send_events
+
+    try:
+        results = send_events(events, source="broker")
+    except EventError as exc:
+        log.error("incman.ingest_events: %s; message dropped", exc)
+        return [{"ok": False, "error": str(exc), "field": exc.field}]
+    except (OperationalError, InterfaceError) as exc:  # database unreachable: nothing stored
+        countdown = backoff(self.request.retries, None)
+        log.warning("incman.ingest_events: %s; retry in %.1fs", exc, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    for item in results:
+        if not item["ok"]:
+            log.warning("incman.ingest_events: item %s refused: %s", item["index"], item["error"])
+    return results
+
+
+@app.task(name="incman.poll_due")
+def poll_due_task() -> int:
+    """Beat's tick: enqueue one poll per notification now due (safe with two beats)."""
+    from incman.catalog import get_catalog
+    from incman.poll_schedule import due_polls
+    from incman.redisconn import get_redis
+
+    due = due_polls(get_redis(), get_catalog(), get_settings())
+    for notification_id, cycletime in due:
+        try:
+            # A poll still queued after its cycle is stale: the next one replaces it.
+            poll_notification_task.apply_async(args=[notification_id], expires=cycletime)
+        except Exception:
+            log.exception("could not enqueue the poll of %s; the next cycle will", notification_id)
+    return len(due)
+
+
+@app.task(name="incman.poll_notification")
+def poll_notification_task(notification_id: str) -> dict[str, Any]:
+    """Poll one notification's open incidents, never two polls of it at once."""
+    from incman.catalog import get_catalog
+    from incman.integrations.errors import IntegrationError
+    from incman.poll import poll_notification
+    from incman.poll_schedule import cycletime_of, lock_ttl, run_exclusive
+    from incman.redisconn import get_redis
+
+    notif = get_catalog().notifications.get(notification_id)
+    ttl = lock_ttl(cycletime_of(notif, get_settings()))
+    try:
+        return run_exclusive(get_redis(), notification_id, ttl, poll_notification)
+    except IntegrationError as exc:  # the next cycle is the retry
+        log.warning("poll of %s failed: %s", notification_id, exc)
+        return {"notificationId": notification_id, "error": str(exc)}
+
+
+@app.task(name="incman.reconcile")
+def reconcile_task() -> int:
+    """Enqueue again the outbox actions whose message was lost."""
+    from incman.reconcile import reconcile
+
+    return reconcile()
+
+
+@app.task(name="incman.age_events")
+def age_events_task() -> int:
+    """Age old low-severity open events, in batches."""
+    from incman.aging import age_events
+
+    return age_events().rows
+
+
+@app.task(name="incman.purge_expired")
+def purge_expired_task() -> int:
+    """Delete ended events past retention and their local records, in batches."""
+    from incman.aging import purge_expired
+
+    return purge_expired().rows

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from incman import __version__
-from incman.api import events, health, incidents
+from incman.api import (
+    alertmanager,
+    config_objects,
+    dead_letter,
+    entity_incidents,
+    event_management,
+    events,
+    health,
+    incidents,
+    itsm_events,
+    links,
+    pagerduty,
+)
 from incman.api.body import ApiError
+from incman.api.query_guard import QueryGuard
 from incman.metrics import register_collectors
+from incman.ratelimit_api import limit_rate
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +53,18 @@ def create_app() -> FastAPI:
         return JSONResponse({"error": "invalid request", "field": field,
                              "detail": first.get("msg", "invalid request")}, status_code=422)
 
-    app.include_router(events.router)
+    app.include_router(events.router, dependencies=[Depends(limit_rate)])
     app.include_router(incidents.router)
     app.include_router(health.router)
+    app.include_router(links.router)
+    app.include_router(event_management.router)
+    app.include_router(itsm_events.router)
+    app.include_router(alertmanager.router)
+    app.include_router(pagerduty.router)
+    app.include_router(entity_incidents.router)
+    app.include_router(config_objects.router)
+    app.include_router(dead_letter.router)
+    app.add_middleware(QueryGuard)
     register_collectors()
     return app
 

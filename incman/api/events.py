@@ -12,15 +12,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from incman import event_ops, metrics
+from incman import event_ops
 from incman.api.auth import Principal, require
 from incman.api.body import SINGLE_LIMIT, ApiError, not_found, read_json
+from incman.api.clean_body import check_clean
 from incman.catalog import get_catalog
 from incman.db import session_scope
 from incman.dispatch import enqueue
 from incman.domain.event import EventError, EventIn, normalise_event, parse_severity, parse_status
-from incman.ingest import Accepted, IngestBatch, Pending, accept, linked_incidents
+from incman.ingest import Accepted, IngestBatch, Pending, linked_incidents
 from incman.models import Event, EventIncident, Incident, Note, Occurrence
+from incman.producer import store
 from incman.views import event_to_api, note_to_api, occurrence_to_api
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -56,10 +58,7 @@ INGEST_BODY = {
 
 def store_events(events: list[EventIn], source: str = "api") -> IngestBatch:
     """Accept validated events in one committed transaction."""
-    with session_scope() as session:
-        batch = accept(session, events, get_catalog())
-    metrics.EVENTS_ACCEPTED.labels(source=source).inc(len(events))
-    return batch
+    return store(events, source)
 
 
 def store_each(events: list[tuple[int, EventIn]]) -> tuple[list[tuple[int, Accepted]],
@@ -143,7 +142,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def _list_events(filters: dict[str, Any], limit: int, cursor: str | None) -> dict[str, Any]:
-    conds = []
+    conds: list[Any] = []
     if filters.get("status"):
         conds.append(Event.status.in_([parse_status(s) for s in filters["status"].split(",")]))
     if filters.get("severity") is not None:
@@ -195,6 +194,7 @@ async def get_events(
     filters = {"status": status, "severity": severity, "device": device, "dedupid": dedupid,
                "incident": incident, "notificationId": notificationId,
                "eventClass": eventClass, "component": component}
+    check_clean({k: v for k, v in filters.items() if v is not None}, "query")
     try:
         return await run_in_threadpool(_list_events, filters, limit, cursor)
     except EventError as exc:

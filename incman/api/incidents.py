@@ -38,7 +38,7 @@ def _event_ids(session: Any, incident_ids: list[str]) -> dict[str, list[str]]:
 
 def _list(state: str | None, notification_id: str | None, event_id: str | None, limit: int,
           cursor: str | None) -> dict[str, Any]:
-    conds = []
+    conds: list[Any] = []
     if state:
         wanted = [s.strip().upper() for s in state.split(",")]
         bad = [s for s in wanted if s not in STATES]

@@ -3,5 +3,10 @@
 # Each entry is a module with `register(sub: argparse._SubParsersAction) -> None`.
 COMMAND_MODULES = [
     "incman.commands.serve",
+    "incman.commands.simulate",
     "incman.commands.db",
+    "incman.commands.config_objects",
+    "incman.commands.incident",
+    "incman.commands.run", "incman.commands.flower", "incman.commands.send_event",
+    "incman.commands.dead_letter",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from incman.domain.text import bad_text, bad_text_path
+
 SEVERITY_NAMES = ("Clear", "Debug", "Info", "Warning", "Error", "Critical")
 _SEVERITY_BY_NAME = {name.lower(): n for n, name in enumerate(SEVERITY_NAMES)}
 EVENT_STATUSES = ("New", "Acknowledged", "Suppressed", "Closed", "Cleared", "Aged")
@@ -109,6 +111,8 @@ def _text(raw: dict[str, Any], name: str, required: bool = False) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise EventError(name, "must be a string")
     text = str(value)
+    if bad_text(text):
+        raise EventError(name, "NUL characters and unpaired surrogates are not allowed")
     if required and not text.strip():
         raise EventError(name, "must not be empty")
     if len(text) > _TEXT_FIELDS[name]:
@@ -128,6 +132,9 @@ def normalise_event(raw: Any) -> EventIn:
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}
     if extra:
         details = {**details, **extra}
+    found = bad_text_path(details, "details")
+    if found:
+        raise EventError(found, "NUL characters and unpaired surrogates are not allowed")
     ev = EventIn(
         device=_text(raw, "device", required=True),
         severity=parse_severity(raw["severity"]),

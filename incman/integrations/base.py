@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from incman.flood import flood_guard
 from incman.integrations.errors import ConfigurationError, NotSupported
 from incman.integrations.http import HttpClient
 
@@ -66,6 +67,7 @@ class Integration:
                 verify_tls=bool(cfg.get("verify_tls", True)),
                 ca_bundle=cfg.get("ca_bundle"),
                 proxy=cfg.get("proxy"),
+                guard=flood_guard(self.name, cfg),
             )
         return self._http
 

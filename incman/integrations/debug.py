@@ -3,7 +3,8 @@
 For demonstrations and tests: every create, note, close, reopen and status read is a row
 change that can be counted. Config: `url_base` (link prefix, default INCMAN_PUBLIC_URL),
 `answer_delay` (seconds to wait after committing before answering, to rehearse lost
-answers and killed workers) and `fail` (`transient` or `permanent`: every call fails)."""
+answers and killed workers), `fail` (`transient` or `permanent`: every call fails) and
+`fail_until` (a Unix time: `fail` applies only before it, an outage that ends by itself)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ class DebugIntegration(Integration):
 
     def _check_faults(self) -> None:
         fail = self.config.get("fail")
+        until = self.config.get("fail_until")
+        if until is not None and time.time() >= float(until):
+            return  # the injected outage is over
         if fail == "transient":
             raise TransientError("debug: transient failure injected by configuration")
         if fail == "permanent":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
@@ -30,6 +30,15 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
+class CallGuard(Protocol):
+    """Flood control around each call (incman.flood.FloodGuard): `before` raises a
+    TransientError instead of waiting; `after` learns how the call went."""
+
+    def before(self) -> None: ...
+
+    def after(self, outcome: str, retry_after: float | None = None) -> None: ...
+
+
 class HttpClient:
     """Session, timeouts, TLS and proxy settings of one integration instance."""
 
@@ -42,8 +51,10 @@ class HttpClient:
         proxy: str | None = None,
         headers: dict[str, str] | None = None,
         auth: Any = None,
+        guard: CallGuard | None = None,
     ) -> None:
         self.timeout = timeout
+        self.guard = guard
         self.session = requests.Session()
         self.session.verify = ca_bundle if (verify_tls and ca_bundle) else verify_tls
         if proxy:
@@ -54,7 +65,24 @@ class HttpClient:
             self.session.auth = auth
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """Send; return the response for 2xx/3xx, raise the classified error otherwise."""
+        """Send; return the response for 2xx/3xx, raise the classified error otherwise.
+        With a guard, a call it holds back raises before anything is sent."""
+        if self.guard is None:
+            return self._send(method, url, **kwargs)
+        self.guard.before()
+        try:
+            resp = self._send(method, url, **kwargs)
+        except TransientError as exc:
+            self.guard.after("transient" if exc.retry_after is None else "retry_after",
+                             exc.retry_after)
+            raise
+        except PermanentError:
+            self.guard.after("ok")  # the remote answered (a 4xx) or the request was ours
+            raise
+        self.guard.after("ok")
+        return resp
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         try:
             resp = self.session.request(method, url, **kwargs)

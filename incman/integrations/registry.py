@@ -4,7 +4,7 @@ registered by other packages under the entry-point group `incman.integrations`."
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 
 BUILTIN: dict[str, str] = {
     "debug": "incman.integrations.debug:DebugIntegration",
+    "servicenow": "incman.integrations.servicenow:ServiceNowIntegration",
+    "jira": "incman.integrations.jira:JiraIntegration",
+    "slack": "incman.integrations.slack:SlackIntegration",
+    "http": "incman.integrations.generic_http:HttpIntegration",
+    "rt": "incman.integrations.rt:RTIntegration",
 }
 ENTRY_POINT_GROUP = "incman.integrations"
 
@@ -29,7 +34,7 @@ def known_integrations() -> list[str]:
     return sorted(_plugins())
 
 
-@lru_cache(maxsize=None)
+@cache
 def integration_class(name: str) -> type[Integration]:
     """The plugin class for `name`; an unknown name is a configuration error."""
     path = _plugins().get(name)

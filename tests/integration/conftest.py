@@ -14,8 +14,8 @@ import psycopg2
 import pytest
 import redis
 import yaml
-
 from helpers import API_KEY, Client
+
 from incman.testing.procs import Proc, start_api, start_worker
 from workers.routes import all_queue_names
 

@@ -64,7 +64,7 @@ def apply(
     mapping: str,
     *,
     event: dict[str, Any] | None = None,
-    device: dict[str, Any] | None | object = MISSING,
+    device: dict[str, Any] | object | None = MISSING,
     defaults: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     event = EVENT if event is None else event

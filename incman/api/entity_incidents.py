@@ -1,0 +1,208 @@
+"""`POST /api/v1/entity-incidents`: a monitoring system's incident objects (seed 002).
+
+An object sent again is the same incident: it updates its open event (acknowledgement,
+comment, clear, removal) rather than counting as a new occurrence."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import yaml
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from incman import event_ops, metrics
+from incman.api.auth import Principal, require
+from incman.api.body import SINGLE_LIMIT, ApiError
+from incman.api.clean_body import read_clean_json
+from incman.catalog import Catalog, get_catalog
+from incman.config import get_settings
+from incman.db import session_scope
+from incman.dispatch import enqueue
+from incman.domain.entity_incident import (
+    MAX_ITEMS,
+    EntityIncident,
+    IncidentError,
+    SeverityMap,
+    parse_incident,
+    parse_severity_map,
+)
+from incman.domain.event import EventError, EventIn, normalise_event
+from incman.ingest import IngestBatch, Pending, accept
+from incman.models import OPEN_EVENT_STATUSES, Event, Note, utcnow
+from incman.ratelimit_api import limit_rate
+
+router = APIRouter(prefix="/api/v1", tags=["entity incidents"],
+                   dependencies=[Depends(limit_rate)])
+
+INCIDENT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["id", "entityId"],
+    "properties": {
+        "id": {"type": "string"}, "entityId": {"type": "string"}, "data": {"type": "string"},
+        "acknowledgedBy": {"type": "string"}, "acknowledgementTimestamp": {"type": "integer"},
+        "clearTimestamp": {"type": "integer"}, "comment": {"type": "string"},
+        "commentedBy": {"type": "string"}, "commentTimestamp": {"type": "integer"},
+        "entityType": {"type": "integer"}, "localTimestamp": {"type": "integer"},
+        "parentChainId": {"type": "string"}, "state": {"type": "integer"},
+        "text": {"type": "string"}, "timestamp": {"type": "integer"},
+        "type": {"type": "integer"}, "branchId": {"type": "string"},
+        "reason": {"type": "object", "properties": {
+            "code": {"type": "integer"}, "rootCause": {"type": "object"},
+            "branch": {"type": "object"}}},
+        "removed": {"type": "object", "properties": {"userId": {"type": "string"},
+                                                     "timestamp": {"type": "integer"}}},
+    },
+}
+INCIDENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "oneOf": [INCIDENT_SCHEMA,
+              {"type": "array", "items": INCIDENT_SCHEMA, "maxItems": MAX_ITEMS}]}}}}}
+
+
+class _SeverityMapFile:
+    """The `entity_incidents:` section of INCMAN_CONFIG, re-read when the file changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[str, float] | None = None
+        self._value = parse_severity_map(None)
+
+    def get(self) -> SeverityMap:
+        path = get_settings().config_path
+        try:
+            key = (path, os.stat(path).st_mtime) if path else ("", 0.0)
+        except OSError:
+            key = (path, -1.0)
+        with self._lock:
+            if key != self._key:
+                section = None
+                if path and key[1] >= 0:
+                    with open(path, encoding="utf-8") as fh:
+                        doc = yaml.safe_load(fh) or {}
+                    section = doc.get("entity_incidents") if isinstance(doc, dict) else None
+                self._value = parse_severity_map(section)
+                self._key = key
+            return self._value
+
+
+severity_map_file = _SeverityMapFile()
+
+
+def _latest(session: Session, dedupid: str, open_only: bool) -> Event | None:
+    query = select(Event).where(Event.dedupid == dedupid)
+    if open_only:
+        query = query.where(Event.status.in_(OPEN_EVENT_STATUSES))
+    return session.scalars(query.order_by(Event.first_time.desc()).limit(1)
+                           .with_for_update()).first()
+
+
+def _refresh(ev: Event, ev_in: EventIn) -> None:
+    now = utcnow()
+    ev.summary = ev_in.summary
+    ev.details = ev_in.details
+    ev.last_time = now
+    ev.updated_at = now
+
+
+def _apply(session: Session, catalog: Catalog, obj: EntityIncident, ev_in: EventIn,
+           user: str) -> tuple[dict[str, Any], list[Pending]]:
+    batch = IngestBatch()
+    created = False
+    target = _latest(session, ev_in.dedupid, open_only=True)
+    if target is not None and obj.cleared:
+        # A clear through ingest, so Send Clear reaches the incidents.
+        batch.pending += accept(session, [ev_in], catalog).pending
+        session.refresh(target)
+    if target is None and (obj.cleared or obj.removed):
+        target = _latest(session, ev_in.dedupid, open_only=False)
+    if target is None:
+        result = accept(session, [ev_in], catalog)
+        batch.pending += result.pending
+        target = session.get(Event, result.accepted[0].event_id)
+        created = result.accepted[0].created
+    else:
+        _refresh(target, ev_in)
+    assert target is not None
+    if obj.acknowledged_by and target.status in OPEN_EVENT_STATUSES and \
+            target.status != "Acknowledged":
+        batch.pending += event_ops.acknowledge(session, catalog, target,
+                                               obj.acknowledged_by).pending
+    if obj.comment:
+        earlier = {t.strip() for t in session.scalars(select(Note.text)
+                                                      .where(Note.event_id == target.id))}
+        if obj.comment.strip() not in earlier:
+            batch.pending += event_ops.add_note(session, catalog, target,
+                                                obj.commented_by or user, obj.comment)[1].pending
+    if obj.removed:
+        batch.pending += event_ops.close(session, catalog, target, obj.removed_by or user).pending
+    session.flush()
+    return {"eventId": target.id, "dedupid": target.dedupid, "status": target.status,
+            "count": target.count, "created": created}, batch.pending
+
+
+def store_incident(obj: EntityIncident, ev_in: EventIn, user: str
+                   ) -> tuple[dict[str, Any], list[Pending]]:
+    """One incident object in its own transaction."""
+    with session_scope() as session:
+        out = _apply(session, get_catalog(), obj, ev_in, user)
+    metrics.EVENTS_ACCEPTED.labels(source="entity-incidents").inc()
+    return out
+
+
+def _convert(raw: Any, severities: SeverityMap) -> tuple[EntityIncident, EventIn]:
+    obj = parse_incident(raw, severities)
+    return obj, normalise_event(obj.event)
+
+
+def _store_all(items: list[Any], severities: SeverityMap, user: str
+               ) -> tuple[list[dict[str, Any]], list[Pending]]:
+    results: list[dict[str, Any]] = []
+    pending: list[Pending] = []
+    for index, raw in enumerate(items):
+        try:
+            out, queued = store_incident(*_convert(raw, severities), user)
+            results.append({"index": index, "ok": True, **out})
+            pending += queued
+        except (IncidentError, EventError) as exc:
+            results.append({"index": index, "ok": False, "error": str(exc), "field": exc.field})
+        except SQLAlchemyError as exc:
+            results.append({"index": index, "ok": False,
+                            "error": f"could not store: {exc.__class__.__name__}"})
+    return results, pending
+
+
+def _severities() -> SeverityMap:
+    try:
+        return severity_map_file.get()
+    except (ValueError, OSError, yaml.YAMLError) as exc:
+        raise ApiError(500, "configuration error", str(exc), "entity_incidents") from exc
+
+
+@router.post("/entity-incidents", openapi_extra=INCIDENTS_BODY, status_code=201,
+             summary="Incident objects of a monitoring system (one → 201/200, a list → 200)")
+async def post_entity_incidents(request: Request, background: BackgroundTasks,
+                                principal: Principal = Depends(require("ingest"))
+                                ) -> JSONResponse:
+    doc, size = await read_clean_json(request)
+    severities = await run_in_threadpool(_severities)
+    if isinstance(doc, list):
+        if len(doc) > MAX_ITEMS:
+            raise ApiError(413, "batch too large", f"{len(doc)} incidents; at most {MAX_ITEMS}")
+        results, pending = await run_in_threadpool(_store_all, doc, severities, principal.name)
+        background.add_task(enqueue, pending)
+        return JSONResponse({"results": results}, background=background)
+    if size > SINGLE_LIMIT:
+        raise ApiError(413, "payload too large", f"one incident may be at most {SINGLE_LIMIT} "
+                                                 "bytes")
+    try:
+        obj, ev_in = _convert(doc, severities)
+    except (IncidentError, EventError) as exc:
+        raise ApiError(422, "invalid incident", str(exc), exc.field) from exc
+    out, pending = await run_in_threadpool(store_incident, obj, ev_in, principal.name)
+    background.add_task(enqueue, pending)
+    return JSONResponse(out, status_code=201 if out["created"] else 200, background=background)

@@ -1,0 +1,473 @@
+"""`make bench`: ingest, end-to-end and Celery no-op rates of incman on this machine.
+
+One run on PostgreSQL and Redis: a fresh database (dropped at the end), a Redis database of
+its own (flushed before and after), the API and one Celery worker as real processes.
+
+- single: distinct events, one per HTTP request, from `--clients` keep-alive connections;
+- batched: distinct events, `--batch-size` per request;
+  (neither matches a trigger: the figures are the ingest path alone)
+- end to end: distinct events matching a Debug notification, sent in batches; the clock stops
+  when every one has its Debug incident (read from the database);
+- no-op: `incman.noop` tasks on the same broker, consumed by the same worker process (so with
+  identical options). The tasks acknowledge late, so with the Redis broker a message stays in
+  the queue's list or in the `unacked` hash until its task has run: the clock stops when both
+  are empty;
+- latency: event firstTime → Debug incident created, for the end-to-end burst (a backlog) and
+  for events paced at `--paced-rate` per second (no backlog);
+- worker memory: RSS and PSS of the worker's process group, after the run."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg2
+import redis
+import requests
+import yaml
+
+from incman.testing.procs import Proc, free_port, start_worker
+
+GOAL_SINGLE = 1000.0
+GOAL_BATCHED = 5000.0
+GOAL_RATIO = 0.5
+NOTIFICATION = "bench-debug"
+OWNER_KEY = "incman:bench:owner"
+BENCH_CONFIG: dict[str, Any] = {
+    "triggers": [{"id": "bench-e2e", "when": {"device": {"_m": "^e2e-"}}}],
+    "notifications": [{"id": NOTIFICATION, "integration": "debug", "triggers": ["bench-e2e"]}],
+    "suppression": {"threshold_num": -1},
+}
+
+
+class BenchError(RuntimeError):
+    """The bench could not measure what it was asked to (the reason says why)."""
+
+
+@dataclass
+class Results:
+    figures: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# -- services -------------------------------------------------------------------------------
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new PostgreSQL database migrated to head; dropped afterwards."""
+    from incman.migrations import upgrade
+
+    name = f"incman_bench_{uuid.uuid4().hex[:8]}"
+    _pg_admin(admin_url, f"CREATE DATABASE {name}")
+    url = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://")
+    url = f"{url}/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _pg_admin(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _pg_admin(admin_url: str, sql: str) -> None:
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def start_api(env: dict[str, str], folder: Path, workers: int) -> tuple[Proc, str]:
+    """`incman api --workers N` on a free port, once it answers."""
+    port = free_port()
+    proc = Proc([sys.executable, "-m", "incman.cli", "api", "--port", str(port),
+                 "--workers", str(workers)], env, folder / f"api-{port}.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise BenchError(f"the API exited:\n{proc.output()}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).ok:
+                return proc, url
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    proc.stop()
+    raise BenchError(f"the API did not start:\n{proc.output()}")
+
+
+# -- HTTP load ------------------------------------------------------------------------------
+
+def post_all(urls: list[str], key: str, bodies: list[bytes], clients: int) -> float:
+    """POST every body to /api/v1/events from `clients` keep-alive connections, spread over
+    the API processes at `urls`; the seconds it took. Any answer other than 200/201 (or an
+    item refused in a batch) is an error."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    chunks = [bodies[n::clients] for n in range(clients)]
+    start = threading.Barrier(clients + 1)
+
+    def run(n: int, chunk: list[bytes]) -> None:
+        parts = urlsplit(urls[n % len(urls)])
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        start.wait()
+        try:
+            for body in chunk:
+                conn.request("POST", "/api/v1/events", body=body, headers=headers)
+                resp = conn.getresponse()
+                answer = resp.read()
+                if resp.status not in (200, 201):
+                    raise BenchError(f"POST /api/v1/events answered {resp.status}: "
+                                     f"{answer[:300]!r}")
+                if body[:1] == b"[" and b'"ok":false' in answer.replace(b" ", b""):
+                    raise BenchError(f"a batch item was refused: {answer[:300]!r}")
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(run, n, chunk) for n, chunk in enumerate(chunks)]
+        start.wait()
+        began = time.perf_counter()
+        for future in futures:
+            future.result()
+        return time.perf_counter() - began
+
+
+def event_bodies(prefix: str, count: int, batch: int = 1) -> list[bytes]:
+    """Pre-encoded request bodies of `count` distinct events."""
+    events = [{"device": f"{prefix}-{n}", "component": "bench", "eventClass": "/Bench",
+               "severity": 4, "summary": f"bench event {n}"} for n in range(count)]
+    if batch == 1:
+        return [json.dumps(ev).encode() for ev in events]
+    return [json.dumps(events[n:n + batch]).encode() for n in range(0, count, batch)]
+
+
+# -- waiting and reading -----------------------------------------------------------------------
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.02
+               ) -> float:
+    """Poll `check` until true; the perf_counter time it became true."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+    return time.perf_counter()
+
+
+class Database:
+    """Read-only queries of the bench database (psycopg2, autocommit)."""
+
+    def __init__(self, sqlalchemy_url: str) -> None:
+        self.conn = psycopg2.connect(sqlalchemy_url.replace("postgresql+psycopg2://",
+                                                            "postgresql://"))
+        self.conn.autocommit = True
+
+    def scalar(self, sql: str, *args: Any) -> Any:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchone()[0]
+
+    def debug_incidents(self, prefix: str) -> int:
+        """Debug incidents created for events whose device starts with `prefix`."""
+        return int(self.scalar(
+            "SELECT count(*) FROM incidents i JOIN events e ON e.id = i.origin_event_id "
+            "JOIN debug_incidents d ON d.correlation_key = i.correlation_key "
+            "WHERE e.device LIKE %s", prefix + "%"))
+
+    def latencies(self, prefix: str) -> list[float]:
+        """Seconds from each event's firstTime to its Debug incident's creation."""
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT extract(epoch FROM d.created_at - e.first_time) FROM incidents i "
+                "JOIN events e ON e.id = i.origin_event_id "
+                "JOIN debug_incidents d ON d.correlation_key = i.correlation_key "
+                "WHERE e.device LIKE %s", (prefix + "%",))
+            return sorted(float(row[0]) for row in cur.fetchall())
+
+    def action_statuses(self) -> dict[str, int]:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT status, count(*) FROM actions GROUP BY status")
+                return {status: int(n) for status, n in cur.fetchall()}
+        except psycopg2.Error:
+            return {}
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of sorted `values`."""
+    if not values:
+        raise BenchError("no latencies to summarise")
+    rank = max(1, round(pct / 100 * len(values)))
+    return values[min(rank, len(values)) - 1]
+
+
+def process_group_memory(pgid: int) -> tuple[int, int, int]:
+    """(RSS bytes, PSS bytes, processes) summed over a process group, read from /proc."""
+    rss = pss = count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1]) * 1024
+            for line in (entry / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
+            count += 1
+        except (OSError, ValueError, IndexError):
+            continue
+    return rss, pss, count
+
+
+# -- the measurements ---------------------------------------------------------------------------
+
+@dataclass
+class Bench:
+    opts: argparse.Namespace
+    urls: list[str]
+    key: str
+    db: Database
+    broker: redis.Redis
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+
+    def ingest_rate(self, name: str, count: int, batch: int, clients: int) -> float:
+        bodies = event_bodies(f"{name}-{self.run}", count, batch)
+        return count / post_all(self.urls, self.key, bodies, clients)
+
+    def warm_up(self) -> None:
+        post_all(self.urls, self.key, event_bodies(f"warm-{self.run}", 200), self.opts.clients)
+        post_all(self.urls, self.key, event_bodies(f"warmb-{self.run}", 1000, 100), 2)
+        prefix = f"e2e-warm-{self.run}"
+        post_all(self.urls, self.key, event_bodies(prefix, 50, 50), 1)
+        wait_until(lambda: self.db.debug_incidents(prefix) >= 50, 60, "the warm-up incidents")
+
+    def noop_rate(self, count: int) -> float:
+        from workers.app import app
+
+        queue = "maintenance"
+        began = time.perf_counter()
+        with app.producer_or_acquire() as producer:
+            for _ in range(count):
+                app.send_task("incman.noop", queue=queue, producer=producer)
+
+        def drained() -> bool:
+            pipe = self.broker.pipeline(transaction=False)
+            pipe.llen(queue)
+            pipe.hlen("unacked")
+            return sum(pipe.execute()) == 0
+
+        done = wait_until(drained, 120, f"{count} no-op tasks")
+        return count / (done - began)
+
+    def end_to_end(self, count: int) -> tuple[float, list[float]]:
+        prefix = f"e2e-burst-{self.run}"
+        bodies = event_bodies(prefix, count, 100)
+        began = time.perf_counter()
+        post_all(self.urls, self.key, bodies, 2)
+        try:
+            done = wait_until(lambda: self.db.debug_incidents(prefix) >= count, 240,
+                              f"{count} Debug incidents", interval=0.05)
+        except BenchError as exc:
+            raise BenchError(f"{exc}: {self.db.debug_incidents(prefix)} made; outbox "
+                             f"actions by status: {self.db.action_statuses()}") from exc
+        return count / (done - began), self.db.latencies(prefix)
+
+    def paced_latencies(self, count: int, rate: float) -> list[float]:
+        prefix = f"e2e-paced-{self.run}"
+        bodies = event_bodies(prefix, count)
+        began = time.perf_counter()
+        for n, body in enumerate(bodies):
+            time.sleep(max(0.0, began + n / rate - time.perf_counter()))
+            post_all(self.urls, self.key, [body], 1)
+        wait_until(lambda: self.db.debug_incidents(prefix) >= count, 120,
+                   f"{count} paced Debug incidents", interval=0.05)
+        return self.db.latencies(prefix)
+
+
+def progress(what: str) -> None:
+    print(f"  ... {what}", file=sys.stderr, flush=True)
+
+
+def measure(bench: Bench, worker: Proc) -> Results:
+    opts = bench.opts
+    res = Results()
+    progress("warming up")
+    bench.warm_up()
+    progress(f"{opts.single:,} single events")
+    res.figures["single"] = bench.ingest_rate("single", opts.single, 1, opts.clients)
+    progress(f"{opts.batched:,} events in batches of {opts.batch_size}")
+    res.figures["batched"] = bench.ingest_rate("batched", opts.batched, opts.batch_size, 4)
+    progress(f"{opts.noop:,} no-op tasks")
+    res.figures["noop"] = bench.noop_rate(opts.noop)
+    progress(f"{opts.e2e:,} events to Debug incidents")
+    rate, burst = bench.end_to_end(opts.e2e)
+    res.figures["e2e"] = rate
+    res.figures["burst_p50"] = percentile(burst, 50)
+    res.figures["burst_p99"] = percentile(burst, 99)
+    progress(f"{opts.paced} events paced at {opts.paced_rate:g}/s")
+    paced = bench.paced_latencies(opts.paced, opts.paced_rate)
+    res.figures["paced_p50"] = percentile(paced, 50)
+    res.figures["paced_p99"] = percentile(paced, 99)
+    rss, pss, procs = process_group_memory(worker.pid)
+    res.figures.update(worker_rss=rss, worker_pss=pss, worker_procs=procs)
+    return res
+
+
+# -- running it -----------------------------------------------------------------------------------
+
+def _verdict(value: float, goal: float) -> str:
+    return "meets" if value >= goal else f"{value / goal:.0%} of"
+
+
+def report(res: Results, opts: argparse.Namespace) -> str:
+    f = res.figures
+    ratio = f["e2e"] / f["noop"]
+    mib = 1024 * 1024
+    lines = [
+        f"incman bench — {os.cpu_count()} CPUs; API: {opts.api_procs} × `incman api "
+        f"--workers {opts.api_workers}`; "
+        f"worker: -P {opts.pool} -c {opts.concurrency}; {opts.clients} HTTP clients",
+        "",
+        f"  single-event ingest   {f['single']:9,.0f} events/s   goal ≥ {GOAL_SINGLE:,.0f}"
+        f"  ({_verdict(f['single'], GOAL_SINGLE)} goal; {opts.single:,} events)",
+        f"  batched ingest ({opts.batch_size:>3})  {f['batched']:9,.0f} events/s   goal ≥ "
+        f"{GOAL_BATCHED:,.0f}  ({_verdict(f['batched'], GOAL_BATCHED)} goal; "
+        f"{opts.batched:,} events)",
+        f"  event → Debug incident{f['e2e']:9,.0f} events/s   ({opts.e2e:,} events)",
+        f"  Celery no-op tasks    {f['noop']:9,.0f} tasks/s    ({opts.noop:,} tasks, same worker)",
+        f"  end to end / no-op    {ratio:9.2f}            goal ≥ {GOAL_RATIO}"
+        f"  ({_verdict(ratio, GOAL_RATIO)} goal)",
+        "",
+        f"  event → incident latency, burst of {opts.e2e:,}: p50 {f['burst_p50']:.3f}s  "
+        f"p99 {f['burst_p99']:.3f}s",
+        f"  event → incident latency, paced {opts.paced_rate:g}/s:    p50 "
+        f"{f['paced_p50']:.3f}s  p99 {f['paced_p99']:.3f}s",
+        f"  worker memory: RSS {f['worker_rss'] / mib:.0f} MiB, PSS {f['worker_pss'] / mib:.0f}"
+        f" MiB over {f['worker_procs']:.0f} processes",
+    ]
+    return "\n".join(lines + res.notes)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m incman.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--single", type=int, default=3000, help="events sent one per request")
+    p.add_argument("--batched", type=int, default=30000, help="events sent in batches")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--e2e", type=int, default=2000, help="events taken to a Debug incident")
+    p.add_argument("--noop", type=int, default=5000, help="no-op Celery tasks")
+    p.add_argument("--paced", type=int, default=100, help="paced events (latency)")
+    p.add_argument("--paced-rate", type=float, default=25.0, help="paced events per second")
+    p.add_argument("--clients", type=int, default=16, help="concurrent HTTP connections")
+    p.add_argument("--api-procs", type=int, default=2,
+                   help="`incman api` processes, each on its own port (clients spread over them)")
+    p.add_argument("--api-workers", type=int, default=1,
+                   help="uvicorn processes of each `incman api` (its --workers)")
+    p.add_argument("--concurrency", type=int, default=2, help="worker pool size (-c)")
+    p.add_argument("--pool", default="prefork", help="worker pool (-P)")
+    p.add_argument("--redis-db", type=int,
+                   default=int(os.environ.get("INCMAN_BENCH_REDIS_DB", "14")))
+    p.add_argument("--pg", default=os.environ.get(
+        "INCMAN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL URL allowed to create databases")
+    p.add_argument("--redis", default=os.environ.get("INCMAN_BENCH_REDIS",
+                                                     "redis://127.0.0.1:6379"))
+    return p.parse_args(argv)
+
+
+def _log_tail(proc: Proc, lines: int = 15) -> str:
+    tail = proc.output().splitlines()[-lines:]
+    return f"--- {proc.log_path.name}:\n" + "\n".join(tail)
+
+
+def run(opts: argparse.Namespace) -> Results:
+    from incman.config import reset_settings
+
+    redis_url = f"{opts.redis}/{opts.redis_db}"
+    broker = redis.Redis.from_url(redis_url)
+    broker.flushdb()
+    key = uuid.uuid4().hex
+    broker.set(OWNER_KEY, key)  # gone if another process flushes this database meanwhile
+    with tempfile.TemporaryDirectory(prefix="incman-bench-") as tmp, \
+            fresh_database(opts.pg) as db_url:
+        folder = Path(tmp)
+        (folder / "incman.yaml").write_text(yaml.safe_dump(BENCH_CONFIG))
+        env = {**os.environ, "INCMAN_DATABASE_URL": db_url, "INCMAN_REDIS_URL": redis_url,
+               "INCMAN_BROKER_URL": redis_url, "INCMAN_CONFIG": str(folder / "incman.yaml"),
+               "INCMAN_API_KEYS": f"bench:admin:{key}", "INCMAN_DATA_DIR": str(folder)}
+        os.environ.update(env)  # this process sends the no-op tasks on the same broker
+        reset_settings()
+        procs: list[Proc] = []
+        db = Database(db_url)
+        try:
+            urls = []
+            for _ in range(opts.api_procs):
+                api, url = start_api(env, folder, opts.api_workers)
+                procs.append(api)
+                urls.append(url)
+            worker = start_worker(env, folder, "itsm.debug,maintenance",
+                                  concurrency=opts.concurrency, name="bench", pool=opts.pool)
+            procs.append(worker)
+            return measure(Bench(opts, urls, key, db, broker), worker)
+        except BenchError as exc:
+            flushed = "" if broker.get(OWNER_KEY) else (
+                f"\nRedis db {opts.redis_db} was flushed by another process during the run: "
+                "use another one (--redis-db)")
+            raise BenchError(f"{exc}{flushed}\noutbox actions by status: "
+                             f"{db.action_statuses()}\n"
+                             + "\n".join(_log_tail(proc) for proc in procs)) from exc
+        finally:
+            db.close()
+            for proc in reversed(procs):
+                proc.stop()
+            broker.flushdb()
+
+
+def _stop(signum: int, _frame: Any) -> None:
+    raise BenchError(f"stopped by signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)  # clean up (processes, database) when stopped
+    signal.signal(signal.SIGHUP, _stop)
+    print("incman bench: a fresh database, the API and a worker ...", flush=True)
+    began = time.monotonic()
+    load_before = os.getloadavg()[0]
+    try:
+        res = run(opts)
+    except BenchError as exc:
+        print(f"incman bench: {exc}", file=sys.stderr)
+        return 1
+    print(report(res, opts))
+    print(f"\n  ({time.monotonic() - began:.0f}s in all; 1-minute load average "
+          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after; database dropped, "
+          f"Redis db {opts.redis_db} flushed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

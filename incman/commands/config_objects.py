@@ -1,0 +1,129 @@
+"""`incman trigger|notification list|show|apply|delete`: configuration objects over the API.
+
+Talks to a running API (`--url`, env INCMAN_URL) with a manager key (`--api-key`, env
+INCMAN_API_KEY). `apply -f FILE` takes YAML or JSON: one object, a list, or a mapping with
+`triggers:` / `notifications:` lists as in the configuration file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import requests
+import yaml
+
+from incman.cli import CliError
+
+KINDS = {"trigger": "triggers", "notification": "notifications"}
+_VIEW_ONLY = ("source", "readOnly")
+
+
+def _base_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return str(args.url).rstrip("/")
+    if os.environ.get("INCMAN_URL"):
+        return os.environ["INCMAN_URL"].rstrip("/")
+    from incman.config import get_settings
+
+    settings = get_settings()
+    return f"http://{settings.api_host}:{settings.api_port}"
+
+
+def _call(args: argparse.Namespace, method: str, path: str,
+          body: Any = None) -> requests.Response:
+    headers = {}
+    key = args.api_key or os.environ.get("INCMAN_API_KEY")
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    url = _base_url(args) + path
+    try:
+        return requests.request(method, url, json=body, headers=headers, timeout=30)
+    except requests.RequestException as exc:
+        raise CliError(f"cannot reach the API at {url}: {exc.__class__.__name__}") from exc
+
+
+def _reason(resp: requests.Response) -> str:
+    try:
+        doc = resp.json()
+    except ValueError:
+        return f"HTTP {resp.status_code}"
+    detail = doc.get("detail") if isinstance(doc, dict) else None
+    return f"HTTP {resp.status_code}: {detail or doc}"
+
+
+def load_objects(path: str, kind: str) -> list[dict[str, Any]]:
+    """The objects of a YAML/JSON file: one, a list, or the configuration file's shape."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise CliError(f"{path} is neither YAML nor JSON: {exc}") from exc
+    if isinstance(doc, dict) and KINDS[kind] in doc:
+        doc = doc[KINDS[kind]]
+    objects = doc if isinstance(doc, list) else [doc]
+    for index, obj in enumerate(objects):
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not obj["id"]:
+            raise CliError(f"{path}: object {index} is not a mapping with an id")
+    return [{k: v for k, v in obj.items() if k not in _VIEW_ONLY} for obj in objects]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    resp = _call(args, "GET", f"/api/v1/{KINDS[args.kind]}")
+    if not resp.ok:
+        raise CliError(_reason(resp))
+    for item in resp.json()["items"]:
+        extra = f"  {item['integration']}" if "integration" in item else ""
+        state = "enabled" if item.get("enabled", True) else "disabled"
+        print(f"{item['id']}{extra}  {state}  {'file' if item.get('readOnly') else 'api'}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    resp = _call(args, "GET", f"/api/v1/{KINDS[args.kind]}/{args.id}")
+    if not resp.ok:
+        raise CliError(_reason(resp))
+    print(yaml.safe_dump(resp.json(), sort_keys=False).rstrip())
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    failed = 0
+    for obj in load_objects(args.file, args.kind):
+        resp = _call(args, "PUT", f"/api/v1/{KINDS[args.kind]}/{obj['id']}", obj)
+        if resp.status_code in (200, 201):
+            print(f"{args.kind} {obj['id']}: {'created' if resp.status_code == 201 else 'updated'}")
+        else:
+            failed += 1
+            print(f"{args.kind} {obj['id']}: {_reason(resp)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    resp = _call(args, "DELETE", f"/api/v1/{KINDS[args.kind]}/{args.id}")
+    if resp.status_code != 204:
+        raise CliError(_reason(resp))
+    print(f"{args.kind} {args.id}: deleted")
+    return 0
+
+
+def register(sub: Any) -> None:
+    for kind in KINDS:
+        parser = sub.add_parser(kind, help=f"{kind}s over the API (list, show, apply, delete)")
+        parser.set_defaults(kind=kind)
+        parser.add_argument("--url", help="the API's base URL (INCMAN_URL)")
+        parser.add_argument("--api-key", help="a manager's API key (INCMAN_API_KEY)")
+        actions = parser.add_subparsers(dest="action", required=True)
+        actions.add_parser("list", help=f"every {kind}").set_defaults(func=cmd_list)
+        show = actions.add_parser("show", help=f"one {kind} (secrets masked)")
+        show.add_argument("id")
+        show.set_defaults(func=cmd_show)
+        apply = actions.add_parser("apply", help=f"create or replace {kind}s from a file")
+        apply.add_argument("-f", "--file", required=True, help="YAML or JSON")
+        apply.set_defaults(func=cmd_apply)
+        delete = actions.add_parser("delete", help=f"delete a {kind} created over the API")
+        delete.add_argument("id")
+        delete.set_defaults(func=cmd_delete)

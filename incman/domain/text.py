@@ -1,0 +1,40 @@
+"""Text the database cannot hold: NUL characters and lone surrogates, found anywhere in a
+parsed JSON document (so the API refuses them with a 422 instead of failing on store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def bad_text(text: str) -> bool:
+    """NUL or a lone surrogate (which UTF-8 cannot encode)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+_bad = bad_text
+
+
+def bad_text_path(value: Any, path: str = "body") -> str | None:
+    """The path of the first string (or key) the database cannot store, or None."""
+    if isinstance(value, str):
+        return path if _bad(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            if isinstance(key, str) and _bad(key):
+                return where
+            found = bad_text_path(item, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = bad_text_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
