@@ -40,6 +40,7 @@ from incman.integrations.base import (
 from incman.integrations.errors import NotSupported, PermanentError, TransientError
 from incman.integrations.registry import integration_class
 from incman.links import event_urls
+from incman.metrics import observe_queue_latency
 from incman.models import (
     OPEN_EVENT_STATUSES,
     OPEN_INCIDENT_STATES,
@@ -102,6 +103,9 @@ def run_action(action_id: int) -> str:
             return "missing"
         if action.status in FINISHED:
             return action.status
+        if action.attempts == 0:  # how long the action waited for its first worker
+            observe_queue_latency(action.integration,
+                                  (utcnow() - action.created_at).total_seconds())
         action.attempts += 1
         action.status = "running"
         action.updated_at = utcnow()
@@ -276,14 +280,16 @@ def _lock_ttl(plugin: Integration) -> float:
     return plugin.call_budget() * 2 + 10
 
 
-def ensure_remote(job: Job, incident_id: str) -> Incident:
-    """Make sure the incident exists remotely: find by correlation key, else create."""
-    with new_session() as session:
-        inc = session.get(Incident, incident_id)
-        if inc is None:
-            raise PermanentError(f"incident {incident_id} is gone")
-        if inc.state != "PENDING":
-            return inc
+def ensure_remote(job: Job, incident_id: str, known_pending: bool = False) -> Incident:
+    """Make sure the incident exists remotely: find by correlation key, else create.
+    `known_pending`: the caller has just claimed it, so there is nothing to read first."""
+    if not known_pending:
+        with new_session() as session:
+            inc = session.get(Incident, incident_id)
+            if inc is None:
+                raise PermanentError(f"incident {incident_id} is gone")
+            if inc.state != "PENDING":
+                return inc
     ttl = _lock_ttl(job.plugin)
     lock = get_redis().lock(f"incman:lock:incident:{incident_id}", timeout=ttl,
                             blocking_timeout=ttl)
@@ -350,7 +356,8 @@ def handle_create(job: Job) -> str:
     if creation_suppressed(job, event):
         return "suppressed"
     claim = _claim_incident(job, event)
-    inc = ensure_remote(job, claim.incident_id)
+    inc = ensure_remote(job, claim.incident_id,
+                        known_pending=claim.decision in (CREATE, CREATE_WITH_WARNING))
     if claim.already_linked or inc.origin_event_id == event.id:
         return "done"
     if claim.decision == REOPEN_AND_ASSOCIATE:

@@ -49,6 +49,9 @@ class Settings:
     log_format: str = "text"
     visibility_timeout: int = 300
     secret_key: str = field(default="", repr=False)
+    api_rate_limit: str = ""
+    cli_url: str = ""
+    cli_api_key: str = field(default="", repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -99,6 +102,9 @@ def load_settings() -> Settings:
         log_format=env("INCMAN_LOG_FORMAT", "text"),
         visibility_timeout=_int("INCMAN_VISIBILITY_TIMEOUT", 300),
         secret_key=env("INCMAN_SECRET_KEY", ""),
+        api_rate_limit=env("INCMAN_API_RATE_LIMIT", ""),
+        cli_url=env("INCMAN_URL", ""),
+        cli_api_key=env("INCMAN_API_KEY", ""),
     )
 
 

@@ -35,7 +35,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pre-ping (it costs a round trip per checkout): a connection broken by a database
+    # restart fails one transaction, which the API answers 5xx (nothing accepted) and a
+    # worker retries; connections are recycled before server-side idle limits.
+    return create_engine(url, pool_size=20, max_overflow=40, pool_recycle=1800)
 
 
 def get_engine() -> Engine:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -90,73 +90,74 @@ def event_document(ev: EventIn, event_id: str, count: int, status: str,
     }
 
 
-def _insert_for(session: Session) -> Any:
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_statement(session: Session) -> Any:
+    """INSERT many events at once, each folding into the open event with its dedupid:
+    `count` grows by the number of arrivals in the batch. Built once per dialect."""
     name = session.get_bind().dialect.name
+    stmt = _UPSERTS.get(name)
+    if stmt is not None:
+        return stmt
     if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise RuntimeError(f"unsupported database {name!r}: use PostgreSQL or SQLite")
-
-
-def _upsert_event(session: Session, ev: EventIn, now: datetime) -> tuple[str, int, str]:
-    """Insert the event or fold it into the open one with the same dedupid."""
-    insert = _insert_for(session)
+        insert: Any = postgresql.insert
+    elif name == "sqlite":
+        insert = sqlite.insert
+    else:
+        raise RuntimeError(f"unsupported database {name!r}: use PostgreSQL or SQLite")
     table = Event.__table__
-    stmt = insert(table).values(
-        id=str(uuid.uuid4()),
-        dedupid=ev.dedupid,
-        device=ev.device,
-        component=ev.component,
-        event_class=ev.event_class,
-        event_key=ev.event_key,
-        event_class_key=ev.event_class_key,
-        severity=ev.severity,
-        summary=ev.summary,
-        message=ev.message,
-        status="New",
-        count=1,
-        first_time=now,
-        last_time=now,
-        agent=ev.agent,
-        source=ev.source,
-        details=ev.details,
-        updated_at=now,
-    )
-    stmt = stmt.on_conflict_do_update(
+    base = insert(table)
+    stmt = base.on_conflict_do_update(
         index_elements=[table.c.dedupid],
         index_where=_OPEN_SQL,
         set_={
-            "count": table.c.count + 1,
-            "last_time": now,
-            "summary": stmt.excluded.summary,
-            "message": stmt.excluded.message,
-            "details": stmt.excluded.details,
-            "updated_at": now,
+            "count": table.c.count + base.excluded.count,
+            "last_time": base.excluded.last_time,
+            "summary": base.excluded.summary,
+            "message": base.excluded.message,
+            "details": base.excluded.details,
+            "updated_at": base.excluded.updated_at,
         },
-    ).returning(table.c.id, table.c.count, table.c.status)
-    row = session.execute(stmt).one()
-    return row[0], row[1], row[2]
+    ).returning(table.c.id, table.c.count, table.c.status, sort_by_parameter_order=True)
+    _UPSERTS[name] = stmt
+    return stmt
+
+
+def _event_row(ev: EventIn, arrivals: int, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()), "dedupid": ev.dedupid, "device": ev.device,
+        "component": ev.component, "event_class": ev.event_class, "event_key": ev.event_key,
+        "event_class_key": ev.event_class_key, "severity": ev.severity, "summary": ev.summary,
+        "message": ev.message, "status": "New", "count": arrivals, "first_time": now,
+        "last_time": now, "agent": ev.agent, "source": ev.source, "details": ev.details,
+        "updated_at": now,
+    }
+
+
+def _action_row(kind: str, notif: NotificationDef, event_id: str | None,
+                incident_id: str | None = None, payload: dict[str, Any] | None = None,
+                now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    return {"kind": kind, "notification_id": notif.id, "integration": notif.integration,
+            "event_id": event_id, "incident_id": incident_id, "payload": payload or {},
+            "status": "pending", "attempts": 0, "created_at": now, "updated_at": now}
+
+
+def _insert_actions(session: Session, rows: list[dict[str, Any]]) -> list[Pending]:
+    if not rows:
+        return []
+    table = Action.__table__
+    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                          rows).scalars().all()
+    return [Pending(i, r["integration"]) for i, r in zip(ids, rows, strict=True)]
 
 
 def add_action(session: Session, kind: str, notif: NotificationDef, *, event_id: str | None,
                incident_id: str | None = None, payload: dict[str, Any] | None = None) -> Pending:
-    """Write one outbox row (flushed, so it has an id)."""
-    action = Action(
-        kind=kind,
-        notification_id=notif.id,
-        integration=notif.integration,
-        event_id=event_id,
-        incident_id=incident_id,
-        payload=payload or {},
-        status="pending",
-        attempts=0,
-        created_at=utcnow(),
-        updated_at=utcnow(),
-    )
-    session.add(action)
-    session.flush()
-    return Pending(action.id, notif.integration)
+    """Write one outbox row (the caller commits, then enqueues)."""
+    return _insert_actions(session, [_action_row(kind, notif, event_id, incident_id,
+                                                 payload)])[0]
 
 
 def _accept_clear(session: Session, ev: EventIn, catalog: Catalog, now: datetime,
@@ -208,36 +209,57 @@ def _accept_clear(session: Session, ev: EventIn, catalog: Catalog, now: datetime
     return Accepted(event_id, ev.dedupid, 1, "Cleared", True)
 
 
-def accept_one(session: Session, ev: EventIn, catalog: Catalog, batch: IngestBatch) -> Accepted:
-    """Store one validated event and queue what its notifications must do."""
+def _accept_run(session: Session, events: list[EventIn], catalog: Catalog,
+                batch: IngestBatch) -> None:
+    """Store a run of events (no clears) with one statement per table; repeats of one
+    dedupid inside the run fold into one row, each arrival keeping its own occurrence."""
+    if not events:
+        return
     now = utcnow()
-    if ev.is_clear:
-        result = _accept_clear(session, ev, catalog, now, batch)
-        batch.accepted.append(result)
-        return result
-    event_id, count, status = _upsert_event(session, ev, now)
-    session.add(Occurrence(id=f"{event_id}:{count}", event_id=event_id, seq=count,
-                           received_at=now, severity=ev.severity, summary=ev.summary))
-    created = count == 1
-    result = Accepted(event_id, ev.dedupid, count, status, created)
-    batch.accepted.append(result)
-    if is_self_monitoring(ev.event_class):
-        return result
-    doc = event_document(ev, event_id, count, status, catalog)
-    for notif in catalog.matching_notifications(doc):
-        kind = "create" if created else incident_action_for("reoccur", notif.options,
-                                                             linked=False)
-        if kind is None:
-            continue
-        batch.pending.append(add_action(session, kind, notif, event_id=event_id))
-    return result
+    groups: dict[str, list[int]] = {}
+    for index, ev in enumerate(events):
+        groups.setdefault(ev.dedupid, []).append(index)
+    params = [_event_row(events[idx[-1]], len(idx), now) for idx in groups.values()]
+    rows = session.execute(_upsert_statement(session), params).all()
+    results: list[Accepted | None] = [None] * len(events)
+    occurrences: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    for (dedupid, idx), (event_id, total, status) in zip(groups.items(), rows, strict=True):
+        first_count = total - len(idx)
+        for offset, index in enumerate(idx):
+            ev = events[index]
+            count = first_count + offset + 1
+            created = count == 1
+            results[index] = Accepted(event_id, dedupid, count, status, created)
+            occurrences.append({"id": f"{event_id}:{count}", "event_id": event_id,
+                                "seq": count, "received_at": now, "severity": ev.severity,
+                                "summary": ev.summary})
+            if is_self_monitoring(ev.event_class):
+                continue
+            doc = event_document(ev, event_id, count, status, catalog)
+            for notif in catalog.matching_notifications(doc):
+                kind = "create" if created else incident_action_for(
+                    "reoccur", notif.options, linked=False)
+                if kind is not None:
+                    actions.append(_action_row(kind, notif, event_id, now=now))
+    session.execute(insert(Occurrence.__table__), occurrences)
+    batch.pending.extend(_insert_actions(session, actions))
+    batch.accepted.extend(r for r in results if r is not None)
 
 
 def accept(session: Session, events: list[EventIn], catalog: Catalog) -> IngestBatch:
-    """Accept validated events in the caller's transaction (commit, then enqueue)."""
+    """Accept validated events in the caller's transaction (commit, then enqueue); the
+    results come in the order of the events."""
     batch = IngestBatch()
+    run: list[EventIn] = []
     for ev in events:
-        accept_one(session, ev, catalog, batch)
+        if ev.is_clear:
+            _accept_run(session, run, catalog, batch)
+            run = []
+            batch.accepted.append(_accept_clear(session, ev, catalog, utcnow(), batch))
+        else:
+            run.append(ev)
+    _accept_run(session, run, catalog, batch)
     return batch
 
 

@@ -22,7 +22,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -147,30 +146,6 @@ def observe_queue_latency(integration: str, seconds: float) -> None:
         pipe.execute()
     except Exception as exc:  # noqa: BLE001
         _redis_failed(LATENCY_KEY, exc)
-
-
-def _action_origin(action_id: int) -> tuple[str, datetime] | None:
-    from incman.db import session_scope
-    from incman.models import Action
-
-    with session_scope() as session:
-        action = session.get(Action, action_id)
-        return None if action is None else (action.integration, action.created_at)
-
-
-def action_started(action_id: int) -> None:
-    """A worker starts an action for the first time: observe how long it was queued
-    (from the outbox row's creation, which is just before its transaction commits)."""
-    from incman.models import utcnow
-
-    now = utcnow()
-    try:
-        origin = _action_origin(action_id)
-    except Exception as exc:  # noqa: BLE001
-        _redis_failed("queue latency (database)", exc)
-        return
-    if origin is not None:
-        observe_queue_latency(origin[0], (now - origin[1]).total_seconds())
 
 
 def action_retried(integration: str) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
 from incman.api.auth import presented_key
+from incman.config import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def caller_identity(request: Request, key: str | None = None) -> str:
 
 def check_rate(identity: str, now: float | None = None) -> None:
     """Count one request of `identity`; 429 with Retry-After past the limit."""
-    limit = parse_rate_limit(os.environ.get(ENV_NAME, ""))
+    limit = parse_rate_limit(get_settings().api_rate_limit)
     if limit is None:
         return
     index, retry_after = window_of(time.time() if now is None else now, limit)
@@ -91,5 +91,5 @@ def check_rate(identity: str, now: float | None = None) -> None:
 
 def limit_rate(request: Request) -> None:
     """A dependency: count requests that send or change something (not reads)."""
-    if request.method not in _SAFE_METHODS:
+    if request.method not in _SAFE_METHODS and get_settings().api_rate_limit:
         check_rate(caller_identity(request))

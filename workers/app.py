@@ -35,8 +35,9 @@ def make_app() -> Celery:
         broker_connection_retry_on_startup=True,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Task events cost every task a message; Flower switches them on when it runs.
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         beat_schedule=BEAT_SCHEDULE,
         timezone="UTC",
         enable_utc=True,

@@ -33,8 +33,6 @@ def backoff(retries: int, retry_after: float | None) -> float:
           max_retries=MAX_RETRIES)
 def run_action_task(self: Task, action_id: int) -> str:
     """Do one outbox action (safe to run twice: see incman.action)."""
-    if self.request.retries == 0:
-        metrics.action_started(action_id)
     try:
         return run_action(action_id)
     except Deferred as exc:

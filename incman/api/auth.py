@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
@@ -48,12 +47,23 @@ def parse_env_keys(raw: str) -> dict[str, Principal]:
     return out
 
 
+_table_cache: tuple[tuple[str, int], dict[str, Principal]] | None = None
+
+
 def key_table() -> dict[str, Principal]:
-    """Every configured key: the environment's and the configuration's users."""
-    table = parse_env_keys(get_settings().api_keys)
-    for user in get_catalog().users.values():
+    """Every configured key: the environment's and the configuration's users (rebuilt only
+    when the settings or the catalog change)."""
+    global _table_cache
+    raw = get_settings().api_keys
+    catalog = get_catalog()
+    stamp = (raw, id(catalog.users))
+    if _table_cache is not None and _table_cache[0] == stamp:
+        return _table_cache[1]
+    table = parse_env_keys(raw)
+    for user in catalog.users.values():
         if user.api_key_sha256:
             table[user.api_key_sha256] = Principal(user.name, user.role, user.groups)
+    _table_cache = (stamp, table)
     return table
 
 
@@ -73,10 +83,10 @@ def authenticate(request: Request, key: str | None = None) -> Principal:
     if not key:
         raise HTTPException(401, "an API key is required (Authorization: Bearer <key>)",
                             headers={"WWW-Authenticate": "Bearer"})
-    digest = hash_key(key)
-    for known, principal in table.items():
-        if hmac.compare_digest(known, digest):
-            return principal
+    # A dictionary lookup of the SHA-256 digest: its timing tells nothing about the keys.
+    principal = table.get(hash_key(key))
+    if principal is not None:
+        return principal
     raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
 
 

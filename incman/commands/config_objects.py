@@ -7,7 +7,6 @@ INCMAN_API_KEY). `apply -f FILE` takes YAML or JSON: one object, a list, or a ma
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -15,42 +14,15 @@ import requests
 import yaml
 
 from incman.cli import CliError
+from incman.commands.api_client import call, reason
 
 KINDS = {"trigger": "triggers", "notification": "notifications"}
 _VIEW_ONLY = ("source", "readOnly")
 
 
-def _base_url(args: argparse.Namespace) -> str:
-    if args.url:
-        return str(args.url).rstrip("/")
-    if os.environ.get("INCMAN_URL"):
-        return os.environ["INCMAN_URL"].rstrip("/")
-    from incman.config import get_settings
-
-    settings = get_settings()
-    return f"http://{settings.api_host}:{settings.api_port}"
-
-
 def _call(args: argparse.Namespace, method: str, path: str,
           body: Any = None) -> requests.Response:
-    headers = {}
-    key = args.api_key or os.environ.get("INCMAN_API_KEY")
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    url = _base_url(args) + path
-    try:
-        return requests.request(method, url, json=body, headers=headers, timeout=30)
-    except requests.RequestException as exc:
-        raise CliError(f"cannot reach the API at {url}: {exc.__class__.__name__}") from exc
-
-
-def _reason(resp: requests.Response) -> str:
-    try:
-        doc = resp.json()
-    except ValueError:
-        return f"HTTP {resp.status_code}"
-    detail = doc.get("detail") if isinstance(doc, dict) else None
-    return f"HTTP {resp.status_code}: {detail or doc}"
+    return call(method, path, url=args.url, key=args.api_key or None, body=body)
 
 
 def load_objects(path: str, kind: str) -> list[dict[str, Any]]:
@@ -74,7 +46,7 @@ def load_objects(path: str, kind: str) -> list[dict[str, Any]]:
 def cmd_list(args: argparse.Namespace) -> int:
     resp = _call(args, "GET", f"/api/v1/{KINDS[args.kind]}")
     if not resp.ok:
-        raise CliError(_reason(resp))
+        raise CliError(reason(resp))
     for item in resp.json()["items"]:
         extra = f"  {item['integration']}" if "integration" in item else ""
         state = "enabled" if item.get("enabled", True) else "disabled"
@@ -85,7 +57,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     resp = _call(args, "GET", f"/api/v1/{KINDS[args.kind]}/{args.id}")
     if not resp.ok:
-        raise CliError(_reason(resp))
+        raise CliError(reason(resp))
     print(yaml.safe_dump(resp.json(), sort_keys=False).rstrip())
     return 0
 
@@ -98,14 +70,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(f"{args.kind} {obj['id']}: {'created' if resp.status_code == 201 else 'updated'}")
         else:
             failed += 1
-            print(f"{args.kind} {obj['id']}: {_reason(resp)}", file=sys.stderr)
+            print(f"{args.kind} {obj['id']}: {reason(resp)}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
     resp = _call(args, "DELETE", f"/api/v1/{KINDS[args.kind]}/{args.id}")
     if resp.status_code != 204:
-        raise CliError(_reason(resp))
+        raise CliError(reason(resp))
     print(f"{args.kind} {args.id}: deleted")
     return 0
 

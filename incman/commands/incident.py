@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
-import requests
-
-from incman.cli import CliError
-from incman.commands.send_event import _reason, default_url
+from incman.commands.api_client import call_json
 
 
 def _call(args: argparse.Namespace, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    key = args.api_key or os.environ.get("INCMAN_API_KEY", "")
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    url = (args.url or default_url()).rstrip("/") + path
-    try:
-        resp = requests.post(url, json=body, headers=headers, timeout=args.timeout)
-    except requests.RequestException as exc:
-        raise CliError(f"cannot reach {url}: {exc.__class__.__name__}: {exc}") from exc
-    if resp.status_code >= 400:
-        raise CliError(_reason(resp))
-    return dict(resp.json())
+    return call_json("POST", path, url=args.url, key=args.api_key or None, body=body,
+                     timeout=args.timeout)
 
 
 def _print_incident(inc: dict[str, Any]) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
-import requests
-
-from incman.config import get_settings
+from incman.cli import CliError
+from incman.commands.api_client import call_json, default_key, default_url
 
 DEFAULT_SEVERITY = "3"  # Warning, zensendevent's default
 
@@ -44,56 +42,15 @@ def build_event(args: argparse.Namespace) -> dict[str, Any]:
     return event
 
 
-def default_url() -> str:
-    if os.environ.get("INCMAN_URL"):
-        return os.environ["INCMAN_URL"]
-    settings = get_settings()
-    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
-    return f"http://{host}:{settings.api_port}"
-
-
-def _reason(resp: requests.Response) -> str:
-    """The API's error answer in one line: status, error, detail and field."""
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        text = resp.text.strip().splitlines()[0][:200] if resp.text.strip() else resp.reason
-        return f"HTTP {resp.status_code}: {text}"
-    detail = body.get("detail")
-    if not isinstance(detail, str):
-        detail = json.dumps(detail) if detail is not None else ""
-    parts = [f"HTTP {resp.status_code}", str(body.get("error") or resp.reason or "")]
-    out = ": ".join(p for p in parts if p)
-    if detail:
-        out += f": {detail}"
-    if body.get("field"):
-        out += f" (field {body['field']})"
-    return out
-
-
 def post_event(url: str, api_key: str, event: dict[str, Any], timeout: float) -> dict[str, Any]:
     """POST the event; the API's answer, or SendError with the reason."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    endpoint = url.rstrip("/") + "/api/v1/events"
     try:
-        resp = requests.post(endpoint, json=event, headers=headers, timeout=timeout)
-    except requests.ConnectionError as exc:
-        raise SendError(f"cannot reach {endpoint}: {exc.__class__.__name__}: "
-                        "is incman running there? (set --url or INCMAN_URL)") from exc
-    except requests.Timeout as exc:
-        raise SendError(f"{endpoint} did not answer in {timeout}s") from exc
-    except requests.RequestException as exc:
-        raise SendError(f"cannot send to {endpoint}: {exc}") from exc
-    if resp.status_code >= 400:
-        raise SendError(_reason(resp))
-    try:
-        answer = resp.json()
-    except ValueError as exc:
-        raise SendError(f"HTTP {resp.status_code}: the answer is not JSON") from exc
-    if not isinstance(answer, dict) or "eventId" not in answer:
-        raise SendError(f"HTTP {resp.status_code}: unexpected answer {resp.text[:200]!r}")
+        answer = call_json("POST", "/api/v1/events", url=url, key=api_key, body=event,
+                           timeout=timeout)
+    except CliError as exc:
+        raise SendError(str(exc)) from exc
+    if "eventId" not in answer:
+        raise SendError(f"unexpected answer {answer!r}"[:200])
     return answer
 
 
@@ -108,7 +65,8 @@ def describe(answer: dict[str, Any]) -> str:
 def cmd_send_event(args: argparse.Namespace) -> int:
     event = build_event(args)
     try:
-        answer = post_event(args.url or default_url(), args.api_key, event, args.timeout)
+        answer = post_event(args.url or default_url(), args.api_key or default_key(), event,
+                            args.timeout)
     except SendError as exc:
         print(f"incman send-event: {exc}", file=sys.stderr)
         return 1
@@ -133,7 +91,7 @@ def register(sub: Any) -> None:
                    help="set an event field (repeatable); unknown names go into details")
     p.add_argument("--url", help="incman's address (INCMAN_URL, else "
                                  "http://INCMAN_API_HOST:INCMAN_API_PORT)")
-    p.add_argument("--api-key", default=os.environ.get("INCMAN_API_KEY", ""),
+    p.add_argument("--api-key", default="",
                    help="API key with the ingest role (INCMAN_API_KEY)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (10)")
     p.add_argument("--json", action="store_true", help="print the API's answer as JSON")

@@ -152,3 +152,27 @@ def test_a_permanent_failure_raises_a_failure_event(client: Client) -> None:
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Incident).where(
             Incident.notification_id == "debug-broken", Incident.state != "PENDING")) == 0
+
+
+def test_a_batch_folds_repeats_and_keeps_order_with_clears(client: Client) -> None:
+    device, other = unique("keep"), unique("keep")
+    ev = {"device": device, "component": "c", "eventClass": "/B", "severity": 4,
+          "summary": "batch"}
+    batch = [ev, {**ev, "summary": "again"}, {"device": other, "severity": 3, "summary": "o"},
+             {**ev, "summary": "third"}, {**ev, "severity": 0, "summary": "fine"},
+             {**ev, "summary": "after the clear"}, {"device": device}]
+    resp = client.post("/api/v1/events", batch)
+    assert resp.status_code == 200, resp.text
+    results = resp.json()["results"]
+    assert [r["ok"] for r in results] == [True] * 6 + [False]
+    assert [r["count"] for r in results[:4]] == [1, 2, 1, 3]
+    assert [r["created"] for r in results[:4]] == [True, False, True, False]
+    assert results[0]["eventId"] == results[1]["eventId"] == results[3]["eventId"]
+    assert results[4]["status"] == "Cleared"
+    assert results[4]["cleared"] == [results[0]["eventId"]]
+    assert results[5]["created"] is True and results[5]["eventId"] != results[0]["eventId"]
+    assert results[6]["field"] == "severity"
+    first = client.get(f"/api/v1/events/{results[0]['eventId']}").json()
+    assert first["count"] == 3 and first["status"] == "Cleared"
+    assert first["summary"] == "third"
+    assert sorted(o["seq"] for o in first["occurrences"]) == [1, 2, 3]

@@ -9,6 +9,7 @@ import pytest
 from fastapi import HTTPException
 
 from incman import ratelimit_api
+from incman.config import reset_settings
 from incman.ratelimit_api import RateLimit, check_rate, parse_rate_limit, window_of
 
 
@@ -37,6 +38,14 @@ def test_window_of(now: float, limit: RateLimit, expected: tuple[int, int]) -> N
     assert window_of(now, limit) == expected
 
 
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Settings are read once per process: read them again around each test."""
+    reset_settings()
+    yield
+    reset_settings()
+
+
 @pytest.fixture
 def fake_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[fakeredis.FakeRedis]:
     server = fakeredis.FakeRedis()
@@ -47,6 +56,7 @@ def fake_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[fakeredis.FakeRedis]
 def test_the_limit_is_per_key_and_per_window(fake_redis: fakeredis.FakeRedis,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ratelimit_api.ENV_NAME, "3/10")
+    reset_settings()
     for _ in range(3):
         check_rate("k:a", now=1000.0)
     with pytest.raises(HTTPException) as err:
@@ -59,6 +69,7 @@ def test_the_limit_is_per_key_and_per_window(fake_redis: fakeredis.FakeRedis,
 
 def test_off_by_default(fake_redis: fakeredis.FakeRedis, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ratelimit_api.ENV_NAME, raising=False)
+    reset_settings()
     for _ in range(100):
         check_rate("k:a", now=1000.0)
     assert fake_redis.keys() == []
@@ -84,6 +95,7 @@ class _DownRedis:
 
 def test_an_unreachable_redis_lets_requests_through(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ratelimit_api.ENV_NAME, "1")
+    reset_settings()
     monkeypatch.setattr("incman.redisconn.get_redis", lambda: _DownRedis())
     check_rate("k:a", now=1000.0)
     check_rate("k:a", now=1000.0)

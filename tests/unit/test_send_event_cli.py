@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from incman.cli import main
+from incman.config import reset_settings
 from incman.testing.procs import free_port
 
 
@@ -45,6 +46,14 @@ def _handler(rec: Recorder) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """The CLI reads INCMAN_URL / INCMAN_API_KEY through the settings, once per process."""
+    reset_settings()
+    yield
+    reset_settings()
 
 
 @pytest.fixture
