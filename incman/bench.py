@@ -125,7 +125,7 @@ def post_all(urls: list[str], key: str, bodies: list[bytes], clients: int) -> fl
 
     def run(n: int, chunk: list[bytes]) -> None:
         parts = urlsplit(urls[n % len(urls)])
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
         start.wait()
         try:
             for body in chunk:

@@ -147,8 +147,7 @@ def _action_row(kind: str, notif: NotificationDef, event_id: str | None,
 def _insert_actions(session: Session, rows: list[dict[str, Any]]) -> list[Pending]:
     if not rows:
         return []
-    table = Action.__table__
-    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+    ids = session.execute(insert(Action).returning(Action.id, sort_by_parameter_order=True),
                           rows).scalars().all()
     return [Pending(i, r["integration"]) for i, r in zip(ids, rows, strict=True)]
 
@@ -242,7 +241,7 @@ def _accept_run(session: Session, events: list[EventIn], catalog: Catalog,
                     "reoccur", notif.options, linked=False)
                 if kind is not None:
                     actions.append(_action_row(kind, notif, event_id, now=now))
-    session.execute(insert(Occurrence.__table__), occurrences)
+    session.execute(insert(Occurrence), occurrences)
     batch.pending.extend(_insert_actions(session, actions))
     batch.accepted.extend(r for r in results if r is not None)
 

@@ -27,7 +27,8 @@ def prefixed(name: str) -> dict[str, Any]:
 
 
 CONFIG: dict[str, Any] = {
-    "triggers": [prefixed(n) for n in ("plain", "reopen", "follow", "ackcreate", "repeat", "linked")]
+    "triggers": [prefixed(n)
+                 for n in ("plain", "reopen", "follow", "ackcreate", "repeat", "linked")]
     + [{"id": "never", "when": {"device": {"_eq": "no-such-device"}}}],
     "notifications": [
         {"id": "plain", "integration": "debug", "triggers": ["plain"]},

@@ -8,7 +8,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import fakeredis
 import pytest
