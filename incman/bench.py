@@ -388,6 +388,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="uvicorn processes of each `incman api` (its --workers)")
     p.add_argument("--concurrency", type=int, default=2, help="worker pool size (-c)")
     p.add_argument("--pool", default="prefork", help="worker pool (-P)")
+    p.add_argument("--poll-incidents", type=int, default=10_000,
+                   help="open incidents polled in one cycle against the ServiceNow simulator "
+                        "(0 skips it)")
     p.add_argument("--redis-db", type=int,
                    default=int(os.environ.get("INCMAN_BENCH_REDIS_DB", "14")))
     p.add_argument("--pg", default=os.environ.get(
@@ -463,6 +466,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"incman bench: {exc}", file=sys.stderr)
         return 1
     print(report(res, opts))
+    if opts.poll_incidents:
+        from incman.bench_poll import bench_poll
+
+        print(f"\nincman bench: polling {opts.poll_incidents:,} open incidents ...", flush=True)
+        poll = bench_poll(pg_admin=opts.pg, redis_base=opts.redis, redis_db=opts.redis_db,
+                          incidents=opts.poll_incidents)
+        print(f"  poll cycle            {poll.seconds:9.1f} s for {poll.incidents:,} open "
+              f"incidents over {poll.notifications} notifications, {poll.requests:,} remote "
+              f"requests; {poll.resolved_seen}/{poll.resolved_remotely} remote resolutions "
+              f"applied  ({'within' if poll.within_cycle else 'NOT within'} one 60 s cycle)")
     print(f"\n  ({time.monotonic() - began:.0f}s in all; 1-minute load average "
           f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after; database dropped, "
           f"Redis db {opts.redis_db} flushed)")

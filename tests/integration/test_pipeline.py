@@ -176,3 +176,52 @@ def test_a_batch_folds_repeats_and_keeps_order_with_clears(client: Client) -> No
     assert first["count"] == 3 and first["status"] == "Cleared"
     assert first["summary"] == "third"
     assert sorted(o["seq"] for o in first["occurrences"]) == [1, 2, 3]
+
+
+def _stored(client: Client, device: str) -> int:
+    return int(client.get("/api/v1/events", params={"device": device}).json()["total"])
+
+
+def test_bad_input_gets_a_reason_and_stores_nothing(client: Client) -> None:
+    device = unique("keep")
+    url = client.base + "/api/v1/events"
+    cases = [
+        (b'{"device": "' + device.encode() + b'", "severity": 4,', 400, None),  # malformed
+        ({"severity": 4, "summary": "no device"}, 422, "device"),
+        ({"device": device, "summary": "no severity"}, 422, "severity"),
+        ({"device": device, "severity": 4}, 422, "summary"),
+        ({"device": device, "severity": "catastrophic", "summary": "s"}, 422, "severity"),
+        ({"device": device, "severity": 9, "summary": "s"}, 422, "severity"),
+        ({"device": device, "severity": 4, "summary": "x" * (1 << 20)}, 413, None),
+    ]
+    for body, status, field in cases:
+        if isinstance(body, bytes):
+            resp = client.session.post(url, data=body, timeout=30,
+                                       headers={"Content-Type": "application/json"})
+        else:
+            resp = client.post("/api/v1/events", body)
+        assert resp.status_code == status, (body if len(str(body)) < 200 else status, resp.text)
+        answer = resp.json()
+        assert answer["detail"], answer
+        if field:
+            assert answer["field"] == field
+    assert _stored(client, device) == 0
+
+
+def test_keys_are_required_and_roles_enforced(client: Client) -> None:
+    import requests
+
+    device = unique("keep")
+    body = {"device": device, "severity": 4, "summary": "s"}
+    url = client.base + "/api/v1/events"
+    assert requests.post(url, json=body, timeout=30).status_code == 401
+    wrong = requests.post(url, json=body, timeout=30,
+                          headers={"Authorization": "Bearer not-a-key"})
+    assert wrong.status_code == 401 and wrong.json()["detail"]
+    # The ingest key may send but not act on events.
+    sent = requests.post(url, json=body, timeout=30, headers={"zenoss-api-key": "ingest-key"})
+    assert sent.status_code == 201
+    ack = requests.post(f"{url}/{sent.json()['eventId']}/acknowledge", timeout=30,
+                        params={"api_key": "ingest-key"})
+    assert ack.status_code == 403
+    assert _stored(client, device) == 1
