@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from incman.config import get_settings
 
 _engine: Engine | None = None
+_relaxed_commit = False
 _engine_pid: int | None = None
 _sessionmaker: sessionmaker[Session] | None = None
 
@@ -24,6 +25,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def relax_commits() -> None:
+    """Workers: commit without waiting for the WAL flush (PostgreSQL's synchronous_commit
+    off). A crash of the database server may then forget a worker's last few milliseconds
+    of bookkeeping, never an event (the API commits synchronously): the action runs again,
+    and its find-by-correlation-key makes that harmless."""
+    global _relaxed_commit
+    _relaxed_commit = True
+
+
+def _async_commit(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("SET synchronous_commit TO off")
+    cur.close()
+    dbapi_conn.commit()
 
 
 def make_engine(url: str) -> Engine:
@@ -38,7 +55,10 @@ def make_engine(url: str) -> Engine:
     # No pre-ping (it costs a round trip per checkout): a connection broken by a database
     # restart fails one transaction, which the API answers 5xx (nothing accepted) and a
     # worker retries; connections are recycled before server-side idle limits.
-    return create_engine(url, pool_size=20, max_overflow=40, pool_recycle=1800)
+    engine = create_engine(url, pool_size=20, max_overflow=40, pool_recycle=1800)
+    if _relaxed_commit and engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _async_commit)
+    return engine
 
 
 def get_engine() -> Engine:

@@ -51,8 +51,9 @@ app = make_app()
 @worker_process_init.connect
 def _fresh_connections(**_: object) -> None:
     """A forked pool process must not share the parent's database or Redis sockets."""
-    from incman.db import reset_engine
+    from incman.db import relax_commits, reset_engine
     from incman.redisconn import reset_redis
 
+    relax_commits()
     reset_engine()
     reset_redis()
