@@ -28,9 +28,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,10 @@ from urllib.parse import urlsplit
 
 import psycopg2
 import redis
-import requests
 import yaml
 
-from incman.testing.procs import Proc, free_port, start_worker
+from incman.testing import pg, procs
+from incman.testing.procs import Proc, start_worker
 
 GOAL_SINGLE = 1000.0
 GOAL_BATCHED = 5000.0
@@ -67,50 +66,17 @@ class Results:
 
 # -- services -------------------------------------------------------------------------------
 
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
+def fresh_database(admin_url: str) -> Any:
     """A new PostgreSQL database migrated to head; dropped afterwards."""
-    from incman.migrations import upgrade
-
-    name = f"incman_bench_{uuid.uuid4().hex[:8]}"
-    _pg_admin(admin_url, f"CREATE DATABASE {name}")
-    url = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://")
-    url = f"{url}/{name}"
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        _pg_admin(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def _pg_admin(admin_url: str, sql: str) -> None:
-    conn = psycopg2.connect(admin_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
+    return pg.fresh_database(admin_url, prefix="incman_bench")
 
 
 def start_api(env: dict[str, str], folder: Path, workers: int) -> tuple[Proc, str]:
     """`incman api --workers N` on a free port, once it answers."""
-    port = free_port()
-    proc = Proc([sys.executable, "-m", "incman.cli", "api", "--port", str(port),
-                 "--workers", str(workers)], env, folder / f"api-{port}.log")
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise BenchError(f"the API exited:\n{proc.output()}")
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                return proc, url
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    proc.stop()
-    raise BenchError(f"the API did not start:\n{proc.output()}")
+    try:
+        return procs.start_api(env, folder, extra_args=["--workers", str(workers)])
+    except (RuntimeError, TimeoutError) as exc:
+        raise BenchError(str(exc)) from exc
 
 
 # -- HTTP load ------------------------------------------------------------------------------

@@ -71,10 +71,12 @@ class Proc:
         self._log.close()
 
 
-def start_api(env: Mapping[str, str], log_dir: Path, port: int | None = None) -> tuple[Proc, str]:
+def start_api(env: Mapping[str, str], log_dir: Path, port: int | None = None,
+              extra_args: list[str] | None = None) -> tuple[Proc, str]:
+    """`incman api` on a free port, returned once it answers /healthz."""
     port = port or free_port()
-    proc = Proc([sys.executable, "-m", "incman.cli", "api", "--port", str(port)], env,
-                log_dir / f"api-{port}.log")
+    proc = Proc([sys.executable, "-m", "incman.cli", "api", "--port", str(port),
+                 *(extra_args or [])], env, log_dir / f"api-{port}.log")
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:

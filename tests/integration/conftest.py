@@ -4,18 +4,17 @@ the API and Celery workers as real processes."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 import redis
 import yaml
 from helpers import API_KEY, Client
 
+from incman.testing.pg import fresh_database
 from incman.testing.procs import Proc, start_api, start_worker
 from workers.routes import all_queue_names
 
@@ -23,27 +22,11 @@ PG_ADMIN = os.environ.get("INCMAN_TEST_PG", "postgresql://postgres@127.0.0.1:543
 REDIS_BASE = os.environ.get("INCMAN_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
-def _pg(sql: str) -> None:
-    conn = psycopg2.connect(PG_ADMIN)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A new PostgreSQL database for this test session, migrated to head."""
-    name = f"incman_test_{uuid.uuid4().hex[:10]}"
-    _pg(f"CREATE DATABASE {name}")
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://") + "/" + name
-    from incman.migrations import upgrade
-
-    upgrade(url)
-    yield url
-    _pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_database(PG_ADMIN) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import psycopg2
 import pytest
 from sqlalchemy import func, insert, select
 
 from incman.aging import age_events, purge_expired
 from incman.db import reset_engine, session_scope
 from incman.models import Action, Event, EventIncident, Incident, Note, Occurrence
+from incman.testing.pg import fresh_database
 
 PG_ADMIN = os.environ.get("INCMAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -23,38 +23,22 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(PG_ADMIN)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
 def database() -> Iterator[None]:
     """A database of its own, so every count below is exact."""
     from incman.config import reset_settings
-    from incman.migrations import upgrade
 
-    name = f"incman_aging_{uuid.uuid4().hex[:10]}"
-    _admin(f"CREATE DATABASE {name}")
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://")
-    url += "/" + name
-    upgrade(url)
-    saved = os.environ.get("INCMAN_DATABASE_URL")
-    os.environ["INCMAN_DATABASE_URL"] = url
-    reset_settings(), reset_engine()
-    yield
-    reset_engine()
-    if saved is None:
-        os.environ.pop("INCMAN_DATABASE_URL", None)
-    else:
-        os.environ["INCMAN_DATABASE_URL"] = saved
-    reset_settings()
-    _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_database(PG_ADMIN, prefix="incman_aging") as url:
+        saved = os.environ.get("INCMAN_DATABASE_URL")
+        os.environ["INCMAN_DATABASE_URL"] = url
+        reset_settings(), reset_engine()
+        yield
+        reset_engine()
+        if saved is None:
+            os.environ.pop("INCMAN_DATABASE_URL", None)
+        else:
+            os.environ["INCMAN_DATABASE_URL"] = saved
+        reset_settings()
 
 
 # name: (how many, status, severity, last occurrence and last change before NOW)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
-import psycopg2
 import sqlalchemy as sa
 
 from incman.migrations import current_head
+from incman.testing.pg import fresh_database
 
 PG_ADMIN = os.environ.get("INCMAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TABLES = {"events", "occurrences", "incidents", "event_incidents", "notes", "triggers",
@@ -29,7 +28,7 @@ def _check(url: str) -> None:
     engine = sa.create_engine(url)
     try:
         names = set(sa.inspect(engine).get_table_names())
-        assert TABLES <= names, TABLES - names
+        assert names >= TABLES, TABLES - names
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
                 == current_head()
@@ -39,27 +38,11 @@ def _check(url: str) -> None:
         engine.dispose()
 
 
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(PG_ADMIN)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 def test_upgrade_an_empty_postgresql_database(tmp_path: Path) -> None:
-    name = f"incman_mig_{uuid.uuid4().hex[:10]}"
-    _admin(f"CREATE DATABASE {name}")
-    try:
-        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://")
-        url += f"/{name}"
+    with fresh_database(PG_ADMIN, prefix="incman_mig", migrate=False) as url:
         _upgrade(url, tmp_path)
         _upgrade(url, tmp_path)  # a second run changes nothing
         _check(url)
-    finally:
-        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_upgrade_an_empty_sqlite_database(tmp_path: Path) -> None:
