@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from incman.action import make_plugin, remote_ref
 from incman.catalog import NotificationDef, get_catalog
 from incman.db import new_session, session_scope
 from incman.domain.lifecycle import event_change_for_remote
 from incman.integrations.base import STATUS
 from incman.integrations.errors import NotSupported
+from incman.job import make_plugin, remote_ref
 from incman.models import OPEN_EVENT_STATUSES, Event, EventIncident, Incident, utcnow
 
 log = logging.getLogger(__name__)

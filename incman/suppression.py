@@ -36,7 +36,7 @@ from incman.redisconn import get_redis
 from incman.views import event_document_from_row
 
 if TYPE_CHECKING:
-    from incman.action import Job
+    from incman.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def rule_for(notification_id: str, override: object) -> SuppressionRule:
 
 def _would_create(job: Job, event: Event) -> bool:
     """True when claiming would open a NEW incident (the association rules, local state)."""
-    from incman.action import latest_incident
+    from incman.creation import latest_incident
 
     notif = job.notif
     with new_session() as session:
