@@ -42,3 +42,22 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def send_disk_event(client: Client, device: str, severity: int = 5) -> str:
+    """A "Disk full" event for `device`; its id."""
+    resp = client.post("/api/v1/events", {"device": device, "component": "disk",
+                                          "eventClass": "/Perf", "severity": severity,
+                                          "summary": "Disk full"})
+    assert resp.status_code in (200, 201), resp.text
+    return str(resp.json()["eventId"])
+
+
+def created_incident(client: Client, event_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The event's first incident, once it exists remotely (no longer PENDING)."""
+
+    def ready() -> dict[str, Any] | None:
+        items = client.get("/api/v1/incidents", params={"eventId": event_id}).json()["items"]
+        return items[0] if items and items[0]["state"] != "PENDING" else None
+
+    return wait_for(ready, timeout=timeout, what=f"an incident for event {event_id}")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import Client, unique, wait_for
+from helpers import Client, send_disk_event, unique, wait_for
 
 from incman.poll import poll_notification
 from incman.testing.http_sim import HttpSim, Record
@@ -63,14 +63,6 @@ def client(stack: Any) -> Client:
     return stack.client
 
 
-def send(client: Client, device: str, severity: int = 5) -> str:
-    resp = client.post("/api/v1/events", {"device": device, "component": "disk",
-                                          "eventClass": "/Perf", "severity": severity,
-                                          "summary": "Disk full"})
-    assert resp.status_code in (200, 201), resp.text
-    return str(resp.json()["eventId"])
-
-
 def record_of(client: Client, sim: HttpSim, event_id: str) -> Record:
     number = wait_for(lambda: client.get(f"/api/v1/events/{event_id}").json()["incident"],
                       what=f"an incident on {event_id}")
@@ -79,7 +71,7 @@ def record_of(client: Client, sim: HttpSim, event_id: str) -> Record:
 
 
 def test_the_whole_lifecycle(client: Client, sim: HttpSim) -> None:
-    event_id = send(client, "http-db01")
+    event_id = send_disk_event(client, "http-db01")
     record = record_of(client, sim, event_id)
     assert record.fields["title"] == "Disk full on Primary database"
     assert record.fields["severity"] == "Critical"
@@ -87,7 +79,7 @@ def test_the_whole_lifecycle(client: Client, sim: HttpSim) -> None:
     assert record.fields["link"].endswith(f"/api/v1/events/{event_id}")
     assert len(record.correlation_key) == 32
 
-    send(client, "http-db01")  # re-occurrence → note
+    send_disk_event(client, "http-db01")  # re-occurrence → note
     wait_for(lambda: any("occurred again" in n["text"] for n in record.notes),
              what="the re-occurrence note")
     assert client.post(f"/api/v1/events/{event_id}/acknowledge").status_code == 200
@@ -109,7 +101,7 @@ def test_the_whole_lifecycle(client: Client, sim: HttpSim) -> None:
 def test_a_lost_create_answer_still_gives_one_record(client: Client, sim: HttpSim) -> None:
     SimControl(sim.base_url).fault("commit_then_drop", method="POST", path="/incidents")
     device = unique("http")
-    event_id = send(client, device)
+    event_id = send_disk_event(client, device)
     record = record_of(client, sim, event_id)
     with sim.lock:
         same = [r for r in sim.records.values() if r.correlation_key == record.correlation_key]

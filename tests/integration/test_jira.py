@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import Client, unique, wait_for
+from helpers import Client, created_incident, unique, wait_for
 
 from incman.poll import poll_notification
 from incman.testing.jira_sim import JiraSim
@@ -51,14 +51,6 @@ def send(client: Client, device: str) -> dict[str, Any]:
     return resp.json()
 
 
-def incident_of(client: Client, event_id: str, timeout: float = 30) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        items = client.get("/api/v1/incidents", params={"eventId": event_id}).json()["items"]
-        return items[0] if items and items[0]["state"] != "PENDING" else None
-
-    return wait_for(ready, timeout=timeout, what=f"an incident for event {event_id}")
-
-
 def issues(sim: SimControl, key: str) -> list[dict[str, Any]]:
     return [i for i in sim.state()["issues"] if f"incman-{key}" in i["labels"]]
 
@@ -76,7 +68,7 @@ def test_lifecycle_create_comment_assign_close_reopen_and_remote_done(
     device = unique("jiralife")
     created = send(client, device)
     event_id = created["eventId"]
-    inc = incident_of(client, event_id)
+    inc = created_incident(client, event_id)
     [issue] = issues(sim, inc["correlationKey"])
     assert issue["key"] == inc["number"] and inc["number"].startswith("PROJ-")
     assert inc["url"] == f"{sim.url}/browse/{inc['number']}"
@@ -119,7 +111,7 @@ def test_faults_still_make_exactly_one_issue(client: Client, sim: SimControl, fa
     before = len(sim.requests())
     sim.fault(fault, **options)
     created = send(client, unique("jirafault"))
-    inc = incident_of(client, created["eventId"], timeout=60)
+    inc = created_incident(client, created["eventId"], timeout=60)
     assert len(issues(sim, inc["correlationKey"])) == 1
     assert len([r for r in sim.requests()[before:] if r["fault"] == fault]) == options["count"]
 

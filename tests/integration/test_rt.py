@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import Client, unique, wait_for
+from helpers import Client, send_disk_event, unique, wait_for
 
 from incman.integrations import rt as rt_module
 from incman.integrations.base import RemoteIncident
@@ -169,18 +169,10 @@ def client(stack: Any) -> Client:
     return stack.client
 
 
-def send(client: Client, device: str, severity: int = 5) -> str:
-    resp = client.post("/api/v1/events", {"device": device, "component": "disk",
-                                          "eventClass": "/Perf", "severity": severity,
-                                          "summary": "Disk full"})
-    assert resp.status_code in (200, 201), resp.text
-    return str(resp.json()["eventId"])
-
-
 @needs_rt
 def test_the_whole_lifecycle_on_a_real_rt(client: Client, rt: RTServer, stack: Any,
                                            token: str) -> None:
-    event_id = send(client, "rt-db01")
+    event_id = send_disk_event(client, "rt-db01")
     ev = wait_for(lambda: (e := client.get(f"/api/v1/events/{event_id}").json())["incident"]
                   and e, timeout=60, what="the RT ticket")
     ticket_id = ev["incident"]
@@ -191,7 +183,7 @@ def test_the_whole_lifecycle_on_a_real_rt(client: Client, rt: RTServer, stack: A
     assert ev["incidentUrl"] == f"{rt.url}/Ticket/Display.html?id={ticket_id}"
     assert len(get(rt, "tickets", query="Subject LIKE 'Disk full on Primary'")["items"]) == 1
 
-    send(client, "rt-db01")  # re-occurrence → a comment
+    send_disk_event(client, "rt-db01")  # re-occurrence → a comment
     wait_for(lambda: comments(rt, ticket_id) == 1, timeout=60, what="the re-occurrence comment")
 
     assert client.post(f"/api/v1/events/{event_id}/acknowledge").status_code == 200

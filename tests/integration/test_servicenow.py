@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import Client, unique, wait_for
+from helpers import Client, created_incident, unique, wait_for
 
 from incman.poll import poll_notification
 from incman.testing.servicenow_sim import ServiceNowSim
@@ -69,14 +69,6 @@ def send(client: Client, device: str, **fields: Any) -> dict[str, Any]:
     return resp.json()
 
 
-def incident_of(client: Client, event_id: str, timeout: float = 30) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        items = client.get("/api/v1/incidents", params={"eventId": event_id}).json()["items"]
-        return items[0] if items and items[0]["state"] != "PENDING" else None
-
-    return wait_for(ready, timeout=timeout, what=f"an incident for event {event_id}")
-
-
 def records(sim: SimControl, key: str) -> list[dict[str, Any]]:
     return [r for r in sim.state()["incidents"] if r["correlation_id"] == key]
 
@@ -94,7 +86,7 @@ def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
     device = unique("snowlife")
     created = send(client, device)
     event_id = created["eventId"]
-    inc = incident_of(client, event_id)
+    inc = created_incident(client, event_id)
     assert inc["number"].startswith("INC")
     [rec] = records(sim, inc["correlationKey"])
     assert rec["number"] == inc["number"]
@@ -140,7 +132,7 @@ def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
 
 def test_field_mapping_reaches_the_record(client: Client, sim: SimControl) -> None:
     created = send(client, "snowmap-db01", summary="Replication lag")
-    inc = incident_of(client, created["eventId"])
+    inc = created_incident(client, created["eventId"])
     rec = record(sim, inc["number"])
     assert rec["short_description"] == "Replication lag on Primary database"
     assert rec["u_device"] == "Primary database"
@@ -153,7 +145,7 @@ def test_manual_incident_then_assign_has_no_403(client: Client, sim: SimControl)
     resp = client.post("/api/v1/incidents", {"eventIds": [created["eventId"]],
                                              "notificationId": "snow-manual"})
     assert resp.status_code == 201, resp.text
-    inc = incident_of(client, created["eventId"])
+    inc = created_incident(client, created["eventId"])
     assert client.post(f"/api/v1/events/{created['eventId']}/acknowledge").status_code == 200
     rec = wait_record(sim, inc["number"], lambda r: r["assigned_to_name"] == "Tester",
                       "the manual incident's assign")
@@ -172,7 +164,7 @@ def test_faults_still_make_exactly_one_ticket(client: Client, sim: SimControl, f
     before = len(sim.requests())
     sim.fault(fault, path="/api/now/table/incident", **options)
     created = send(client, unique("snowfault"))
-    inc = incident_of(client, created["eventId"], timeout=60)
+    inc = created_incident(client, created["eventId"], timeout=60)
     assert len(records(sim, inc["correlationKey"])) == 1
     seen = [r for r in sim.requests()[before:] if r["fault"] == fault]
     assert len(seen) == options["count"]
