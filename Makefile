@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip
+SOURCES := incman workers tests beat_schedule.py
 
 .PHONY: install dev run api worker beat flower test test-unit test-integration test-rt lint fmt typecheck bench clean
 
@@ -46,17 +47,22 @@ test-rt: dev
 	./deploy/install-rt.sh
 	INCMAN_REQUIRE_RT=1 $(BIN)/pytest -q tests/integration/test_rt.py
 
+# ruff (lint and format), mypy, the import contracts (.importlinter) and the size limits.
 lint: dev
-	$(BIN)/ruff check incman workers tests beat_schedule.py
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/mypy incman workers
+	$(BIN)/lint-imports
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_sizes.py tests/unit/test_layout.py
 
 fmt: dev
-	$(BIN)/ruff format incman workers tests beat_schedule.py
+	$(BIN)/ruff format $(SOURCES)
 
 typecheck: dev
 	$(BIN)/mypy incman workers
 
 bench: dev
-	$(BIN)/python -m incman.bench
+	$(BIN)/python -m incman.testing.bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

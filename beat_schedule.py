@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from incman.config import get_settings
+from incman.settings import get_settings
 
 POLL_TICK = get_settings().poll_tick  # INCMAN_POLL_TICK, 5 s by default
 RECONCILE_EVERY = 15.0
@@ -13,14 +13,26 @@ RETENTION_EVERY = 3600.0
 
 # Each entry expires after its own period: a tick left in a backed-up queue is replaced by
 # the next one rather than run late. Two beat replicas are safe: polls are claimed per
-# notification in Redis (incman.poll_schedule), the others are idempotent and batched.
+# notification in Redis (incman.sync.schedule), the others are idempotent and batched.
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    "poll-tick": {"task": "incman.poll_due", "schedule": POLL_TICK,
-                  "options": {"expires": POLL_TICK}},
-    "reconcile": {"task": "incman.reconcile", "schedule": RECONCILE_EVERY,
-                  "options": {"expires": RECONCILE_EVERY}},
-    "age-events": {"task": "incman.age_events", "schedule": AGING_EVERY,
-                   "options": {"queue": "maintenance", "expires": AGING_EVERY}},
-    "purge-expired": {"task": "incman.purge_expired", "schedule": RETENTION_EVERY,
-                      "options": {"queue": "maintenance", "expires": RETENTION_EVERY}},
+    "poll-tick": {
+        "task": "incman.poll_due",
+        "schedule": POLL_TICK,
+        "options": {"expires": POLL_TICK},
+    },
+    "reconcile": {
+        "task": "incman.reconcile",
+        "schedule": RECONCILE_EVERY,
+        "options": {"expires": RECONCILE_EVERY},
+    },
+    "age-events": {
+        "task": "incman.age_events",
+        "schedule": AGING_EVERY,
+        "options": {"queue": "maintenance", "expires": AGING_EVERY},
+    },
+    "purge-expired": {
+        "task": "incman.purge_expired",
+        "schedule": RETENTION_EVERY,
+        "options": {"queue": "maintenance", "expires": RETENTION_EVERY},
+    },
 }

@@ -7,14 +7,10 @@ import importlib
 import sys
 from collections.abc import Callable
 
-
-class CliError(Exception):
-    """A message for the user; the command exits with status 2."""
+from incman.commands import COMMAND_MODULES, CliError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from incman.commands import COMMAND_MODULES
-
     parser = argparse.ArgumentParser(prog="incman", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
@@ -36,7 +32,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run the imported module's main, so `CliError` is the class the commands raise.
-    from incman.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

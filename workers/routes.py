@@ -1,4 +1,4 @@
-"""Every queue and route, in one place."""
+"""Every queue and route, in one place: kombu queues built from incman's queue names."""
 
 from __future__ import annotations
 
@@ -6,19 +6,23 @@ from typing import Any
 
 from kombu import Queue
 
-from incman.integrations.registry import known_integrations, queue_for
+from incman.outbox.queues import (
+    INGEST_QUEUE,
+    MAINTENANCE_QUEUE,
+    POLL_QUEUE,
+    all_queue_names,
+    integration_queues,
+)
 
-INGEST_QUEUE = "ingest"
-POLL_QUEUE = "poll"
-MAINTENANCE_QUEUE = "maintenance"
-
-
-def integration_queues() -> list[str]:
-    return [queue_for(name) for name in known_integrations()]
-
-
-def all_queue_names() -> list[str]:
-    return [INGEST_QUEUE, POLL_QUEUE, MAINTENANCE_QUEUE, *integration_queues()]
+__all__ = [
+    "INGEST_QUEUE",
+    "MAINTENANCE_QUEUE",
+    "POLL_QUEUE",
+    "TASK_ROUTES",
+    "all_queue_names",
+    "integration_queues",
+    "queues",
+]
 
 
 def queues() -> list[Queue]:
@@ -26,7 +30,7 @@ def queues() -> list[Queue]:
 
 
 # Tasks with a fixed queue. `incman.run_action` is routed per call to its integration's
-# queue (`itsm.<integration>`) by incman.dispatch.
+# queue (`itsm.<integration>`) by incman.outbox.sender.
 TASK_ROUTES: dict[str, dict[str, Any]] = {
     "incman.ingest_events": {"queue": INGEST_QUEUE},
     "incman.poll_due": {"queue": POLL_QUEUE},

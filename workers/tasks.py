@@ -8,11 +8,11 @@ from typing import Any
 
 from celery import Task
 
-from incman import metrics
-from incman.action import give_up, run_action
-from incman.config import get_settings
-from incman.flood import Deferred
+from incman.actions.run import give_up, run_action
 from incman.integrations.errors import TransientError
+from incman.settings import get_settings
+from incman.store import metrics
+from incman.store.flood import Deferred
 from workers.app import app
 
 log = logging.getLogger(__name__)
@@ -29,18 +29,22 @@ def backoff(retries: int, retry_after: float | None) -> float:
     return min(ceiling, random.uniform(0, 2 ** min(retries, 10)) + 1)
 
 
-@app.task(name="incman.run_action", bind=True, acks_late=True, reject_on_worker_lost=True,
-          max_retries=MAX_RETRIES)
+@app.task(
+    name="incman.run_action",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+)
 def run_action_task(self: Task, action_id: int) -> str:
-    """Do one outbox action (safe to run twice: see incman.action)."""
+    """Do one outbox action (safe to run twice: see incman.actions.run)."""
     try:
         return run_action(action_id)
     except Deferred as exc:
         # Not a failure: the remote is rate-limited, paused or its breaker is open. Send the
         # task again later without using up one of its retries.
         countdown = backoff(0, exc.retry_after)
-        self.signature_from_request(countdown=countdown,
-                                    retries=self.request.retries).apply_async()
+        self.signature_from_request(countdown=countdown, retries=self.request.retries).apply_async()
         log.info("action %s deferred %.1fs: %s", action_id, countdown, exc)
         return "deferred"
     except TransientError as exc:
@@ -49,7 +53,7 @@ def run_action_task(self: Task, action_id: int) -> str:
             return "dead"
         countdown = backoff(self.request.retries, exc.retry_after)
         log.warning("action %s: %s; retry in %.1fs", action_id, exc, countdown)
-        # The queue is the integration's own, `itsm.<integration>` (incman.dispatch).
+        # The queue is the integration's own, `itsm.<integration>` (incman.outbox.sender).
         queue = (self.request.delivery_info or {}).get("routing_key") or ""
         metrics.action_retried(queue.removeprefix("itsm."))
         raise self.retry(exc=exc, countdown=countdown) from exc
@@ -60,15 +64,20 @@ def noop(*_: Any) -> None:
     """Measures the broker and worker's own rate (make bench)."""
 
 
-@app.task(name="incman.ingest_events", bind=True, acks_late=True, reject_on_worker_lost=True,
-          max_retries=MAX_RETRIES)
+@app.task(
+    name="incman.ingest_events",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+)
 def ingest_events_task(self: Task, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Public: store events sent through the broker; ONE argument, a list of event dicts in
     the API's camelCase shape. Returns the per-item results; invalid items are logged."""
     from sqlalchemy.exc import InterfaceError, OperationalError
 
     from incman.domain.event import EventError
-    from incman.producer import send_events
+    from incman.ingest.producer import send_events
 
     try:
         results = send_events(events, source="broker")
@@ -88,9 +97,9 @@ def ingest_events_task(self: Task, events: list[dict[str, Any]]) -> list[dict[st
 @app.task(name="incman.poll_due")
 def poll_due_task() -> int:
     """Beat's tick: enqueue one poll per notification now due (safe with two beats)."""
-    from incman.catalog import get_catalog
-    from incman.poll_schedule import due_polls
-    from incman.redisconn import get_redis
+    from incman.store.catalog import get_catalog
+    from incman.store.redisconn import get_redis
+    from incman.sync.schedule import due_polls
 
     due = due_polls(get_redis(), get_catalog(), get_settings())
     for notification_id, cycletime in due:
@@ -105,11 +114,11 @@ def poll_due_task() -> int:
 @app.task(name="incman.poll_notification")
 def poll_notification_task(notification_id: str) -> dict[str, Any]:
     """Poll one notification's open incidents, never two polls of it at once."""
-    from incman.catalog import get_catalog
     from incman.integrations.errors import IntegrationError
-    from incman.poll import poll_notification
-    from incman.poll_schedule import cycletime_of, lock_ttl, run_exclusive
-    from incman.redisconn import get_redis
+    from incman.store.catalog import get_catalog
+    from incman.store.redisconn import get_redis
+    from incman.sync.poll import poll_notification
+    from incman.sync.schedule import cycletime_of, lock_ttl, run_exclusive
 
     notif = get_catalog().notifications.get(notification_id)
     ttl = lock_ttl(cycletime_of(notif, get_settings()))
@@ -123,7 +132,7 @@ def poll_notification_task(notification_id: str) -> dict[str, Any]:
 @app.task(name="incman.reconcile")
 def reconcile_task() -> int:
     """Enqueue again the outbox actions whose message was lost."""
-    from incman.reconcile import reconcile
+    from incman.outbox.reconcile import reconcile
 
     return reconcile()
 
@@ -131,7 +140,7 @@ def reconcile_task() -> int:
 @app.task(name="incman.age_events")
 def age_events_task() -> int:
     """Age old low-severity open events, in batches."""
-    from incman.aging import age_events
+    from incman.store.aging import age_events
 
     return age_events().rows
 
@@ -139,6 +148,6 @@ def age_events_task() -> int:
 @app.task(name="incman.purge_expired")
 def purge_expired_task() -> int:
     """Delete ended events past retention and their local records, in batches."""
-    from incman.aging import purge_expired
+    from incman.store.aging import purge_expired
 
     return purge_expired().rows

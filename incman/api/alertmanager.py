@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -12,38 +12,64 @@ from incman.api.auth import Principal, require
 from incman.api.body import ApiError
 from incman.api.clean_body import read_clean_json
 from incman.api.events import store_each
-from incman.dispatch import enqueue
-from incman.domain.alertmanager import MAX_ALERTS, AlertError, alert_event, webhook_alerts
+from incman.api.ratelimit import limit_rate
 from incman.domain.event import EventError, EventIn, normalise_event
-from incman.ratelimit_api import limit_rate
+from incman.domain.formats.alertmanager import MAX_ALERTS, AlertError, alert_event, webhook_alerts
 
 router = APIRouter(prefix="/api/v1", tags=["alertmanager"], dependencies=[Depends(limit_rate)])
 
 _STRINGS = {"type": "object", "additionalProperties": {"type": "string"}}
-WEBHOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["alerts"],
-    "properties": {
-        "version": {"type": "string", "enum": ["4"]},
-        "status": {"type": "string", "enum": ["firing", "resolved"]},
-        "receiver": {"type": "string"},
-        "groupKey": {"type": "string"},
-        "externalURL": {"type": "string"},
-        "truncatedAlerts": {"type": "integer"},
-        "groupLabels": _STRINGS, "commonLabels": _STRINGS, "commonAnnotations": _STRINGS,
-        "alerts": {"type": "array", "maxItems": MAX_ALERTS, "items": {
-            "type": "object", "required": ["labels"],
-            "properties": {"status": {"type": "string", "enum": ["firing", "resolved"]},
-                           "labels": _STRINGS, "annotations": _STRINGS,
-                           "startsAt": {"type": "string"}, "endsAt": {"type": "string"},
-                           "generatorURL": {"type": "string"},
-                           "fingerprint": {"type": "string"}}}},
-    }}}}}}
+WEBHOOK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["alerts"],
+                    "properties": {
+                        "version": {"type": "string", "enum": ["4"]},
+                        "status": {"type": "string", "enum": ["firing", "resolved"]},
+                        "receiver": {"type": "string"},
+                        "groupKey": {"type": "string"},
+                        "externalURL": {"type": "string"},
+                        "truncatedAlerts": {"type": "integer"},
+                        "groupLabels": _STRINGS,
+                        "commonLabels": _STRINGS,
+                        "commonAnnotations": _STRINGS,
+                        "alerts": {
+                            "type": "array",
+                            "maxItems": MAX_ALERTS,
+                            "items": {
+                                "type": "object",
+                                "required": ["labels"],
+                                "properties": {
+                                    "status": {"type": "string", "enum": ["firing", "resolved"]},
+                                    "labels": _STRINGS,
+                                    "annotations": _STRINGS,
+                                    "startsAt": {"type": "string"},
+                                    "endsAt": {"type": "string"},
+                                    "generatorURL": {"type": "string"},
+                                    "fingerprint": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
 
 
-@router.post("/alertmanager", openapi_extra=WEBHOOK_BODY,
-             summary="Alertmanager webhook v4: each alert an event, resolved alerts clear")
-async def alertmanager_webhook(request: Request, background: BackgroundTasks,
-                               _: Principal = Depends(require("ingest"))) -> JSONResponse:
+@router.post(
+    "/alertmanager",
+    openapi_extra=WEBHOOK_BODY,
+    summary="Alertmanager webhook v4: each alert an event, resolved alerts clear",
+)
+async def alertmanager_webhook(
+    request: Request, _: Principal = Depends(require("ingest"))
+) -> JSONResponse:
     doc, _size = await read_clean_json(request)
     try:
         alerts = webhook_alerts(doc)
@@ -55,11 +81,16 @@ async def alertmanager_webhook(request: Request, background: BackgroundTasks,
         try:
             valid.append((index, normalise_event(alert_event(alert, doc))))
         except (AlertError, EventError) as exc:
-            results.append({"index": index, "ok": False, "error": str(exc),
-                            "field": f"alerts[{index}].{exc.field}"})
-    done, failed, pending = await run_in_threadpool(store_each, valid) if valid else ([], [], [])
+            results.append(
+                {
+                    "index": index,
+                    "ok": False,
+                    "error": str(exc),
+                    "field": f"alerts[{index}].{exc.field}",
+                }
+            )
+    done, failed = await run_in_threadpool(store_each, valid)
     results += [{"index": i, "ok": True, **accepted.to_api()} for i, accepted in done]
     results += [{"index": i, "ok": False, "error": error} for i, error in failed]
     results.sort(key=lambda r: r["index"])
-    background.add_task(enqueue, pending)
-    return JSONResponse({"results": results}, background=background)
+    return JSONResponse({"results": results})

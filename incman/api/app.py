@@ -24,8 +24,8 @@ from incman.api import (
 )
 from incman.api.body import ApiError
 from incman.api.query_guard import QueryGuard
-from incman.metrics import register_collectors
-from incman.ratelimit_api import limit_rate
+from incman.api.ratelimit import limit_rate
+from incman.store.metrics import register_collectors
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,24 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": _reason(exc.status_code), "detail": exc.detail},
-                            status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            {"error": _reason(exc.status_code), "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-        return JSONResponse({"error": "invalid request", "field": field,
-                             "detail": first.get("msg", "invalid request")}, status_code=422)
+        return JSONResponse(
+            {
+                "error": "invalid request",
+                "field": field,
+                "detail": first.get("msg", "invalid request"),
+            },
+            status_code=422,
+        )
 
     app.include_router(events.router, dependencies=[Depends(limit_rate)])
     app.include_router(incidents.router)
@@ -70,6 +79,12 @@ def create_app() -> FastAPI:
 
 
 def _reason(status: int) -> str:
-    return {400: "bad request", 401: "unauthorized", 403: "forbidden", 404: "not found",
-            409: "conflict", 413: "payload too large", 429: "too many requests"}.get(
-        status, "error")
+    return {
+        400: "bad request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not found",
+        409: "conflict",
+        413: "payload too large",
+        429: "too many requests",
+    }.get(status, "error")

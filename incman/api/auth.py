@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
-from incman.catalog import ROLES, get_catalog
-from incman.config import get_settings
+from incman.settings import get_settings
+from incman.store.catalog import ROLES, get_catalog
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ def parse_env_keys(raw: str) -> dict[str, Principal]:
         name, role, key = parts
         if role not in ROLES:
             raise KeyError_(
-                f"INCMAN_API_KEYS: unknown role {role!r} for {name} ({', '.join(ROLES)})")
+                f"INCMAN_API_KEYS: unknown role {role!r} for {name} ({', '.join(ROLES)})"
+            )
         out[hash_key(key)] = Principal(name, role)
     return out
 
@@ -81,8 +82,11 @@ def authenticate(request: Request, key: str | None = None) -> Principal:
         return ANONYMOUS
     key = key or presented_key(request)
     if not key:
-        raise HTTPException(401, "an API key is required (Authorization: Bearer <key>)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "an API key is required (Authorization: Bearer <key>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     # A dictionary lookup of the SHA-256 digest: its timing tells nothing about the keys.
     principal = table.get(hash_key(key))
     if principal is not None:
@@ -96,8 +100,9 @@ def require(role: str):  # type: ignore[no-untyped-def]
     def dependency(request: Request) -> Principal:
         principal = authenticate(request)
         if not principal.has_role(role):
-            raise HTTPException(403, f"role {role} or higher is required ({principal.name} is "
-                                f"{principal.role})")
+            raise HTTPException(
+                403, f"role {role} or higher is required ({principal.name} is {principal.role})"
+            )
         request.state.principal = principal
         return principal
 

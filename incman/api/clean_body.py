@@ -14,8 +14,12 @@ from incman.domain.text import bad_text_path
 def check_clean(value: Any, where: str = "body") -> None:
     found = bad_text_path(value, where)
     if found:
-        raise ApiError(422, "invalid text", f"{found}: NUL characters and unpaired surrogates "
-                                            "are not allowed", found)
+        raise ApiError(
+            422,
+            "invalid text",
+            f"{found}: NUL characters and unpaired surrogates are not allowed",
+            found,
+        )
 
 
 async def read_clean_json(request: Request, limit: int = BATCH_LIMIT) -> tuple[Any, int]:

@@ -17,7 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from incman.api.auth import Principal, require
 from incman.api.body import SINGLE_LIMIT, ApiError, not_found
 from incman.api.clean_body import read_clean_json
-from incman.catalog import (
+from incman.domain.secret import mask_config, merge_secrets, unresolved_masks
+from incman.ingest.manual import usable_notifications
+from incman.store.catalog import (
     Catalog,
     CatalogError,
     NotificationDef,
@@ -27,30 +29,43 @@ from incman.catalog import (
     parse_notification,
     parse_trigger,
 )
-from incman.db import session_scope
-from incman.domain.secret import mask_config, merge_secrets, unresolved_masks
-from incman.manual import usable_notifications
-from incman.models import AuditEntry, Notification, Trigger, utcnow
+from incman.store.db import session_scope
+from incman.store.models import AuditEntry, Notification, Trigger, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["configuration"])
 
-TRIGGER_SCHEMA = {"type": "object", "properties": {
-    "id": {"type": "string", "minLength": 1, "maxLength": 128},
-    "enabled": {"type": "boolean"}, "when": {"type": "object"}}}
-NOTIFICATION_SCHEMA = {"type": "object", "properties": {
-    "id": {"type": "string", "minLength": 1, "maxLength": 128},
-    "integration": {"type": "string"}, "enabled": {"type": "boolean"},
-    "triggers": {"type": "array", "items": {"type": "string"}},
-    "subscribers": {"type": "array", "items": {"type": "string"}},
-    "cycletime": {"type": "integer", "minimum": 1},
-    "options": {"type": "object", "additionalProperties": {"type": "boolean"}},
-    "config": {"type": "object"}, "field_mapping": {"type": "string"},
-    "suppression": {"type": "object"}}}
+TRIGGER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "enabled": {"type": "boolean"},
+        "when": {"type": "object"},
+    },
+}
+NOTIFICATION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "integration": {"type": "string"},
+        "enabled": {"type": "boolean"},
+        "triggers": {"type": "array", "items": {"type": "string"}},
+        "subscribers": {"type": "array", "items": {"type": "string"}},
+        "cycletime": {"type": "integer", "minimum": 1},
+        "options": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "config": {"type": "object"},
+        "field_mapping": {"type": "string"},
+        "suppression": {"type": "object"},
+    },
+}
 
 
 def _body(schema: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {**schema, "required": list(required)}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {**schema, "required": list(required)}}},
+        }
+    }
 
 
 def _fresh() -> Catalog:
@@ -71,8 +86,13 @@ def secret_keys(integration: str) -> frozenset[str]:
 
 
 def trigger_view(trig: TriggerDef) -> dict[str, Any]:
-    return {"id": trig.id, "enabled": trig.enabled, "when": trig.when, "source": trig.source,
-            "readOnly": trig.source == "file"}
+    return {
+        "id": trig.id,
+        "enabled": trig.enabled,
+        "when": trig.when,
+        "source": trig.source,
+        "readOnly": trig.source == "file",
+    }
 
 
 def notification_view(notif: NotificationDef) -> dict[str, Any]:
@@ -88,32 +108,43 @@ async def _object(request: Request, path_id: str | None = None) -> dict[str, Any
         raise ApiError(422, "invalid object", "the body must be a JSON object")
     if path_id is not None:
         if doc.get("id", path_id) != path_id:
-            raise ApiError(422, "invalid object", f"id: {doc.get('id')!r} differs from the "
-                                                  f"path's {path_id!r}", "id")
+            raise ApiError(
+                422,
+                "invalid object",
+                f"id: {doc.get('id')!r} differs from the path's {path_id!r}",
+                "id",
+            )
         doc = {**doc, "id": path_id}
     return doc
 
 
 def _read_only(kind: str, ident: str) -> HTTPException:
-    return HTTPException(409, f"{kind} {ident} is declared in the configuration file and is "
-                              "read-only over the API; change the file instead")
+    return HTTPException(
+        409,
+        f"{kind} {ident} is declared in the configuration file and is "
+        "read-only over the API; change the file instead",
+    )
 
 
-def _saved(save: Callable[..., tuple[int, dict[str, Any]]], doc: dict[str, Any],
-           principal: Principal, create_only: bool) -> tuple[int, dict[str, Any]]:
+def _saved(
+    save: Callable[..., tuple[int, dict[str, Any]]],
+    doc: dict[str, Any],
+    principal: Principal,
+    create_only: bool,
+) -> tuple[int, dict[str, Any]]:
     """Save; two creators of one id at once: the second gets 409."""
     try:
         return save(doc, principal, create_only)
     except IntegrityError as exc:
-        raise HTTPException(409, f"{doc.get('id')} was created at the same time; "
-                                 "read it and retry") from exc
+        raise HTTPException(
+            409, f"{doc.get('id')} was created at the same time; read it and retry"
+        ) from exc
 
 
 def _check_id(doc: dict[str, Any], kind: str) -> None:
     ident = doc.get("id")
     if isinstance(ident, str) and (len(ident) > 128 or "/" in ident or not ident.isprintable()):
-        raise ApiError(422, f"invalid {kind}", "id: at most 128 printable characters, no '/'",
-                       "id")
+        raise ApiError(422, f"invalid {kind}", "id: at most 128 printable characters, no '/'", "id")
 
 
 def _audit(session: Any, principal: Principal, action: str, target: str) -> None:
@@ -122,8 +153,10 @@ def _audit(session: Any, principal: Principal, action: str, target: str) -> None
 
 # -- triggers ------------------------------------------------------------------------------
 
-def _save_trigger(doc: dict[str, Any], principal: Principal, create_only: bool
-                  ) -> tuple[int, dict[str, Any]]:
+
+def _save_trigger(
+    doc: dict[str, Any], principal: Principal, create_only: bool
+) -> tuple[int, dict[str, Any]]:
     _check_id(doc, "trigger")
     try:
         trig = parse_trigger(doc, "trigger", source="api")
@@ -172,43 +205,57 @@ async def list_triggers(_: Principal = Depends(require("manager"))) -> dict[str,
 
 
 @router.get("/triggers/{trigger_id}", summary="One trigger")
-async def get_trigger(trigger_id: str, _: Principal = Depends(require("manager"))
-                      ) -> dict[str, Any]:
+async def get_trigger(
+    trigger_id: str, _: Principal = Depends(require("manager"))
+) -> dict[str, Any]:
     trig = (await run_in_threadpool(_fresh)).triggers.get(trigger_id)
     if trig is None:
         raise not_found(f"trigger {trigger_id}")
     return trigger_view(trig)
 
 
-@router.post("/triggers", status_code=201, openapi_extra=_body(TRIGGER_SCHEMA, ("id",)),
-             summary="Create a trigger (409 when the id exists)")
-async def create_trigger(request: Request, principal: Principal = Depends(require("manager"))
-                         ) -> JSONResponse:
-    status, out = await run_in_threadpool(_saved, _save_trigger, await _object(request),
-                                          principal, True)
+@router.post(
+    "/triggers",
+    status_code=201,
+    openapi_extra=_body(TRIGGER_SCHEMA, ("id",)),
+    summary="Create a trigger (409 when the id exists)",
+)
+async def create_trigger(
+    request: Request, principal: Principal = Depends(require("manager"))
+) -> JSONResponse:
+    status, out = await run_in_threadpool(
+        _saved, _save_trigger, await _object(request), principal, True
+    )
     return JSONResponse(out, status_code=status)
 
 
-@router.put("/triggers/{trigger_id}", openapi_extra=_body(TRIGGER_SCHEMA),
-            summary="Create or replace a trigger (201 created, 200 replaced)")
-async def put_trigger(trigger_id: str, request: Request,
-                      principal: Principal = Depends(require("manager"))) -> JSONResponse:
+@router.put(
+    "/triggers/{trigger_id}",
+    openapi_extra=_body(TRIGGER_SCHEMA),
+    summary="Create or replace a trigger (201 created, 200 replaced)",
+)
+async def put_trigger(
+    trigger_id: str, request: Request, principal: Principal = Depends(require("manager"))
+) -> JSONResponse:
     doc = await _object(request, trigger_id)
     status, out = await run_in_threadpool(_saved, _save_trigger, doc, principal, False)
     return JSONResponse(out, status_code=status)
 
 
 @router.delete("/triggers/{trigger_id}", status_code=204, summary="Delete a trigger")
-async def delete_trigger(trigger_id: str, principal: Principal = Depends(require("manager"))
-                         ) -> Response:
+async def delete_trigger(
+    trigger_id: str, principal: Principal = Depends(require("manager"))
+) -> Response:
     await run_in_threadpool(_delete_trigger, trigger_id, principal)
     return Response(status_code=204)
 
 
 # -- notifications -------------------------------------------------------------------------
 
-def _save_notification(doc: dict[str, Any], principal: Principal, create_only: bool
-                       ) -> tuple[int, dict[str, Any]]:
+
+def _save_notification(
+    doc: dict[str, Any], principal: Principal, create_only: bool
+) -> tuple[int, dict[str, Any]]:
     _check_id(doc, "notification")
     catalog = _fresh()
     ident = doc.get("id")
@@ -216,28 +263,38 @@ def _save_notification(doc: dict[str, Any], principal: Principal, create_only: b
     if existing is not None and existing.source == "file":
         raise _read_only("notification", str(ident))
     with session_scope() as session:
-        row = session.get(Notification, ident, with_for_update=True) if isinstance(
-            ident, str) else None
+        row = (
+            session.get(Notification, ident, with_for_update=True)
+            if isinstance(ident, str)
+            else None
+        )
         if row is not None and create_only:
             raise HTTPException(409, f"notification {ident} exists; PUT replaces it")
         config = doc.get("config") or {}
         if isinstance(config, dict) and isinstance(doc.get("integration"), str):
-            stored = (row.definition.get("config") or {}) if row is not None and \
-                row.integration == doc["integration"] else {}
+            stored = (
+                (row.definition.get("config") or {})
+                if row is not None and row.integration == doc["integration"]
+                else {}
+            )
             config = merge_secrets(config, stored, secret_keys(doc["integration"]))
             masked = unresolved_masks(config)
             if masked:
-                raise ApiError(422, "invalid notification", f"config.{masked[0]}: the mask is "
-                                                            "not a value; send the secret",
-                               f"config.{masked[0]}")
+                raise ApiError(
+                    422,
+                    "invalid notification",
+                    f"config.{masked[0]}: the mask is not a value; send the secret",
+                    f"config.{masked[0]}",
+                )
         try:
             notif = parse_notification({**doc, "config": config}, "notification", source="api")
         except CatalogError as exc:
             raise ApiError(422, "invalid notification", str(exc)) from exc
         unknown = [t for t in notif.triggers if t not in catalog.triggers]
         if unknown:
-            raise ApiError(422, "invalid notification", f"triggers: unknown trigger "
-                                                        f"{unknown[0]!r}", "triggers")
+            raise ApiError(
+                422, "invalid notification", f"triggers: unknown trigger {unknown[0]!r}", "triggers"
+            )
         status = 200 if row is not None else 201
         if row is None:
             row = Notification(id=notif.id)
@@ -266,55 +323,67 @@ def _delete_notification(ident: str, principal: Principal) -> None:
     catalog_cache.invalidate()
 
 
-@router.get("/notifications", summary="Notifications (manual=true: those this key may use "
-                                      "by hand)")
-async def list_notifications(manual: bool = Query(False),
-                             principal: Principal = Depends(require("operator"))
-                             ) -> dict[str, Any]:
+@router.get("/notifications", summary="Notifications (manual=true: those this key may use by hand)")
+async def list_notifications(
+    manual: bool = Query(False), principal: Principal = Depends(require("operator"))
+) -> dict[str, Any]:
     if not manual and not principal.has_role("manager"):
-        raise HTTPException(403, f"role manager or higher is required ({principal.name} is "
-                                 f"{principal.role}; manual=true lists what it may use)")
+        raise HTTPException(
+            403,
+            f"role manager or higher is required ({principal.name} is "
+            f"{principal.role}; manual=true lists what it may use)",
+        )
     catalog = await run_in_threadpool(_fresh)
-    notifs = (usable_notifications(catalog, principal.name, principal.role, principal.groups)
-              if manual else list(catalog.notifications.values()))
+    notifs = (
+        usable_notifications(catalog, principal.name, principal.role, principal.groups)
+        if manual
+        else list(catalog.notifications.values())
+    )
     notifs.sort(key=lambda n: n.id)
     items = [notification_view(n) for n in notifs]
     return {"items": items, "total": len(items)}
 
 
 @router.get("/notifications/{notification_id}", summary="One notification (secrets masked)")
-async def get_notification(notification_id: str,
-                           _: Principal = Depends(require("manager"))) -> dict[str, Any]:
+async def get_notification(
+    notification_id: str, _: Principal = Depends(require("manager"))
+) -> dict[str, Any]:
     notif = (await run_in_threadpool(_fresh)).notifications.get(notification_id)
     if notif is None:
         raise not_found(f"notification {notification_id}")
     return notification_view(notif)
 
 
-@router.post("/notifications", status_code=201,
-             openapi_extra=_body(NOTIFICATION_SCHEMA, ("id", "integration")),
-             summary="Create a notification (409 when the id exists)")
-async def create_notification(request: Request,
-                              principal: Principal = Depends(require("manager"))
-                              ) -> JSONResponse:
+@router.post(
+    "/notifications",
+    status_code=201,
+    openapi_extra=_body(NOTIFICATION_SCHEMA, ("id", "integration")),
+    summary="Create a notification (409 when the id exists)",
+)
+async def create_notification(
+    request: Request, principal: Principal = Depends(require("manager"))
+) -> JSONResponse:
     doc = await _object(request)
     status, out = await run_in_threadpool(_saved, _save_notification, doc, principal, True)
     return JSONResponse(out, status_code=status)
 
 
-@router.put("/notifications/{notification_id}",
-            openapi_extra=_body(NOTIFICATION_SCHEMA, ("integration",)),
-            summary="Create or replace a notification; secrets left out are kept")
-async def put_notification(notification_id: str, request: Request,
-                           principal: Principal = Depends(require("manager"))) -> JSONResponse:
+@router.put(
+    "/notifications/{notification_id}",
+    openapi_extra=_body(NOTIFICATION_SCHEMA, ("integration",)),
+    summary="Create or replace a notification; secrets left out are kept",
+)
+async def put_notification(
+    notification_id: str, request: Request, principal: Principal = Depends(require("manager"))
+) -> JSONResponse:
     doc = await _object(request, notification_id)
     status, out = await run_in_threadpool(_saved, _save_notification, doc, principal, False)
     return JSONResponse(out, status_code=status)
 
 
-@router.delete("/notifications/{notification_id}", status_code=204,
-               summary="Delete a notification")
-async def delete_notification(notification_id: str,
-                              principal: Principal = Depends(require("manager"))) -> Response:
+@router.delete("/notifications/{notification_id}", status_code=204, summary="Delete a notification")
+async def delete_notification(
+    notification_id: str, principal: Principal = Depends(require("manager"))
+) -> Response:
     await run_in_threadpool(_delete_notification, notification_id, principal)
     return Response(status_code=204)

@@ -9,20 +9,38 @@ from fastapi.concurrency import run_in_threadpool
 
 from incman.api.auth import Principal, require
 from incman.api.body import ApiError, read_json
-from incman.dead_letter import list_dead, replay, replay_all
+from incman.outbox.dead_letter import list_dead, replay, replay_all
 
 router = APIRouter(prefix="/api/v1", tags=["dead letter"])
 MAX_IDS = 10_000
 REPLAY_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"oneOf": [
-            {"type": "object", "required": ["ids"], "properties": {
-                "ids": {"type": "array", "items": {"type": "integer"}, "minItems": 1,
-                        "maxItems": MAX_IDS}}},
-            {"type": "object", "required": ["all"], "properties": {
-                "all": {"type": "boolean", "enum": [True]}}},
-        ]}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["ids"],
+                            "properties": {
+                                "ids": {
+                                    "type": "array",
+                                    "items": {"type": "integer"},
+                                    "minItems": 1,
+                                    "maxItems": MAX_IDS,
+                                }
+                            },
+                        },
+                        {
+                            "type": "object",
+                            "required": ["all"],
+                            "properties": {"all": {"type": "boolean", "enum": [True]}},
+                        },
+                    ]
+                }
+            }
+        },
     }
 }
 
@@ -40,8 +58,7 @@ async def get_dead_letter(
 def parse_replay_body(body: Any) -> list[int] | None:
     """The ids to replay, or None for all of them; ApiError (422) with the reason."""
     if not isinstance(body, dict):
-        raise ApiError(422, "invalid request", 'the body must be {"ids": [...]} or '
-                       '{"all": true}')
+        raise ApiError(422, "invalid request", 'the body must be {"ids": [...]} or {"all": true}')
     unknown = sorted(set(body) - {"ids", "all"})
     if unknown:
         raise ApiError(422, "invalid request", f"unknown field {unknown[0]!r}", unknown[0])
@@ -53,8 +70,9 @@ def parse_replay_body(body: Any) -> list[int] | None:
         return None
     ids = body.get("ids")
     if not isinstance(ids, list) or not ids:
-        raise ApiError(422, "invalid request", "ids: a non-empty list of action ids is required",
-                       "ids")
+        raise ApiError(
+            422, "invalid request", "ids: a non-empty list of action ids is required", "ids"
+        )
     if len(ids) > MAX_IDS:
         raise ApiError(422, "invalid request", f"ids: at most {MAX_IDS} per call", "ids")
     if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
@@ -63,8 +81,9 @@ def parse_replay_body(body: Any) -> list[int] | None:
 
 
 @router.post("/dead-letter/replay", summary="Send dead actions again", openapi_extra=REPLAY_BODY)
-async def post_replay(request: Request,
-                      principal: Principal = Depends(require("operator"))) -> dict[str, Any]:
+async def post_replay(
+    request: Request, principal: Principal = Depends(require("operator"))
+) -> dict[str, Any]:
     body, _ = await read_json(request)
     ids = parse_replay_body(body)
     actor = f"api:{principal.name}"

@@ -10,22 +10,19 @@ import threading
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from incman import event_ops, metrics
 from incman.api.auth import Principal, require
 from incman.api.body import SINGLE_LIMIT, ApiError
 from incman.api.clean_body import read_clean_json
-from incman.catalog import Catalog, get_catalog
-from incman.config import get_settings
-from incman.db import session_scope
-from incman.dispatch import enqueue
-from incman.domain.entity_incident import (
+from incman.api.ratelimit import limit_rate
+from incman.domain.event import EventError, EventIn, normalise_event
+from incman.domain.formats.entity_incident import (
     MAX_ITEMS,
     EntityIncident,
     IncidentError,
@@ -33,35 +30,66 @@ from incman.domain.entity_incident import (
     parse_incident,
     parse_severity_map,
 )
-from incman.domain.event import EventError, EventIn, normalise_event
-from incman.ingest import IngestBatch, Pending, accept
-from incman.models import OPEN_EVENT_STATUSES, Event, Note, utcnow
-from incman.ratelimit_api import limit_rate
+from incman.ingest import event_ops
+from incman.ingest.accept import accept
+from incman.settings import get_settings
+from incman.store import metrics
+from incman.store.catalog import Catalog, get_catalog
+from incman.store.db import session_scope
+from incman.store.models import OPEN_EVENT_STATUSES, Event, Note, utcnow
 
-router = APIRouter(prefix="/api/v1", tags=["entity incidents"],
-                   dependencies=[Depends(limit_rate)])
+router = APIRouter(prefix="/api/v1", tags=["entity incidents"], dependencies=[Depends(limit_rate)])
 
 INCIDENT_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["id", "entityId"],
+    "type": "object",
+    "required": ["id", "entityId"],
     "properties": {
-        "id": {"type": "string"}, "entityId": {"type": "string"}, "data": {"type": "string"},
-        "acknowledgedBy": {"type": "string"}, "acknowledgementTimestamp": {"type": "integer"},
-        "clearTimestamp": {"type": "integer"}, "comment": {"type": "string"},
-        "commentedBy": {"type": "string"}, "commentTimestamp": {"type": "integer"},
-        "entityType": {"type": "integer"}, "localTimestamp": {"type": "integer"},
-        "parentChainId": {"type": "string"}, "state": {"type": "integer"},
-        "text": {"type": "string"}, "timestamp": {"type": "integer"},
-        "type": {"type": "integer"}, "branchId": {"type": "string"},
-        "reason": {"type": "object", "properties": {
-            "code": {"type": "integer"}, "rootCause": {"type": "object"},
-            "branch": {"type": "object"}}},
-        "removed": {"type": "object", "properties": {"userId": {"type": "string"},
-                                                     "timestamp": {"type": "integer"}}},
+        "id": {"type": "string"},
+        "entityId": {"type": "string"},
+        "data": {"type": "string"},
+        "acknowledgedBy": {"type": "string"},
+        "acknowledgementTimestamp": {"type": "integer"},
+        "clearTimestamp": {"type": "integer"},
+        "comment": {"type": "string"},
+        "commentedBy": {"type": "string"},
+        "commentTimestamp": {"type": "integer"},
+        "entityType": {"type": "integer"},
+        "localTimestamp": {"type": "integer"},
+        "parentChainId": {"type": "string"},
+        "state": {"type": "integer"},
+        "text": {"type": "string"},
+        "timestamp": {"type": "integer"},
+        "type": {"type": "integer"},
+        "branchId": {"type": "string"},
+        "reason": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "integer"},
+                "rootCause": {"type": "object"},
+                "branch": {"type": "object"},
+            },
+        },
+        "removed": {
+            "type": "object",
+            "properties": {"userId": {"type": "string"}, "timestamp": {"type": "integer"}},
+        },
     },
 }
-INCIDENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "oneOf": [INCIDENT_SCHEMA,
-              {"type": "array", "items": INCIDENT_SCHEMA, "maxItems": MAX_ITEMS}]}}}}}
+INCIDENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        INCIDENT_SCHEMA,
+                        {"type": "array", "items": INCIDENT_SCHEMA, "maxItems": MAX_ITEMS},
+                    ]
+                }
+            }
+        },
+    }
+}
 
 
 class _SeverityMapFile:
@@ -97,8 +125,9 @@ def _latest(session: Session, dedupid: str, open_only: bool) -> Event | None:
     query = select(Event).where(Event.dedupid == dedupid)
     if open_only:
         query = query.where(Event.status.in_(OPEN_EVENT_STATUSES))
-    return session.scalars(query.order_by(Event.first_time.desc()).limit(1)
-                           .with_for_update()).first()
+    return session.scalars(
+        query.order_by(Event.first_time.desc()).limit(1).with_for_update()
+    ).first()
 
 
 def _refresh(ev: Event, ev_in: EventIn) -> None:
@@ -109,44 +138,49 @@ def _refresh(ev: Event, ev_in: EventIn) -> None:
     ev.updated_at = now
 
 
-def _apply(session: Session, catalog: Catalog, obj: EntityIncident, ev_in: EventIn,
-           user: str) -> tuple[dict[str, Any], list[Pending]]:
-    batch = IngestBatch()
+def _apply(
+    session: Session, catalog: Catalog, obj: EntityIncident, ev_in: EventIn, user: str
+) -> dict[str, Any]:
     created = False
     target = _latest(session, ev_in.dedupid, open_only=True)
     if target is not None and obj.cleared:
         # A clear through ingest, so Send Clear reaches the incidents.
-        batch.pending += accept(session, [ev_in], catalog).pending
+        accept(session, [ev_in], catalog)
         session.refresh(target)
     if target is None and (obj.cleared or obj.removed):
         target = _latest(session, ev_in.dedupid, open_only=False)
     if target is None:
         result = accept(session, [ev_in], catalog)
-        batch.pending += result.pending
         target = session.get(Event, result.accepted[0].event_id)
         created = result.accepted[0].created
     else:
         _refresh(target, ev_in)
     assert target is not None
-    if obj.acknowledged_by and target.status in OPEN_EVENT_STATUSES and \
-            target.status != "Acknowledged":
-        batch.pending += event_ops.acknowledge(session, catalog, target,
-                                               obj.acknowledged_by).pending
+    if (
+        obj.acknowledged_by
+        and target.status in OPEN_EVENT_STATUSES
+        and target.status != "Acknowledged"
+    ):
+        event_ops.acknowledge(session, catalog, target, obj.acknowledged_by)
     if obj.comment:
-        earlier = {t.strip() for t in session.scalars(select(Note.text)
-                                                      .where(Note.event_id == target.id))}
+        earlier = {
+            t.strip() for t in session.scalars(select(Note.text).where(Note.event_id == target.id))
+        }
         if obj.comment.strip() not in earlier:
-            batch.pending += event_ops.add_note(session, catalog, target,
-                                                obj.commented_by or user, obj.comment)[1].pending
+            event_ops.add_note(session, catalog, target, obj.commented_by or user, obj.comment)
     if obj.removed:
-        batch.pending += event_ops.close(session, catalog, target, obj.removed_by or user).pending
+        event_ops.close(session, catalog, target, obj.removed_by or user)
     session.flush()
-    return {"eventId": target.id, "dedupid": target.dedupid, "status": target.status,
-            "count": target.count, "created": created}, batch.pending
+    return {
+        "eventId": target.id,
+        "dedupid": target.dedupid,
+        "status": target.status,
+        "count": target.count,
+        "created": created,
+    }
 
 
-def store_incident(obj: EntityIncident, ev_in: EventIn, user: str
-                   ) -> tuple[dict[str, Any], list[Pending]]:
+def store_incident(obj: EntityIncident, ev_in: EventIn, user: str) -> dict[str, Any]:
     """One incident object in its own transaction."""
     with session_scope() as session:
         out = _apply(session, get_catalog(), obj, ev_in, user)
@@ -159,21 +193,19 @@ def _convert(raw: Any, severities: SeverityMap) -> tuple[EntityIncident, EventIn
     return obj, normalise_event(obj.event)
 
 
-def _store_all(items: list[Any], severities: SeverityMap, user: str
-               ) -> tuple[list[dict[str, Any]], list[Pending]]:
+def _store_all(items: list[Any], severities: SeverityMap, user: str) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
-    pending: list[Pending] = []
     for index, raw in enumerate(items):
         try:
-            out, queued = store_incident(*_convert(raw, severities), user)
+            out = store_incident(*_convert(raw, severities), user)
             results.append({"index": index, "ok": True, **out})
-            pending += queued
         except (IncidentError, EventError) as exc:
             results.append({"index": index, "ok": False, "error": str(exc), "field": exc.field})
         except SQLAlchemyError as exc:
-            results.append({"index": index, "ok": False,
-                            "error": f"could not store: {exc.__class__.__name__}"})
-    return results, pending
+            results.append(
+                {"index": index, "ok": False, "error": f"could not store: {exc.__class__.__name__}"}
+            )
+    return results
 
 
 def _severities() -> SeverityMap:
@@ -183,26 +215,29 @@ def _severities() -> SeverityMap:
         raise ApiError(500, "configuration error", str(exc), "entity_incidents") from exc
 
 
-@router.post("/entity-incidents", openapi_extra=INCIDENTS_BODY, status_code=201,
-             summary="Incident objects of a monitoring system (one → 201/200, a list → 200)")
-async def post_entity_incidents(request: Request, background: BackgroundTasks,
-                                principal: Principal = Depends(require("ingest"))
-                                ) -> JSONResponse:
+@router.post(
+    "/entity-incidents",
+    openapi_extra=INCIDENTS_BODY,
+    status_code=201,
+    summary="Incident objects of a monitoring system (one → 201/200, a list → 200)",
+)
+async def post_entity_incidents(
+    request: Request, principal: Principal = Depends(require("ingest"))
+) -> JSONResponse:
     doc, size = await read_clean_json(request)
     severities = await run_in_threadpool(_severities)
     if isinstance(doc, list):
         if len(doc) > MAX_ITEMS:
             raise ApiError(413, "batch too large", f"{len(doc)} incidents; at most {MAX_ITEMS}")
-        results, pending = await run_in_threadpool(_store_all, doc, severities, principal.name)
-        background.add_task(enqueue, pending)
-        return JSONResponse({"results": results}, background=background)
+        results = await run_in_threadpool(_store_all, doc, severities, principal.name)
+        return JSONResponse({"results": results})
     if size > SINGLE_LIMIT:
-        raise ApiError(413, "payload too large", f"one incident may be at most {SINGLE_LIMIT} "
-                                                 "bytes")
+        raise ApiError(
+            413, "payload too large", f"one incident may be at most {SINGLE_LIMIT} bytes"
+        )
     try:
         obj, ev_in = _convert(doc, severities)
     except (IncidentError, EventError) as exc:
         raise ApiError(422, "invalid incident", str(exc), exc.field) from exc
-    out, pending = await run_in_threadpool(store_incident, obj, ev_in, principal.name)
-    background.add_task(enqueue, pending)
-    return JSONResponse(out, status_code=201 if out["created"] else 200, background=background)
+    out = await run_in_threadpool(store_incident, obj, ev_in, principal.name)
+    return JSONResponse(out, status_code=201 if out["created"] else 200)

@@ -7,20 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from incman import event_ops
 from incman.api.auth import Principal, require
 from incman.api.body import ApiError
 from incman.api.clean_body import read_clean_json
-from incman.catalog import get_catalog
-from incman.db import session_scope
-from incman.dispatch import enqueue
-from incman.domain.event_management import (
+from incman.api.ratelimit import limit_rate
+from incman.domain.formats.event_management import (
     MAX_ITEMS,
     AnnotationItem,
     ItemError,
@@ -31,36 +28,77 @@ from incman.domain.event_management import (
     parse_status_item,
     status_steps,
 )
-from incman.ingest import Pending
-from incman.models import AuditEntry, Event, Note, Occurrence, utcnow
-from incman.ratelimit_api import limit_rate
+from incman.ingest import event_ops
+from incman.store.catalog import get_catalog
+from incman.store.db import session_scope
+from incman.store.models import AuditEntry, Event, Note, Occurrence, utcnow
 
-router = APIRouter(prefix="/v1/event-management", tags=["event management"],
-                   dependencies=[Depends(limit_rate)])
+router = APIRouter(
+    prefix="/v1/event-management", tags=["event management"], dependencies=[Depends(limit_rate)]
+)
 
 _ADDRESS = {"eventId": {"type": "string"}, "occurrenceId": {"type": "string"}}
-ANNOTATE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["annotations"],
-    "properties": {"annotations": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS,
-                                   "items": {"type": "object",
-                                             "required": ["eventId", "occurrenceId"],
-                                             "properties": {**_ADDRESS,
-                                                            "annotationId": {"type": "string"},
-                                                            "annotation": {"type": "string"}}}}},
-}}}}}
-STATUS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["statuses"],
-    "properties": {"statuses": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS,
-                                "items": {"type": "object",
-                                          "required": ["eventId", "occurrenceId"],
-                                          "properties": {
-                                              **_ADDRESS,
-                                              "acknowledged": {"type": "boolean"},
-                                              "statusWrapper": {
-                                                  "type": "object",
-                                                  "properties": {"status": {"type": "string"}}},
-                                          }}}},
-}}}}}
+ANNOTATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["annotations"],
+                    "properties": {
+                        "annotations": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_ITEMS,
+                            "items": {
+                                "type": "object",
+                                "required": ["eventId", "occurrenceId"],
+                                "properties": {
+                                    **_ADDRESS,
+                                    "annotationId": {"type": "string"},
+                                    "annotation": {"type": "string"},
+                                },
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+STATUS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["statuses"],
+                    "properties": {
+                        "statuses": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_ITEMS,
+                            "items": {
+                                "type": "object",
+                                "required": ["eventId", "occurrenceId"],
+                                "properties": {
+                                    **_ADDRESS,
+                                    "acknowledged": {"type": "boolean"},
+                                    "statusWrapper": {
+                                        "type": "object",
+                                        "properties": {"status": {"type": "string"}},
+                                    },
+                                },
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def _event_at(session: Session, event_id: str, occurrence_id: str) -> Event:
@@ -74,23 +112,29 @@ def _event_at(session: Session, event_id: str, occurrence_id: str) -> Event:
     return ev
 
 
-def _annotate(item: AnnotationItem, user: str) -> tuple[dict[str, Any], list[Pending]]:
+def _annotate(item: AnnotationItem, user: str) -> dict[str, Any]:
     with session_scope() as session:
         ev = _event_at(session, item.event_id, item.occurrence_id)
         if item.annotation_id is None:
-            note, batch = event_ops.add_note(session, get_catalog(), ev, user, item.text,
-                                             occurrence_id=item.occurrence_id)
-            return {"annotationId": note.id}, batch.pending
+            note = event_ops.add_note(
+                session, get_catalog(), ev, user, item.text, occurrence_id=item.occurrence_id
+            )
+            return {"annotationId": note.id}
         note_row = session.get(Note, item.annotation_id)
         if note_row is None or note_row.event_id != ev.id:
-            raise ItemError("annotationId", f"no annotation {item.annotation_id} on event "
-                                            f"{ev.id}")
+            raise ItemError("annotationId", f"no annotation {item.annotation_id} on event {ev.id}")
         # The replaced text is kept on the event; incidents keep the text they were sent.
         note_row.text = item.text
         note_row.updated_at = utcnow()
-        session.add(AuditEntry(actor=user, action="annotation-update", target=f"event:{ev.id}",
-                               detail={"annotationId": note_row.id}))
-        return {}, []
+        session.add(
+            AuditEntry(
+                actor=user,
+                action="annotation-update",
+                target=f"event:{ev.id}",
+                detail={"annotationId": note_row.id},
+            )
+        )
+        return {}
 
 
 def _set_plain(session: Session, ev: Event, status: str, user: str) -> None:
@@ -101,37 +145,42 @@ def _set_plain(session: Session, ev: Event, status: str, user: str) -> None:
     if status == "New":
         ev.acknowledged_by = None
         ev.acknowledgement_time = None
-    session.add(AuditEntry(actor=user, action=f"status-{status.lower()}", target=f"event:{ev.id}",
-                           detail={}))
+    session.add(
+        AuditEntry(
+            actor=user, action=f"status-{status.lower()}", target=f"event:{ev.id}", detail={}
+        )
+    )
 
 
-def _set_status(item: StatusItem, user: str) -> tuple[dict[str, Any], list[Pending]]:
-    ops: dict[str, Callable[..., Any]] = {"acknowledge": event_ops.acknowledge,
-                                          "close": event_ops.close, "reopen": event_ops.reopen}
-    pending: list[Pending] = []
+def _set_status(item: StatusItem, user: str) -> dict[str, Any]:
+    ops: dict[str, Callable[..., Any]] = {
+        "acknowledge": event_ops.acknowledge,
+        "close": event_ops.close,
+        "reopen": event_ops.reopen,
+    }
     with session_scope() as session:
         ev = _event_at(session, item.event_id, item.occurrence_id)
         catalog = get_catalog()
         for step in status_steps(ev.status, item.target):
             if step in ops:
-                pending.extend(ops[step](session, catalog, ev, user).pending)
+                ops[step](session, catalog, ev, user)
             else:
                 _set_plain(session, ev, "New" if step == "set_new" else "Suppressed", user)
-    return {}, pending
+    return {}
 
 
-def _run_items(raws: list[Any], parse: Callable[[Any], Any],
-               do: Callable[[Any, str], tuple[dict[str, Any], list[Pending]]],
-               user: str) -> tuple[list[dict[str, Any]], list[Pending]]:
+def _run_items(
+    raws: list[Any],
+    parse: Callable[[Any], Any],
+    do: Callable[[Any, str], dict[str, Any]],
+    user: str,
+) -> list[dict[str, Any]]:
     answers: list[dict[str, Any]] = []
-    pending: list[Pending] = []
     for raw in raws:
         answer = item_echo(raw)
         try:
-            extra, queued = do(parse(raw), user)
-            answer.update(extra)
+            answer.update(do(parse(raw), user))
             answer["success"] = True
-            pending.extend(queued)
         except ItemError as exc:
             answer.update({"success": False, "error": str(exc)})
         except event_ops.EventStateError as exc:
@@ -139,34 +188,47 @@ def _run_items(raws: list[Any], parse: Callable[[Any], Any],
         except SQLAlchemyError as exc:
             answer.update({"success": False, "error": f"could not store: {exc.__class__.__name__}"})
         answers.append(answer)
-    return answers, pending
+    return answers
 
 
-async def _batch(request: Request, background: BackgroundTasks, key: str, answer_key: str,
-                 parse: Callable[[Any], Any],
-                 do: Callable[[Any, str], tuple[dict[str, Any], list[Pending]]],
-                 principal: Principal) -> JSONResponse:
+async def _batch(
+    request: Request,
+    key: str,
+    answer_key: str,
+    parse: Callable[[Any], Any],
+    do: Callable[[Any, str], dict[str, Any]],
+    principal: Principal,
+) -> JSONResponse:
     doc, _ = await read_clean_json(request)
     try:
         raws = batch_items(doc, key)
     except ItemError as exc:
         raise ApiError(422, "invalid request", exc.reason, exc.field) from exc
-    answers, pending = await run_in_threadpool(_run_items, raws, parse, do, principal.name)
-    background.add_task(enqueue, pending)
-    return JSONResponse({answer_key: answers}, background=background)
+    answers = await run_in_threadpool(_run_items, raws, parse, do, principal.name)
+    return JSONResponse({answer_key: answers})
 
 
-@router.post("/annotate", openapi_extra=ANNOTATE_BODY,
-             summary="Create (no annotationId) or replace (annotationId) event annotations")
-async def annotate(request: Request, background: BackgroundTasks,
-                   principal: Principal = Depends(require("operator"))) -> JSONResponse:
-    return await _batch(request, background, "annotations", "annotationResponses",
-                        parse_annotation, _annotate, principal)
+@router.post(
+    "/annotate",
+    openapi_extra=ANNOTATE_BODY,
+    summary="Create (no annotationId) or replace (annotationId) event annotations",
+)
+async def annotate(
+    request: Request, principal: Principal = Depends(require("operator"))
+) -> JSONResponse:
+    return await _batch(
+        request, "annotations", "annotationResponses", parse_annotation, _annotate, principal
+    )
 
 
-@router.post("/status", openapi_extra=STATUS_BODY,
-             summary="Set event status by acknowledged or statusWrapper.status")
-async def set_status(request: Request, background: BackgroundTasks,
-                     principal: Principal = Depends(require("operator"))) -> JSONResponse:
-    return await _batch(request, background, "statuses", "statusResponses",
-                        parse_status_item, _set_status, principal)
+@router.post(
+    "/status",
+    openapi_extra=STATUS_BODY,
+    summary="Set event status by acknowledged or statusWrapper.status",
+)
+async def set_status(
+    request: Request, principal: Principal = Depends(require("operator"))
+) -> JSONResponse:
+    return await _batch(
+        request, "statuses", "statusResponses", parse_status_item, _set_status, principal
+    )

@@ -6,24 +6,24 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from incman import event_ops
 from incman.api.auth import Principal, require
 from incman.api.body import SINGLE_LIMIT, ApiError, not_found, read_json
 from incman.api.clean_body import check_clean
-from incman.catalog import get_catalog
-from incman.db import session_scope
-from incman.dispatch import enqueue
+from incman.api.views import event_to_api, note_to_api, occurrence_to_api
 from incman.domain.event import EventError, EventIn, normalise_event, parse_severity, parse_status
-from incman.ingest import Accepted, IngestBatch, Pending, linked_incidents
-from incman.models import Event, EventIncident, Incident, Note, Occurrence
-from incman.producer import store
-from incman.views import event_to_api, note_to_api, occurrence_to_api
+from incman.ingest import event_ops
+from incman.ingest.accept import Accepted, IngestBatch
+from incman.ingest.producer import store
+from incman.store.catalog import get_catalog
+from incman.store.db import session_scope
+from incman.store.models import Event, EventIncident, Incident, Note, Occurrence
+from incman.store.queries import linked_incidents
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 MAX_BATCH = 1000
@@ -37,8 +37,9 @@ EVENT_SCHEMA: dict[str, Any] = {
         "eventClass": {"type": "string"},
         "eventKey": {"type": "string"},
         "eventClassKey": {"type": "string"},
-        "severity": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 5},
-                               {"type": "string"}]},
+        "severity": {
+            "oneOf": [{"type": "integer", "minimum": 0, "maximum": 5}, {"type": "string"}]
+        },
         "summary": {"type": "string", "minLength": 1},
         "message": {"type": "string"},
         "agent": {"type": "string"},
@@ -50,8 +51,16 @@ EVENT_SCHEMA: dict[str, Any] = {
 INGEST_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"oneOf": [
-            EVENT_SCHEMA, {"type": "array", "items": EVENT_SCHEMA, "maxItems": MAX_BATCH}]}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        EVENT_SCHEMA,
+                        {"type": "array", "items": EVENT_SCHEMA, "maxItems": MAX_BATCH},
+                    ]
+                }
+            }
+        },
     }
 }
 
@@ -61,25 +70,25 @@ def store_events(events: list[EventIn], source: str = "api") -> IngestBatch:
     return store(events, source)
 
 
-def store_each(events: list[tuple[int, EventIn]]) -> tuple[list[tuple[int, Accepted]],
-                                                          list[tuple[int, str]], list[Pending]]:
+def store_each(
+    events: list[tuple[int, EventIn]],
+) -> tuple[list[tuple[int, Accepted]], list[tuple[int, str]]]:
     """Accept a batch together; if the database refuses it, item by item (each alone)."""
+    if not events:
+        return [], []
     try:
         batch = store_events([ev for _, ev in events])
-        return list(zip([i for i, _ in events], batch.accepted, strict=True)), [], batch.pending
+        return list(zip([i for i, _ in events], batch.accepted, strict=True)), []
     except SQLAlchemyError:
         pass
     done: list[tuple[int, Accepted]] = []
     failed: list[tuple[int, str]] = []
-    pending: list[Pending] = []
     for index, ev in events:
         try:
-            batch = store_events([ev])
-            done.append((index, batch.accepted[0]))
-            pending.extend(batch.pending)
+            done.append((index, store_events([ev]).accepted[0]))
         except SQLAlchemyError as exc:
             failed.append((index, f"could not store: {exc.__class__.__name__}"))
-    return done, failed, pending
+    return done, failed
 
 
 def _invalid(exc: EventError, index: int | None = None) -> ApiError:
@@ -87,13 +96,16 @@ def _invalid(exc: EventError, index: int | None = None) -> ApiError:
     return ApiError(422, "invalid event", str(exc), field)
 
 
-@router.post("/events", openapi_extra=INGEST_BODY, status_code=201,
-             summary="Send one event (201 new, 200 folded) or a batch (200, per-item results)")
-async def post_events(request: Request, background: BackgroundTasks,
-                      _: Principal = Depends(require("ingest"))) -> JSONResponse:
+@router.post(
+    "/events",
+    openapi_extra=INGEST_BODY,
+    status_code=201,
+    summary="Send one event (201 new, 200 folded) or a batch (200, per-item results)",
+)
+async def post_events(request: Request, _: Principal = Depends(require("ingest"))) -> JSONResponse:
     doc, size = await read_json(request)
     if isinstance(doc, list):
-        return await _post_batch(doc, background)
+        return await _post_batch(doc)
     if size > SINGLE_LIMIT:
         raise ApiError(413, "payload too large", f"one event may be at most {SINGLE_LIMIT} bytes")
     try:
@@ -101,16 +113,15 @@ async def post_events(request: Request, background: BackgroundTasks,
     except EventError as exc:
         raise _invalid(exc) from exc
     batch = await run_in_threadpool(store_events, [ev])
-    background.add_task(enqueue, batch.pending)
     result = batch.accepted[0]
-    return JSONResponse(result.to_api(), status_code=201 if result.created else 200,
-                        background=background)
+    return JSONResponse(result.to_api(), status_code=201 if result.created else 200)
 
 
-async def _post_batch(items: list[Any], background: BackgroundTasks) -> JSONResponse:
+async def _post_batch(items: list[Any]) -> JSONResponse:
     if len(items) > MAX_BATCH:
-        raise ApiError(413, "batch too large", f"{len(items)} events; at most {MAX_BATCH}",
-                       "events")
+        raise ApiError(
+            413, "batch too large", f"{len(items)} events; at most {MAX_BATCH}", "events"
+        )
     results: list[dict[str, Any]] = []
     valid: list[tuple[int, EventIn]] = []
     for index, raw in enumerate(items):
@@ -118,14 +129,13 @@ async def _post_batch(items: list[Any], background: BackgroundTasks) -> JSONResp
             valid.append((index, normalise_event(raw)))
         except EventError as exc:
             results.append({"index": index, "ok": False, "error": str(exc), "field": exc.field})
-    done, failed, pending = await run_in_threadpool(store_each, valid) if valid else ([], [], [])
+    done, failed = await run_in_threadpool(store_each, valid)
     for index, accepted in done:
         results.append({"index": index, "ok": True, **accepted.to_api()})
     for index, error in failed:
         results.append({"index": index, "ok": False, "error": error})
     results.sort(key=lambda r: r["index"])
-    background.add_task(enqueue, pending)
-    return JSONResponse({"results": results}, status_code=200, background=background)
+    return JSONResponse({"results": results}, status_code=200)
 
 
 def _encode_cursor(first_time: datetime, event_id: str) -> str:
@@ -137,8 +147,9 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         stamp, event_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return datetime.fromisoformat(stamp), event_id
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad cursor", "the cursor is not one this API gave out",
-                       "cursor") from exc
+        raise ApiError(
+            400, "bad cursor", "the cursor is not one this API gave out", "cursor"
+        ) from exc
 
 
 def _list_events(filters: dict[str, Any], limit: int, cursor: str | None) -> dict[str, Any]:
@@ -147,16 +158,22 @@ def _list_events(filters: dict[str, Any], limit: int, cursor: str | None) -> dic
         conds.append(Event.status.in_([parse_status(s) for s in filters["status"].split(",")]))
     if filters.get("severity") is not None:
         conds.append(Event.severity == parse_severity(filters["severity"]))
-    for name, column in (("device", Event.device), ("dedupid", Event.dedupid),
-                         ("eventClass", Event.event_class), ("component", Event.component)):
+    for name, column in (
+        ("device", Event.device),
+        ("dedupid", Event.dedupid),
+        ("eventClass", Event.event_class),
+        ("component", Event.component),
+    ):
         if filters.get(name):
             conds.append(column == filters[name])
     if filters.get("incident") or filters.get("notificationId"):
-        sub = select(EventIncident.event_id).join(Incident,
-                                                  Incident.id == EventIncident.incident_id)
+        sub = select(EventIncident.event_id).join(
+            Incident, Incident.id == EventIncident.incident_id
+        )
         if filters.get("incident"):
-            sub = sub.where(or_(Incident.number == filters["incident"],
-                                Incident.id == filters["incident"]))
+            sub = sub.where(
+                or_(Incident.number == filters["incident"], Incident.id == filters["incident"])
+            )
         if filters.get("notificationId"):
             sub = sub.where(EventIncident.notification_id == filters["notificationId"])
         conds.append(Event.id.in_(sub))
@@ -165,10 +182,14 @@ def _list_events(filters: dict[str, Any], limit: int, cursor: str | None) -> dic
         query = select(Event).where(*conds)
         if cursor:
             stamp, last_id = _decode_cursor(cursor)
-            query = query.where(or_(Event.first_time < stamp,
-                                    and_(Event.first_time == stamp, Event.id < last_id)))
-        rows = list(session.scalars(
-            query.order_by(Event.first_time.desc(), Event.id.desc()).limit(limit + 1)))
+            query = query.where(
+                or_(Event.first_time < stamp, and_(Event.first_time == stamp, Event.id < last_id))
+            )
+        rows = list(
+            session.scalars(
+                query.order_by(Event.first_time.desc(), Event.id.desc()).limit(limit + 1)
+            )
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         links = linked_incidents(session, [r.id for r in rows])
@@ -191,9 +212,16 @@ async def get_events(
     component: str | None = None,
     _: Principal = Depends(require("viewer")),
 ) -> dict[str, Any]:
-    filters = {"status": status, "severity": severity, "device": device, "dedupid": dedupid,
-               "incident": incident, "notificationId": notificationId,
-               "eventClass": eventClass, "component": component}
+    filters = {
+        "status": status,
+        "severity": severity,
+        "device": device,
+        "dedupid": dedupid,
+        "incident": incident,
+        "notificationId": notificationId,
+        "eventClass": eventClass,
+        "component": component,
+    }
     check_clean({k: v for k, v in filters.items() if v is not None}, "query")
     try:
         return await run_in_threadpool(_list_events, filters, limit, cursor)
@@ -207,11 +235,16 @@ def load_event_api(event_id: str) -> dict[str, Any] | None:
         if ev is None:
             return None
         out = event_to_api(ev, linked_incidents(session, [ev.id])[ev.id])
-        occs = session.scalars(select(Occurrence).where(Occurrence.event_id == ev.id)
-                               .order_by(Occurrence.seq.desc()).limit(1000))
+        occs = session.scalars(
+            select(Occurrence)
+            .where(Occurrence.event_id == ev.id)
+            .order_by(Occurrence.seq.desc())
+            .limit(1000)
+        )
         out["occurrences"] = [occurrence_to_api(o) for o in occs]
-        notes = session.scalars(select(Note).where(Note.event_id == ev.id)
-                                .order_by(Note.created_at))
+        notes = session.scalars(
+            select(Note).where(Note.event_id == ev.id).order_by(Note.created_at)
+        )
         out["notes"] = [note_to_api(n) for n in notes]
         return out
 
@@ -224,74 +257,91 @@ async def get_event(event_id: str, _: Principal = Depends(require("viewer"))) ->
     return out
 
 
-def _operate(event_id: str, op: str, user: str) -> tuple[dict[str, Any] | None, IngestBatch]:
+def _operate(event_id: str, op: str, user: str) -> dict[str, Any] | None:
     with session_scope() as session:
         ev = session.get(Event, event_id, with_for_update=True)
         if ev is None:
-            return None, IngestBatch()
-        func_ = {"acknowledge": event_ops.acknowledge, "close": event_ops.close,
-                 "reopen": event_ops.reopen}[op]
-        batch = func_(session, get_catalog(), ev, user)
-        out = event_to_api(ev, linked_incidents(session, [ev.id])[ev.id])
-    return out, batch
+            return None
+        func_ = {
+            "acknowledge": event_ops.acknowledge,
+            "close": event_ops.close,
+            "reopen": event_ops.reopen,
+        }[op]
+        func_(session, get_catalog(), ev, user)
+        return event_to_api(ev, linked_incidents(session, [ev.id])[ev.id])
 
 
-async def _event_action(event_id: str, op: str, principal: Principal,
-                        background: BackgroundTasks) -> JSONResponse:
+async def _event_action(event_id: str, op: str, principal: Principal) -> JSONResponse:
     try:
-        out, batch = await run_in_threadpool(_operate, event_id, op, principal.name)
+        out = await run_in_threadpool(_operate, event_id, op, principal.name)
     except event_ops.EventStateError as exc:
         raise ApiError(409, "conflict", str(exc), "status") from exc
     if out is None:
         raise not_found(f"event {event_id}")
-    background.add_task(enqueue, batch.pending)
-    return JSONResponse(out, background=background)
+    return JSONResponse(out)
 
 
 @router.post("/events/{event_id}/acknowledge", summary="Acknowledge (assigns linked incidents)")
-async def acknowledge_event(event_id: str, background: BackgroundTasks,
-                            principal: Principal = Depends(require("operator"))) -> JSONResponse:
-    return await _event_action(event_id, "acknowledge", principal, background)
+async def acknowledge_event(
+    event_id: str, principal: Principal = Depends(require("operator"))
+) -> JSONResponse:
+    return await _event_action(event_id, "acknowledge", principal)
 
 
 @router.post("/events/{event_id}/close", summary="Close (closes linked incidents)")
-async def close_event(event_id: str, background: BackgroundTasks,
-                      principal: Principal = Depends(require("operator"))) -> JSONResponse:
-    return await _event_action(event_id, "close", principal, background)
+async def close_event(
+    event_id: str, principal: Principal = Depends(require("operator"))
+) -> JSONResponse:
+    return await _event_action(event_id, "close", principal)
 
 
 @router.post("/events/{event_id}/reopen", summary="Re-open (re-opens linked incidents)")
-async def reopen_event(event_id: str, background: BackgroundTasks,
-                       principal: Principal = Depends(require("operator"))) -> JSONResponse:
-    return await _event_action(event_id, "reopen", principal, background)
+async def reopen_event(
+    event_id: str, principal: Principal = Depends(require("operator"))
+) -> JSONResponse:
+    return await _event_action(event_id, "reopen", principal)
 
 
-NOTE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["text"],
-    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 65536}}}}}}}
+NOTE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["text"],
+                    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 65536}},
+                }
+            }
+        },
+    }
+}
 
 
-def _add_note(event_id: str, user: str, text: str) -> tuple[dict[str, Any] | None, IngestBatch]:
+def _add_note(event_id: str, user: str, text: str) -> dict[str, Any] | None:
     with session_scope() as session:
         ev = session.get(Event, event_id)
         if ev is None:
-            return None, IngestBatch()
-        note, batch = event_ops.add_note(session, get_catalog(), ev, user, text)
-        return note_to_api(note), batch
+            return None
+        return note_to_api(event_ops.add_note(session, get_catalog(), ev, user, text))
 
 
-@router.post("/events/{event_id}/notes", status_code=201, openapi_extra=NOTE_BODY,
-             summary="Add a note (copied to linked incidents)")
-async def post_note(event_id: str, request: Request, background: BackgroundTasks,
-                    principal: Principal = Depends(require("operator"))) -> JSONResponse:
+@router.post(
+    "/events/{event_id}/notes",
+    status_code=201,
+    openapi_extra=NOTE_BODY,
+    summary="Add a note (copied to linked incidents)",
+)
+async def post_note(
+    event_id: str, request: Request, principal: Principal = Depends(require("operator"))
+) -> JSONResponse:
     doc, _ = await read_json(request, SINGLE_LIMIT)
     text = doc.get("text") if isinstance(doc, dict) else None
     if not isinstance(text, str) or not text.strip():
         raise ApiError(422, "invalid note", "text: a non-empty string is required", "text")
     if len(text) > 65536:
         raise ApiError(422, "invalid note", "text: at most 65536 characters", "text")
-    out, batch = await run_in_threadpool(_add_note, event_id, principal.name, text)
+    out = await run_in_threadpool(_add_note, event_id, principal.name, text)
     if out is None:
         raise not_found(f"event {event_id}")
-    background.add_task(enqueue, batch.pending)
-    return JSONResponse(out, status_code=201, background=background)
+    return JSONResponse(out, status_code=201)

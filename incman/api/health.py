@@ -12,8 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
 from incman.api.body import not_found
-from incman.db import session_scope
-from incman.models import DebugIncident
+from incman.store.db import session_scope
+from incman.store.models import DebugIncident
 
 router = APIRouter(tags=["service"])
 
@@ -32,17 +32,16 @@ def _check_all() -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001 (any failure means not ready)
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        from incman.redisconn import get_redis
+        from incman.store.redisconn import get_redis
 
         get_redis().ping()
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001 (any failure means not ready)
         checks["redis"] = f"error: {exc.__class__.__name__}"
     try:
-        from workers.app import app
+        from incman.outbox.sender import check_broker
 
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=3)
+        check_broker()
         checks["broker"] = "ok"
     except Exception as exc:  # noqa: BLE001 (any failure means not ready)
         checks["broker"] = f"error: {exc.__class__.__name__}"
@@ -53,8 +52,9 @@ def _check_all() -> dict[str, str]:
 async def readyz() -> JSONResponse:
     checks = await run_in_threadpool(_check_all)
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics")
@@ -68,23 +68,37 @@ def _debug_incident(number: str) -> dict[str, Any] | None:
         row = session.scalars(select(DebugIncident).where(DebugIncident.number == number)).first()
         if row is None:
             return None
-        return {"number": row.number, "state": row.state, "assignee": row.assignee,
-                "fields": row.fields, "notes": row.notes,
-                "createdAt": row.created_at.isoformat()}
+        return {
+            "number": row.number,
+            "state": row.state,
+            "assignee": row.assignee,
+            "fields": row.fields,
+            "notes": row.notes,
+            "createdAt": row.created_at.isoformat(),
+        }
 
 
-@router.get("/debug/incidents/{number}", response_class=HTMLResponse,
-            summary="A Debug integration incident (the link put on events)")
+@router.get(
+    "/debug/incidents/{number}",
+    response_class=HTMLResponse,
+    summary="A Debug integration incident (the link put on events)",
+)
 async def debug_incident(number: str) -> HTMLResponse:
     row = await run_in_threadpool(_debug_incident, number)
     if row is None:
         raise not_found(f"debug incident {number}")
-    fields = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-                     for k, v in row["fields"].items())
-    notes = "".join(f"<li>{html.escape(n.get('at', ''))}: {html.escape(n.get('text', ''))}</li>"
-                    for n in row["notes"])
-    page = (f"<!doctype html><title>{html.escape(number)}</title>"
-            f"<h1>{html.escape(number)} — {html.escape(row['state'])}</h1>"
-            f"<p>Assignee: {html.escape(row['assignee'] or '-')}</p>"
-            f"<table>{fields}</table><h2>Notes</h2><ul>{notes}</ul>")
+    fields = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in row["fields"].items()
+    )
+    notes = "".join(
+        f"<li>{html.escape(n.get('at', ''))}: {html.escape(n.get('text', ''))}</li>"
+        for n in row["notes"]
+    )
+    page = (
+        f"<!doctype html><title>{html.escape(number)}</title>"
+        f"<h1>{html.escape(number)} — {html.escape(row['state'])}</h1>"
+        f"<p>Assignee: {html.escape(row['assignee'] or '-')}</p>"
+        f"<table>{fields}</table><h2>Notes</h2><ul>{notes}</ul>"
+    )
     return HTMLResponse(page)

@@ -10,15 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from incman import manual
 from incman.api.auth import Principal, require
 from incman.api.body import SINGLE_LIMIT, ApiError, not_found, read_json
-from incman.catalog import get_catalog
-from incman.db import session_scope
-from incman.dispatch import enqueue
-from incman.ingest import IngestBatch
-from incman.models import EventIncident, Incident
-from incman.views import incident_to_api
+from incman.api.views import incident_to_api
+from incman.ingest import manual
+from incman.store.catalog import get_catalog
+from incman.store.db import session_scope
+from incman.store.models import EventIncident, Incident
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 STATES = ("PENDING", "OPEN", "ASSIGNED", "RESOLVED", "CLOSED")
@@ -36,21 +34,30 @@ def _event_ids(session: Any, incident_ids: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _list(state: str | None, notification_id: str | None, event_id: str | None, limit: int,
-          cursor: str | None) -> dict[str, Any]:
+def _list(
+    state: str | None,
+    notification_id: str | None,
+    event_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
     conds: list[Any] = []
     if state:
         wanted = [s.strip().upper() for s in state.split(",")]
         bad = [s for s in wanted if s not in STATES]
         if bad:
-            raise ApiError(400, "bad filter", f"unknown state {bad[0]} ({', '.join(STATES)})",
-                           "state")
+            raise ApiError(
+                400, "bad filter", f"unknown state {bad[0]} ({', '.join(STATES)})", "state"
+            )
         conds.append(Incident.state.in_(wanted))
     if notification_id:
         conds.append(Incident.notification_id == notification_id)
     if event_id:
-        conds.append(Incident.id.in_(select(EventIncident.incident_id)
-                                     .where(EventIncident.event_id == event_id)))
+        conds.append(
+            Incident.id.in_(
+                select(EventIncident.incident_id).where(EventIncident.event_id == event_id)
+            )
+        )
     with session_scope() as session:
         total = session.scalar(select(func.count()).select_from(Incident).where(*conds)) or 0
         query = select(Incident).where(*conds)
@@ -80,31 +87,61 @@ def _get(incident_id: str) -> dict[str, Any] | None:
     with session_scope() as session:
         inc = session.get(Incident, incident_id)
         if inc is None:
-            inc = session.scalars(select(Incident).where(Incident.number == incident_id)
-                                  .order_by(Incident.created_at.desc())).first()
+            inc = session.scalars(
+                select(Incident)
+                .where(Incident.number == incident_id)
+                .order_by(Incident.created_at.desc())
+            ).first()
         if inc is None:
             return None
         return incident_to_api(inc, _event_ids(session, [inc.id])[inc.id])
 
 
 @router.get("/incidents/{incident_id}", summary="One incident (by id or number)")
-async def get_incident(incident_id: str,
-                       _: Principal = Depends(require("viewer"))) -> dict[str, Any]:
+async def get_incident(
+    incident_id: str, _: Principal = Depends(require("viewer"))
+) -> dict[str, Any]:
     out = await run_in_threadpool(_get, incident_id)
     if out is None:
         raise not_found(f"incident {incident_id}")
     return out
 
 
-MANUAL_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["eventIds", "notificationId"],
-    "properties": {"eventIds": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                   "notificationId": {"type": "string"}}}}}}}
-ASSOCIATE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["eventIds", "notificationId", "incident"],
-    "properties": {"eventIds": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                   "notificationId": {"type": "string"},
-                   "incident": {"type": "string", "minLength": 1}}}}}}}
+MANUAL_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["eventIds", "notificationId"],
+                    "properties": {
+                        "eventIds": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                        "notificationId": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+ASSOCIATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["eventIds", "notificationId", "incident"],
+                    "properties": {
+                        "eventIds": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                        "notificationId": {"type": "string"},
+                        "incident": {"type": "string", "minLength": 1},
+                    },
+                }
+            }
+        },
+    }
+}
 WAIT_FOR_CREATION = 10.0
 
 
@@ -117,17 +154,22 @@ def _manual_body(doc: Any, *names: str) -> dict[str, Any]:
     if not isinstance(doc["eventIds"], list):
         raise ApiError(422, "invalid request", "eventIds: must be a list", "eventIds")
     if not isinstance(doc["notificationId"], str):
-        raise ApiError(422, "invalid request", "notificationId: must be a string",
-                       "notificationId")
+        raise ApiError(422, "invalid request", "notificationId: must be a string", "notificationId")
     return doc
 
 
-def _create_manual(doc: dict[str, Any], who: Principal) -> tuple[list[str], IngestBatch]:
+def _create_manual(doc: dict[str, Any], who: Principal) -> list[str]:
     with session_scope() as session:
-        incidents, batch = manual.create_manual(session, get_catalog(), doc["eventIds"],
-                                                doc["notificationId"], who.name, who.role,
-                                                who.groups)
-        return [i.id for i in incidents], batch
+        incidents = manual.create_manual(
+            session,
+            get_catalog(),
+            doc["eventIds"],
+            doc["notificationId"],
+            who.name,
+            who.role,
+            who.groups,
+        )
+        return [i.id for i in incidents]
 
 
 def _wait_created(ids: list[str]) -> list[dict[str, Any]]:
@@ -150,34 +192,49 @@ def _manual_error(exc: manual.ManualError) -> ApiError:
 _REASONS = {403: "forbidden", 404: "not found", 409: "conflict", 422: "invalid request"}
 
 
-@router.post("/incidents", status_code=201, openapi_extra=MANUAL_BODY,
-             summary="Create incidents by hand for events (one per event, or one for all)")
-async def create_incidents(request: Request,
-                           who: Principal = Depends(require("operator"))) -> JSONResponse:
+@router.post(
+    "/incidents",
+    status_code=201,
+    openapi_extra=MANUAL_BODY,
+    summary="Create incidents by hand for events (one per event, or one for all)",
+)
+async def create_incidents(
+    request: Request, who: Principal = Depends(require("operator"))
+) -> JSONResponse:
     doc, _ = await read_json(request, SINGLE_LIMIT)
     body = _manual_body(doc, "eventIds", "notificationId")
     try:
-        ids, batch = await run_in_threadpool(_create_manual, body, who)
+        ids = await run_in_threadpool(_create_manual, body, who)
     except manual.ManualError as exc:
         raise _manual_error(exc) from exc
-    await run_in_threadpool(enqueue, batch.pending)
     items = await run_in_threadpool(_wait_created, ids)
     return JSONResponse({"items": items}, status_code=201)
 
 
 def _associate(doc: dict[str, Any], who: Principal) -> dict[str, Any]:
     with session_scope() as session:
-        inc = manual.associate_manual(session, get_catalog(), doc["eventIds"],
-                                      doc["notificationId"], doc["incident"], who.name,
-                                      who.role, who.groups)
+        inc = manual.associate_manual(
+            session,
+            get_catalog(),
+            doc["eventIds"],
+            doc["notificationId"],
+            doc["incident"],
+            who.name,
+            who.role,
+            who.groups,
+        )
         session.flush()
         return incident_to_api(inc, _event_ids(session, [inc.id])[inc.id])
 
 
-@router.post("/incidents/associate", openapi_extra=ASSOCIATE_BODY,
-             summary="Associate events with an existing incident number")
-async def associate_incident(request: Request,
-                             who: Principal = Depends(require("operator"))) -> JSONResponse:
+@router.post(
+    "/incidents/associate",
+    openapi_extra=ASSOCIATE_BODY,
+    summary="Associate events with an existing incident number",
+)
+async def associate_incident(
+    request: Request, who: Principal = Depends(require("operator"))
+) -> JSONResponse:
     doc, _ = await read_json(request, SINGLE_LIMIT)
     body = _manual_body(doc, "eventIds", "notificationId", "incident")
     try:

@@ -8,77 +8,113 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from incman import event_ops
 from incman.api.auth import Principal, authenticate, presented_key
 from incman.api.body import SINGLE_LIMIT, ApiError, read_json
 from incman.api.events import store_events
-from incman.catalog import get_catalog
-from incman.db import session_scope
-from incman.dispatch import enqueue
+from incman.api.ratelimit import caller_identity, check_rate
 from incman.domain.event import EventError, EventIn, normalise_event
-from incman.domain.pagerduty import ACTIONS, MAX_DEDUP_KEY, SEVERITIES, InvalidEvent, parse_enqueue
+from incman.domain.formats.pagerduty import (
+    ACTIONS,
+    MAX_DEDUP_KEY,
+    SEVERITIES,
+    InvalidEvent,
+    parse_enqueue,
+)
 from incman.domain.text import bad_text_path
-from incman.ingest import IngestBatch, Pending, accept
-from incman.models import OPEN_EVENT_STATUSES, Event
-from incman.ratelimit_api import caller_identity, check_rate
+from incman.ingest import event_ops
+from incman.ingest.accept import accept
+from incman.store.catalog import get_catalog
+from incman.store.db import session_scope
+from incman.store.models import OPEN_EVENT_STATUSES, Event
 
 router = APIRouter(tags=["pagerduty"])
 
-ENQUEUE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["event_action"],
-    "properties": {
-        "routing_key": {"type": "string"},
-        "event_action": {"type": "string", "enum": list(ACTIONS)},
-        "dedup_key": {"type": "string", "maxLength": MAX_DEDUP_KEY},
-        "payload": {"type": "object", "required": ["summary", "source", "severity"],
-                    "properties": {"summary": {"type": "string", "maxLength": 1024},
-                                   "source": {"type": "string"},
-                                   "severity": {"type": "string", "enum": list(SEVERITIES)},
-                                   "timestamp": {"type": "string"},
-                                   "component": {"type": "string"},
-                                   "group": {"type": "string"}, "class": {"type": "string"},
-                                   "custom_details": {"type": "object"}}},
-        "client": {"type": "string"}, "client_url": {"type": "string"},
-        "links": {"type": "array"}, "images": {"type": "array"},
-    }}}}}}
+ENQUEUE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["event_action"],
+                    "properties": {
+                        "routing_key": {"type": "string"},
+                        "event_action": {"type": "string", "enum": list(ACTIONS)},
+                        "dedup_key": {"type": "string", "maxLength": MAX_DEDUP_KEY},
+                        "payload": {
+                            "type": "object",
+                            "required": ["summary", "source", "severity"],
+                            "properties": {
+                                "summary": {"type": "string", "maxLength": 1024},
+                                "source": {"type": "string"},
+                                "severity": {"type": "string", "enum": list(SEVERITIES)},
+                                "timestamp": {"type": "string"},
+                                "component": {"type": "string"},
+                                "group": {"type": "string"},
+                                "class": {"type": "string"},
+                                "custom_details": {"type": "object"},
+                            },
+                        },
+                        "client": {"type": "string"},
+                        "client_url": {"type": "string"},
+                        "links": {"type": "array"},
+                        "images": {"type": "array"},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def _invalid(errors: list[str]) -> JSONResponse:
-    return JSONResponse({"status": "invalid event", "message": "Event object is invalid",
-                         "errors": errors}, status_code=400)
+    return JSONResponse(
+        {"status": "invalid event", "message": "Event object is invalid", "errors": errors},
+        status_code=400,
+    )
 
 
 def _open_events(session: Any, dedup_key: str) -> list[Event]:
-    return list(session.scalars(select(Event).where(
-        Event.dedupid == dedup_key, Event.status.in_(OPEN_EVENT_STATUSES)).with_for_update()))
+    return list(
+        session.scalars(
+            select(Event)
+            .where(Event.dedupid == dedup_key, Event.status.in_(OPEN_EVENT_STATUSES))
+            .with_for_update()
+        )
+    )
 
 
-def _acknowledge(dedup_key: str, user: str) -> tuple[list[str], list[Pending]]:
-    pending: list[Pending] = []
+def _acknowledge(dedup_key: str, user: str) -> list[str]:
     with session_scope() as session:
         events = _open_events(session, dedup_key)
         for ev in events:
             if ev.status != "Acknowledged":
-                pending += event_ops.acknowledge(session, get_catalog(), ev, user).pending
-        return [ev.id for ev in events], pending
+                event_ops.acknowledge(session, get_catalog(), ev, user)
+        return [ev.id for ev in events]
 
 
-def _resolve(dedup_key: str) -> tuple[list[str], list[Pending]]:
+def _resolve(dedup_key: str) -> list[str]:
     """A clear with the open event's own device, component, eventClass and eventKey."""
     with session_scope() as session:
         events = _open_events(session, dedup_key)
-        batch = IngestBatch()
         for ev in events:
-            clear = EventIn(device=ev.device, component=ev.component, event_class=ev.event_class,
-                            event_key=ev.event_key, severity=0, summary=f"Resolved: {ev.summary}",
-                            agent="pagerduty-events-v2", dedupid=dedup_key)
-            batch.pending += accept(session, [clear], get_catalog()).pending
-        return [ev.id for ev in events], batch.pending
+            clear = EventIn(
+                device=ev.device,
+                component=ev.component,
+                event_class=ev.event_class,
+                event_key=ev.event_key,
+                severity=0,
+                summary=f"Resolved: {ev.summary}",
+                agent="pagerduty-events-v2",
+                dedupid=dedup_key,
+            )
+            accept(session, [clear], get_catalog())
+        return [ev.id for ev in events]
 
 
 def _caller(request: Request, doc: Any) -> Principal:
@@ -88,15 +124,20 @@ def _caller(request: Request, doc: Any) -> Principal:
         key = routing_key
     principal = authenticate(request, key=key)
     if not principal.has_role("ingest"):
-        raise HTTPException(403, f"role ingest or higher is required ({principal.name} is "
-                                 f"{principal.role})")
+        raise HTTPException(
+            403, f"role ingest or higher is required ({principal.name} is {principal.role})"
+        )
     check_rate(caller_identity(request, key))
     return principal
 
 
-@router.post("/v2/enqueue", openapi_extra=ENQUEUE_BODY, status_code=202,
-             summary="PagerDuty Events API v2: trigger, acknowledge or resolve by dedup_key")
-async def enqueue_event(request: Request, background: BackgroundTasks) -> JSONResponse:
+@router.post(
+    "/v2/enqueue",
+    openapi_extra=ENQUEUE_BODY,
+    status_code=202,
+    summary="PagerDuty Events API v2: trigger, acknowledge or resolve by dedup_key",
+)
+async def enqueue_event(request: Request) -> JSONResponse:
     try:
         doc, _ = await read_json(request, SINGLE_LIMIT)
     except ApiError as exc:
@@ -116,13 +157,17 @@ async def enqueue_event(request: Request, background: BackgroundTasks) -> JSONRe
         return _invalid([f"event: {exc}"])
     if ev_in is not None:
         batch = await run_in_threadpool(store_events, [ev_in], "pagerduty")
-        event_ids, pending = [batch.accepted[0].event_id], batch.pending
+        event_ids = [batch.accepted[0].event_id]
     elif event.action == "acknowledge":
-        event_ids, pending = await run_in_threadpool(_acknowledge, event.dedup_key,
-                                                     principal.name)
+        event_ids = await run_in_threadpool(_acknowledge, event.dedup_key, principal.name)
     else:
-        event_ids, pending = await run_in_threadpool(_resolve, event.dedup_key)
-    background.add_task(enqueue, pending)
-    return JSONResponse({"status": "success", "message": "Event processed",
-                         "dedup_key": event.dedup_key, "eventIds": event_ids},
-                        status_code=202, background=background)
+        event_ids = await run_in_threadpool(_resolve, event.dedup_key)
+    return JSONResponse(
+        {
+            "status": "success",
+            "message": "Event processed",
+            "dedup_key": event.dedup_key,
+            "eventIds": event_ids,
+        },
+        status_code=202,
+    )

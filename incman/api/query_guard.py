@@ -18,10 +18,19 @@ class QueryGuard:
         if scope["type"] == "http":
             query: bytes = scope.get("query_string", b"")
             if b"%00" in query or b"\x00" in query:
-                body = json.dumps({"error": "bad request",
-                                   "detail": "NUL characters are not allowed in the query"})
-                await send({"type": "http.response.start", "status": 400,
-                            "headers": [(b"content-type", b"application/json")]})
+                body = json.dumps(
+                    {
+                        "error": "bad request",
+                        "detail": "NUL characters are not allowed in the query",
+                    }
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 400,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body.encode()})
                 return
         await self.app(scope, receive, send)

@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
-from incman.cli import CliError
-from incman.config import get_settings
+from incman.commands import CliError
+from incman.settings import get_settings
 
 
 def default_url() -> str:
@@ -46,8 +46,15 @@ def reason(resp: requests.Response) -> str:
     return out
 
 
-def call(method: str, path: str, *, url: str | None = None, key: str | None = None,
-         body: Any = None, timeout: float = 30.0) -> requests.Response:
+def call(
+    method: str,
+    path: str,
+    *,
+    url: str | None = None,
+    key: str | None = None,
+    body: Any = None,
+    timeout: float = 30.0,
+) -> requests.Response:
     """Send one request; CliError when the API cannot be reached."""
     key = key if key is not None else default_key()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -57,8 +64,10 @@ def call(method: str, path: str, *, url: str | None = None, key: str | None = No
     except requests.Timeout as exc:
         raise CliError(f"{target} did not answer in {timeout}s") from exc
     except requests.RequestException as exc:
-        raise CliError(f"cannot reach {target}: {exc.__class__.__name__}: is incman running "
-                       "there? (set --url or INCMAN_URL)") from exc
+        raise CliError(
+            f"cannot reach {target}: {exc.__class__.__name__}: is incman running "
+            "there? (set --url or INCMAN_URL)"
+        ) from exc
 
 
 def call_json(method: str, path: str, **kwargs: Any) -> dict[str, Any]:

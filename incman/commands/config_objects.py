@@ -13,15 +13,14 @@ from typing import Any
 import requests
 import yaml
 
-from incman.cli import CliError
+from incman.commands import CliError
 from incman.commands.api_client import call, reason
 
 KINDS = {"trigger": "triggers", "notification": "notifications"}
 _VIEW_ONLY = ("source", "readOnly")
 
 
-def _call(args: argparse.Namespace, method: str, path: str,
-          body: Any = None) -> requests.Response:
+def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> requests.Response:
     return call(method, path, url=args.url, key=args.api_key or None, body=body)
 
 

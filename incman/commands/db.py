@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from incman.config import get_settings
+from incman.settings import get_settings
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from incman.migrations import upgrade
+    from incman.store.migrations import upgrade
 
     url = get_settings().effective_database_url()
     upgrade(url, args.revision)

@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from incman.cli import CliError
+from incman.commands import CliError
 
 BAR_WIDTH = 30
 
@@ -30,7 +30,7 @@ def _actor() -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from incman.dead_letter import list_dead
+    from incman.outbox.dead_letter import list_dead
 
     page = list_dead(limit=args.limit, notification_id=args.notification)
     if args.json:
@@ -39,15 +39,17 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     for item in page["items"]:
         error = (item["lastError"] or "").replace("\n", " ")[:100]
-        print(f"{item['id']:>8} {item['kind']:<8} {item['notificationId']:<20} "
-              f"{item['eventId'] or '-':<36} {item['attempts']:>3} {item['updatedAt']} {error}")
+        print(
+            f"{item['id']:>8} {item['kind']:<8} {item['notificationId']:<20} "
+            f"{item['eventId'] or '-':<36} {item['attempts']:>3} {item['updatedAt']} {error}"
+        )
     shown = len(page["items"])
     print(f"{shown} of {page['total']} dead action(s)", file=sys.stderr)
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from incman.dead_letter import replay, replay_all
+    from incman.outbox.dead_letter import replay, replay_all
 
     if args.all and args.ids:
         raise CliError("dead-letter replay: give --id N or --all, not both")
@@ -81,8 +83,15 @@ def register(sub: Any) -> None:
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(func=cmd_list)
     rep = dsub.add_parser("replay", help="send dead actions again (status pending, attempts 0)")
-    rep.add_argument("--id", dest="ids", type=int, action="append", default=[],
-                     metavar="N", help="an action id (repeatable)")
+    rep.add_argument(
+        "--id",
+        dest="ids",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="an action id (repeatable)",
+    )
     rep.add_argument("--all", action="store_true", help="every dead action, in batches")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     rep.add_argument("--json", action="store_true")

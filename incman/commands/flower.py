@@ -7,16 +7,18 @@ import os
 import sys
 from typing import Any
 
-from incman.cli import CliError
-from incman.config import get_settings
-from incman.embedded import flower_command
+from incman.commands import CliError
+from incman.commands.embedded import flower_command
+from incman.settings import get_settings
 
 
 def cmd_flower(args: argparse.Namespace) -> int:
     settings = get_settings()
     if settings.embedded and not settings.broker_url and not settings.redis_socket.exists():
-        raise CliError(f"no embedded Redis at {settings.redis_socket.resolve()}: start "
-                       "`incman run` (or `incman run --flower`) first, or set INCMAN_BROKER_URL")
+        raise CliError(
+            f"no embedded Redis at {settings.redis_socket.resolve()}: start "
+            "`incman run` (or `incman run --flower`) first, or set INCMAN_BROKER_URL"
+        )
     args_ = flower_command(args.port, args.address)
     sys.stdout.flush()
     # Become Flower: signals and the exit status are Flower's own.

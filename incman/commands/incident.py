@@ -11,19 +11,23 @@ from incman.commands.api_client import call_json
 
 
 def _call(args: argparse.Namespace, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    return call_json("POST", path, url=args.url, key=args.api_key or None, body=body,
-                     timeout=args.timeout)
+    return call_json(
+        "POST", path, url=args.url, key=args.api_key or None, body=body, timeout=args.timeout
+    )
 
 
 def _print_incident(inc: dict[str, Any]) -> None:
     number = inc.get("number") or "(being created)"
-    print(f"{number} {inc.get('state')} {inc.get('url') or ''} events: "
-          f"{', '.join(inc.get('eventIds', []))}".rstrip())
+    print(
+        f"{number} {inc.get('state')} {inc.get('url') or ''} events: "
+        f"{', '.join(inc.get('eventIds', []))}".rstrip()
+    )
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    answer = _call(args, "/api/v1/incidents",
-                   {"eventIds": args.event_ids, "notificationId": args.notification})
+    answer = _call(
+        args, "/api/v1/incidents", {"eventIds": args.event_ids, "notificationId": args.notification}
+    )
     if args.json:
         json.dump(answer, sys.stdout, indent=2)
         print()
@@ -34,9 +38,15 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_associate(args: argparse.Namespace) -> int:
-    answer = _call(args, "/api/v1/incidents/associate",
-                   {"eventIds": args.event_ids, "notificationId": args.notification,
-                    "incident": args.incident})
+    answer = _call(
+        args,
+        "/api/v1/incidents/associate",
+        {
+            "eventIds": args.event_ids,
+            "notificationId": args.notification,
+            "incident": args.incident,
+        },
+    )
     if args.json:
         json.dump(answer, sys.stdout, indent=2)
         print()
@@ -57,8 +67,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def register(sub: Any) -> None:
     incident = sub.add_parser("incident", help="create or associate incidents by hand")
     isub = incident.add_subparsers(dest="incident_command", required=True)
-    create = isub.add_parser("create", help="create incidents for events (one per event, or "
-                             "one for all when the notification says so)")
+    create = isub.add_parser(
+        "create",
+        help="create incidents for events (one per event, or "
+        "one for all when the notification says so)",
+    )
     _common(create)
     create.set_defaults(func=cmd_create)
     assoc = isub.add_parser("associate", help="associate events with an incident number")

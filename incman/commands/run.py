@@ -13,9 +13,8 @@ from typing import Any
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.engine import make_url
 
-from incman.cli import CliError
-from incman.config import Settings, get_settings
-from incman.embedded import (
+from incman.commands import CliError
+from incman.commands.embedded import (
     DataDirLock,
     EmbeddedError,
     EmbeddedRedis,
@@ -26,6 +25,7 @@ from incman.embedded import (
     wait_http,
     worker_command,
 )
+from incman.settings import Settings, get_settings
 
 
 class _Stop(Exception):
@@ -42,16 +42,21 @@ def _local_host(host: str) -> str:
 
 
 def _child_env(data_dir: Path, host: str, port: int) -> dict[str, str]:
-    env = {**os.environ, "INCMAN_DATA_DIR": str(data_dir), "INCMAN_API_HOST": host,
-           "INCMAN_API_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "INCMAN_DATA_DIR": str(data_dir),
+        "INCMAN_API_HOST": host,
+        "INCMAN_API_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
     env.setdefault("INCMAN_PUBLIC_URL", f"http://{_local_host(host)}:{port}")
     return env
 
 
 def _check_config(settings: Settings, host: str) -> str:
     """Fail before starting anything when the configuration or the keys are unusable."""
-    from incman.catalog import CatalogError, load_file_catalog
     from incman.commands.serve import check_api_keys
+    from incman.store.catalog import CatalogError, load_file_catalog
 
     try:
         load_file_catalog(settings.config_path)
@@ -63,8 +68,9 @@ def _check_config(settings: Settings, host: str) -> str:
     return "the demo (a Debug incident for every event of severity Warning or worse)"
 
 
-def _banner(settings: Settings, api: str, flower: str | None, config: str,
-            redis_socket: Path | None) -> str:
+def _banner(
+    settings: Settings, api: str, flower: str | None, config: str, redis_socket: Path | None
+) -> str:
     lines = ["incman is running"]
     lines.append(f"  API       {api}")
     lines.append(f"  API docs  {api}/docs")
@@ -73,8 +79,9 @@ def _banner(settings: Settings, api: str, flower: str | None, config: str,
     lines.append(f"  config    {config}")
     database = make_url(settings.effective_database_url()).render_as_string(hide_password=True)
     lines.append(f"  database  {database}")
-    redis_where = f"embedded, {redis_socket}" if redis_socket else \
-        maybe_sanitize_url(settings.redis_url)
+    redis_where = (
+        f"embedded, {redis_socket}" if redis_socket else maybe_sanitize_url(settings.redis_url)
+    )
     lines.append(f"  Redis     {redis_where}")
     lines.append(f'Send an event:  incman send-event --url {api} -d web01 -s Error "Disk full"')
     lines.append("Ctrl-C stops everything.")
@@ -82,8 +89,8 @@ def _banner(settings: Settings, api: str, flower: str | None, config: str,
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from incman.migrations import upgrade
-    from workers.routes import all_queue_names
+    from incman.outbox.queues import all_queue_names
+    from incman.store.migrations import upgrade
 
     settings = get_settings()
     host = args.host or settings.api_host
@@ -97,8 +104,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
     lock = DataDirLock(data_dir)
-    embedded = EmbeddedRedis(data_dir, data_dir / settings.redis_socket.name) \
-        if settings.embedded else None
+    embedded = (
+        EmbeddedRedis(data_dir, data_dir / settings.redis_socket.name)
+        if settings.embedded
+        else None
+    )
     tree = ProcessTree()
     try:
         lock.acquire()
@@ -112,13 +122,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.flower:
             tree.spawn("Flower", flower_command(args.flower_port, host), env)
         wait_http(f"{api_url}/healthz", api)
-        print(_banner(settings, api_url, flower_url, config,
-                      embedded.socket if embedded else None), flush=True)
+        print(
+            _banner(settings, api_url, flower_url, config, embedded.socket if embedded else None),
+            flush=True,
+        )
         while True:
             gone = tree.exited()
             if gone is not None:
-                print(f"incman: the {gone.name} exited ({gone.popen.returncode}); stopping",
-                      flush=True)
+                print(
+                    f"incman: the {gone.name} exited ({gone.popen.returncode}); stopping",
+                    flush=True,
+                )
                 return 1
             time.sleep(0.5)
     except _Stop:
@@ -137,12 +151,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     run = sub.add_parser(
-        "run", help="run the API, a worker and beat together (embedded SQLite and Redis "
-                    "when no service URL is set)")
+        "run",
+        help="run the API, a worker and beat together (embedded SQLite and Redis "
+        "when no service URL is set)",
+    )
     run.add_argument("--host", help="address of the API (INCMAN_API_HOST, 127.0.0.1)")
     run.add_argument("--port", type=int, help="port of the API (INCMAN_API_PORT, 8000)")
-    run.add_argument("--concurrency", type=int, default=1,
-                     help="worker processes (1: one process, the only safe choice on SQLite)")
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="worker processes (1: one process, the only safe choice on SQLite)",
+    )
     run.add_argument("--flower", action="store_true", help="start Flower too")
     run.add_argument("--flower-port", type=int, default=5555, help="Flower's port (5555)")
     run.set_defaults(func=cmd_run)

@@ -7,8 +7,8 @@ import ipaddress
 import sys
 from typing import Any
 
-from incman.cli import CliError
-from incman.config import get_settings
+from incman.commands import CliError
+from incman.settings import get_settings
 
 
 def _is_loopback(host: str) -> bool:
@@ -23,15 +23,17 @@ def _is_loopback(host: str) -> bool:
 def check_api_keys(host: str) -> bool:
     """True when keys are configured; refuses open mode off loopback."""
     from incman.api.auth import KeyError_, key_table
-    from incman.catalog import CatalogError
+    from incman.store.catalog import CatalogError
 
     try:
         keys = key_table()
     except (KeyError_, CatalogError) as exc:
         raise CliError(str(exc)) from exc
     if not keys and not _is_loopback(host):
-        raise CliError(f"no API key is configured: refusing to serve an open API on {host} "
-                       "(set INCMAN_API_KEYS or users in INCMAN_CONFIG, or listen on 127.0.0.1)")
+        raise CliError(
+            f"no API key is configured: refusing to serve an open API on {host} "
+            "(set INCMAN_API_KEYS or users in INCMAN_CONFIG, or listen on 127.0.0.1)"
+        )
     return bool(keys)
 
 
@@ -46,8 +48,15 @@ def cmd_api(args: argparse.Namespace) -> int:
     port = args.port or settings.api_port
     if not check_api_keys(host):
         print(f"incman: no API key configured: the API is open, on {host} only", file=sys.stderr)
-    uvicorn.run("incman.api.app:create_app", factory=True, host=host, port=port,
-                workers=args.workers, log_level="warning", access_log=False)
+    uvicorn.run(
+        "incman.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
     return 0
 
 

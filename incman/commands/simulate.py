@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from incman.cli import CliError
+from incman.commands import CliError
 from incman.testing.registry import SIMULATORS, make_simulator, simulator_options
 
 
@@ -33,8 +33,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from exc
     print(app.describe())
-    print(f"  faults: curl -X POST {server.url}/_sim/faults -d '{{\"mode\": \"429\", "
-          f"\"count\": 5, \"retry_after\": 1}}'")
+    print(
+        f'  faults: curl -X POST {server.url}/_sim/faults -d \'{{"mode": "429", '
+        f'"count": 5, "retry_after": 1}}\''
+    )
     print(f"  records: curl {server.url}/_sim/state   (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
@@ -48,8 +50,12 @@ def register(sub: Any) -> None:
     cmd.add_argument("system", choices=sorted(SIMULATORS), help="the system to simulate")
     cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
     cmd.add_argument("--port", type=int, default=8081, help="port (0: any free port)")
-    cmd.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="a simulator option (see --options), repeatable")
+    cmd.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a simulator option (see --options), repeatable",
+    )
     cmd.add_argument("--options", action="store_true", help="list the simulator's options")
     cmd.add_argument("--verbose", action="store_true", help="log every request")
     cmd.set_defaults(func=cmd_simulate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from incman.domain.text import bad_text, bad_text_path
@@ -157,3 +158,40 @@ def is_self_monitoring(event_class: str) -> bool:
     return event_class == SELF_MONITORING_PREFIX or event_class.startswith(
         SELF_MONITORING_PREFIX + "/"
     )
+
+
+def iso(value: datetime | None) -> str | None:
+    """A timestamp as the API writes it: ISO-8601 UTC with a Z."""
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def event_document(
+    ev: EventIn,
+    *,
+    event_id: str,
+    status: str,
+    count: int,
+    first_time: datetime | None,
+    last_time: datetime | None,
+) -> dict[str, Any]:
+    """The one event document: what triggers match (with `dev` beside it), what field
+    mapping sees as `evt`, and the core of the API's event."""
+    return {
+        "eventId": event_id,
+        "dedupid": ev.dedupid,
+        "device": ev.device,
+        "component": ev.component,
+        "eventClass": ev.event_class,
+        "eventKey": ev.event_key,
+        "eventClassKey": ev.event_class_key,
+        "severity": ev.severity,
+        "summary": ev.summary,
+        "message": ev.message,
+        "status": status,
+        "count": count,
+        "firstTime": iso(first_time),
+        "lastTime": iso(last_time),
+        "agent": ev.agent,
+        "source": ev.source,
+        "details": ev.details,
+    }

@@ -80,8 +80,14 @@ _ACTION_FOR_CHANGE = {
 }
 
 
-def incident_action_for(change: str, options: Options, *, linked: bool, manual: bool = False,
-                        has_enabled_trigger: bool = True) -> str | None:
+def incident_action_for(
+    change: str,
+    options: Options,
+    *,
+    linked: bool,
+    manual: bool = False,
+    has_enabled_trigger: bool = True,
+) -> str | None:
     """Which outbox action an event change queues for one linked notification (or None).
 
     A manually created incident follows its event only when the notification has Send Clear
@@ -99,6 +105,7 @@ def incident_action_for(change: str, options: Options, *, linked: bool, manual: 
 
 
 # -- remote incident changes → event changes -----------------------------------------------
+
 
 def event_change_for_remote(old_state: str, new_state: str, options: Options) -> str | None:
     """What a remote state change (seen by the poller) does to the linked events."""

@@ -1,10 +1,11 @@
 """Field mapping: `fieldname, value` lines that override an integration's default fields."""
 
+# The contexts are re-exported: callers import them from here.
+
 from __future__ import annotations
 
 import ast
 import copy
-import enum
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -13,11 +14,10 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from simpleeval import DEFAULT_OPERATORS, EvalWithCompoundTypes, safe_mult
 
-from incman.domain.event import SEVERITY_NAMES
+from incman.domain.mapping_context import REMOVE_FIELD, ContextView
 
 MAX_EXPRESSION_LENGTH = 2_000
 MAX_VALUE_LENGTH = 65_536
-DEFAULT_PRIORITY = 3
 CONTEXT_NAMES = ("evt", "dev", "component", "urls", "defaultFields", "mappingUtils", "removeField")
 _DOCUMENT_NAMES = ("evt", "dev", "component", "urls", "defaultFields")  # for ${jmespath: ...}
 # methods that build huge values from small arguments; constructs outside the contract
@@ -35,121 +35,6 @@ class MappingError(ValueError):
         super().__init__(f"field {field!r}: {message}" if field else message)
         self.field = field
         self.message = message
-
-
-class _Sentinel(enum.Enum):
-    REMOVE_FIELD = "removeField"
-
-
-REMOVE_FIELD = _Sentinel.REMOVE_FIELD  # a value yielding it deletes the field
-
-
-# -- context ---------------------------------------------------------------------------------
-class _View:
-    """Attribute and item access over a dict; names starting with '_' are never exposed."""
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = dict(data)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in self._data:
-            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-        return self._data[name]
-
-    def __getitem__(self, key: str) -> Any:
-        if not isinstance(key, str) or key.startswith("_"):
-            raise KeyError(key)
-        return self._data[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data.get(key, default)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._data!r})"
-
-
-class EventView(_View):
-    """The event under its API (camelCase) names; `evid` is an alias of eventId."""
-
-    @property
-    def evid(self) -> Any:
-        return self.eventId
-
-
-class DeviceView(_View):
-    """An inventory device (id, title, priority, productionState, groups, ...)."""
-
-    @property
-    def id(self) -> str:
-        return str(self._data.get("id") or "")
-
-    @property
-    def title(self) -> str:
-        return str(self._data.get("title") or "")
-
-    def titleOrId(self) -> str:
-        return self.title or self.id
-
-    def getPriority(self) -> Any:
-        priority = self._data.get("priority")
-        return DEFAULT_PRIORITY if priority is None else priority
-
-    def getProductionState(self) -> Any:
-        return self._data.get("productionState")
-
-
-class UrlsView(_View):
-    """eventUrl, eventsUrl, deviceUrl, baseUrl, ackUrl, closeUrl, reopenUrl."""
-
-
-class MappingUtils:
-    """Helpers for `${python: ...}`: getDescription(evt) and getSevString(evt)."""
-
-    def __init__(self, urls: Mapping[str, str]) -> None:
-        self._urls = dict(urls)
-
-    def getSevString(self, evt: Any) -> str:
-        sev = evt if isinstance(evt, int) else evt.get("severity")
-        try:
-            return SEVERITY_NAMES[int(sev)] if 0 <= int(sev) < len(SEVERITY_NAMES) else "Unknown"
-        except (TypeError, ValueError):
-            return "Unknown"
-
-    def getDescription(self, evt: Any) -> str:
-        data = evt._data if isinstance(evt, _View) else evt
-        rows = [
-            ("Summary", data.get("summary")),
-            ("Message", data.get("message")),
-            ("Device", data.get("device")),
-            ("Component", data.get("component")),
-            ("Event Class", data.get("eventClass")),
-            ("Severity", self.getSevString(data)),
-            ("Count", data.get("count")),
-            ("First Seen", data.get("firstTime")),
-            ("Last Seen", data.get("lastTime")),
-            ("Event URL", self._urls.get("eventUrl")),
-        ]
-        return "\n".join(f"{label}: {value}" for label, value in rows if value not in (None, ""))
-
-
-def build_context(
-    event: dict[str, Any],
-    device: dict[str, Any] | None,
-    urls: dict[str, str],
-    default_fields: dict[str, Any],
-) -> dict[str, object]:
-    """The names a mapping value can use (the inputs are copied, never modified)."""
-    event = copy.deepcopy(event)
-    device = copy.deepcopy(device) if device is not None else {"id": event.get("device") or ""}
-    return {
-        "evt": EventView(event),
-        "dev": DeviceView(device),
-        "component": event.get("component") or "",
-        "urls": UrlsView(urls),
-        "defaultFields": copy.deepcopy(default_fields),
-        "mappingUtils": MappingUtils(urls),
-        "removeField": REMOVE_FIELD,
-    }
 
 
 # -- grammar ---------------------------------------------------------------------------------
@@ -331,7 +216,7 @@ def _eval_python(expr: str, context: dict[str, object]) -> Any:
 
 def _eval_jmespath(expr: str, context: dict[str, object]) -> Any:
     document = {name: context.get(name) for name in _DOCUMENT_NAMES}
-    document = {k: v._data if isinstance(v, _View) else v for k, v in document.items()}
+    document = {k: v._data if isinstance(v, ContextView) else v for k, v in document.items()}
     return jmespath.search(expr, document)
 
 
@@ -345,7 +230,7 @@ def _eval_path(path: str, context: dict[str, object]) -> Any:
             current = current[step]
         elif isinstance(current, (list, tuple)) and step.isdigit() and int(step) < len(current):
             current = current[int(step)]
-        elif isinstance(current, _View) and hasattr(current, step):
+        elif isinstance(current, ContextView) and hasattr(current, step):
             current = getattr(current, step)
         else:
             raise LookupError(f"{path}: nothing named {step!r}")

@@ -15,8 +15,9 @@ def mask_config(config: Mapping[str, Any], secret_keys: Iterable[str]) -> dict[s
     return {k: (MASK if k in secrets and v not in (None, "") else v) for k, v in config.items()}
 
 
-def merge_secrets(new: Mapping[str, Any], stored: Mapping[str, Any],
-                  secret_keys: Iterable[str]) -> dict[str, Any]:
+def merge_secrets(
+    new: Mapping[str, Any], stored: Mapping[str, Any], secret_keys: Iterable[str]
+) -> dict[str, Any]:
     """The config to store after an edit: a secret left out or sent as the mask keeps the
     stored value; an explicit null removes it. A mask with nothing stored stays (and is
     refused by the caller: see `unresolved_masks`)."""

@@ -3,7 +3,7 @@
 The seed's zNotificationSuppression*: at most `threshold_num` incident creations within
 `threshold_secs` per key (the event fields named by `dedup_format`, default
 `device|component|severity`); beyond that, creation is suppressed. `-1` in either number turns
-it off; an event with no device is never suppressed (the seed's 3.0.4). incman.suppression
+it off; an event with no device is never suppressed (the seed's 3.0.4). incman.actions.suppression
 keeps the same window in Redis (a Lua script); this module is its reference model."""
 
 from __future__ import annotations
@@ -15,8 +15,19 @@ from typing import Any
 DEFAULT_DEDUP_FORMAT = "device|component|severity"
 DISABLED = -1
 # Event fields a dedup format may name (the API's names), plus `details.<key>`.
-KEY_FIELDS = ("device", "component", "eventClass", "eventKey", "eventClassKey", "severity",
-              "summary", "message", "agent", "source", "dedupid")
+KEY_FIELDS = (
+    "device",
+    "component",
+    "eventClass",
+    "eventKey",
+    "eventClassKey",
+    "severity",
+    "summary",
+    "message",
+    "agent",
+    "source",
+    "dedupid",
+)
 _RULE_KEYS = ("threshold_num", "threshold_secs", "dedup_format")
 
 
@@ -71,19 +82,23 @@ def parse_rule(raw: Any, where: str, base: SuppressionRule | None = None) -> Sup
             known = ", ".join(_RULE_KEYS)
             raise SuppressionConfigError(f"{where}.{key}: unknown setting ({known})")
     if "threshold_num" in raw:
-        rule = replace(rule, threshold_num=_threshold(raw["threshold_num"],
-                                                      f"{where}.threshold_num", 0))
+        rule = replace(
+            rule, threshold_num=_threshold(raw["threshold_num"], f"{where}.threshold_num", 0)
+        )
     if "threshold_secs" in raw:
-        rule = replace(rule, threshold_secs=_threshold(raw["threshold_secs"],
-                                                       f"{where}.threshold_secs", 1))
+        rule = replace(
+            rule, threshold_secs=_threshold(raw["threshold_secs"], f"{where}.threshold_secs", 1)
+        )
     if "dedup_format" in raw:
-        rule = replace(rule, dedup_format=check_dedup_format(raw["dedup_format"],
-                                                             f"{where}.dedup_format"))
+        rule = replace(
+            rule, dedup_format=check_dedup_format(raw["dedup_format"], f"{where}.dedup_format")
+        )
     return rule
 
 
-def effective_rule(global_raw: Any, override_raw: Any,
-                   notification_id: str = "") -> SuppressionRule:
+def effective_rule(
+    global_raw: Any, override_raw: Any, notification_id: str = ""
+) -> SuppressionRule:
     """The global rule (`suppression:` of the configuration) with the notification's own
     settings on top, setting by setting."""
     rule = parse_rule(global_raw or None, "suppression")
@@ -92,7 +107,7 @@ def effective_rule(global_raw: Any, override_raw: Any,
 
 def _field_value(doc: Mapping[str, Any], name: str) -> str:
     if name.startswith("details."):
-        value = (doc.get("details") or {}).get(name[len("details."):])
+        value = (doc.get("details") or {}).get(name[len("details.") :])
     else:
         value = doc.get(name)
     return "" if value is None else str(value)
@@ -119,8 +134,9 @@ class WindowState:
     last_refusal: float | None = None
 
 
-def admit(state: WindowState, member: str, now: float, rule: SuppressionRule
-          ) -> tuple[Decision, WindowState]:
+def admit(
+    state: WindowState, member: str, now: float, rule: SuppressionRule
+) -> tuple[Decision, WindowState]:
     """Decide one creation of `member` (an event id) at `now` (seconds).
 
     Creations older than `threshold_secs` leave the window. A member already counted in the

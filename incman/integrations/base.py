@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from incman.flood import flood_guard
 from incman.integrations.errors import ConfigurationError, NotSupported
-from incman.integrations.http import HttpClient
+from incman.integrations.http import CallGuard, HttpClient
 
 CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN, STATUS = (
     "create",
@@ -48,7 +47,16 @@ class Integration:
     # remote state → OPEN / ASSIGNED / RESOLVED / CLOSED
     status_map: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "") -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        notification_id: str = "",
+        *,
+        guard: CallGuard | None = None,
+        records: Any = None,
+    ) -> None:
+        """`guard`: flood control around every remote call; `records`: the store a plugin
+        that keeps local records is given (incman.store.plugins builds both)."""
         missing = [k for k in self.required_config if not config.get(k)]
         if missing:
             raise ConfigurationError(
@@ -56,6 +64,8 @@ class Integration:
             )
         self.config = config
         self.notification_id = notification_id
+        self.guard = guard
+        self.records = records
         self._http: HttpClient | None = None
 
     @property
@@ -67,7 +77,7 @@ class Integration:
                 verify_tls=bool(cfg.get("verify_tls", True)),
                 ca_bundle=cfg.get("ca_bundle"),
                 proxy=cfg.get("proxy"),
-                guard=flood_guard(self.name, cfg),
+                guard=self.guard,
             )
         return self._http
 
@@ -82,9 +92,12 @@ class Integration:
         return self.status_map.get(str(remote_state), "OPEN")
 
     # -- fields --------------------------------------------------------------------------
-    def default_fields(self, event: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
-        """The fields sent on create before the notification's field mapping applies."""
-        from incman.domain.mapping import SEVERITY_NAMES
+    def default_fields(
+        self, event: dict[str, Any], device: dict[str, Any] | None, urls: dict[str, str]
+    ) -> dict[str, Any]:
+        """The fields sent on create before the notification's field mapping applies: from
+        the event document, its device record (None when unknown) and the event's urls."""
+        from incman.domain.event import SEVERITY_NAMES
 
         sev = int(event.get("severity", 3))
         return {

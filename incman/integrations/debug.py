@@ -1,6 +1,6 @@
-"""Debug: a real, countable "remote" kept in its own table (`debug_incidents`).
+"""Debug: a real, countable "remote" whose records incman keeps for it (a store it is given).
 
-For demonstrations and tests: every create, note, close, reopen and status read is a row
+For demonstrations and tests: every create, note, close, reopen and status read is a record
 change that can be counted. Config: `url_base` (link prefix, default INCMAN_PUBLIC_URL),
 `answer_delay` (seconds to wait after committing before answering, to rehearse lost
 answers and killed workers), `fail` (`transient` or `permanent`: every call fails) and
@@ -9,22 +9,52 @@ answers and killed workers), `fail` (`transient` or `permanent`: every call fail
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import select
-
-from incman.db import new_session
 from incman.integrations.base import ALL_CAPABILITIES, Integration, RemoteIncident
-from incman.integrations.errors import PermanentError, TransientError
-from incman.models import DebugIncident, utcnow
+from incman.integrations.errors import ConfigurationError, PermanentError, TransientError
+from incman.settings import get_settings
 
 _STATES = {"open": "OPEN", "assigned": "ASSIGNED", "resolved": "RESOLVED", "closed": "CLOSED"}
+
+
+@dataclass
+class DebugRecord:
+    """One Debug incident as its store keeps it."""
+
+    id: int
+    number: str
+    state: str = "open"
+    assignee: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+    notes: list[Any] = field(default_factory=list)
+
+
+class DebugRecords(Protocol):
+    """Where the Debug plugin keeps its records (incman.store.debug_records in incman)."""
+
+    def create(self, correlation_key: str, fields: dict[str, Any]) -> DebugRecord: ...
+
+    def find(self, correlation_key: str) -> DebugRecord | None: ...
+
+    def find_number(self, number: str) -> DebugRecord | None: ...
+
+    def change(self, record_id: int, note: str | None = None, **changes: Any) -> bool: ...
+
+    def many(self, record_ids: list[int]) -> list[DebugRecord]: ...
 
 
 class DebugIntegration(Integration):
     name = "debug"
     capabilities = ALL_CAPABILITIES
     status_map: ClassVar[dict[str, str]] = _STATES
+
+    @property
+    def store(self) -> DebugRecords:
+        if self.records is None:
+            raise ConfigurationError("debug: no record store was given to the plugin")
+        return self.records  # type: ignore[no-any-return]
 
     def call_budget(self) -> float:
         return float(self.config.get("answer_delay", 0) or 0) + 5.0
@@ -45,65 +75,37 @@ class DebugIntegration(Integration):
             time.sleep(delay)
 
     def _url(self, number: str) -> str:
-        from incman.config import get_settings
-
         base = str(self.config.get("url_base") or get_settings().public_url).rstrip("/")
         return f"{base}/debug/incidents/{number}"
 
-    def _ref(self, row: DebugIncident) -> RemoteIncident:
+    def _ref(self, record: DebugRecord) -> RemoteIncident:
         return RemoteIncident(
-            remote_id=str(row.id),
-            number=row.number,
-            url=self._url(row.number),
-            state=self.map_state(row.state),
-            remote_state=row.state,
-            assignee=row.assignee or "",
+            remote_id=str(record.id),
+            number=record.number,
+            url=self._url(record.number),
+            state=self.map_state(record.state),
+            remote_state=record.state,
+            assignee=record.assignee,
         )
 
     def create(self, fields: dict[str, Any], correlation_key: str) -> RemoteIncident:
         self._check_faults()
-        with new_session() as session:
-            row = DebugIncident(number=f"new-{correlation_key[:24]}",
-                                correlation_key=correlation_key, fields=fields, state="open",
-                                notes=[])
-            session.add(row)
-            session.flush()
-            row.number = f"DBG{row.id:07d}"
-            session.commit()
-            ref = self._ref(row)
+        ref = self._ref(self.store.create(correlation_key, fields))
         self._answer_delay()
         return ref
 
     def find(self, correlation_key: str) -> RemoteIncident | None:
         self._check_faults()
-        with new_session() as session:
-            row = session.scalars(
-                select(DebugIncident)
-                .where(DebugIncident.correlation_key == correlation_key)
-                .order_by(DebugIncident.id)
-                .limit(1)
-            ).first()
-            return self._ref(row) if row is not None else None
+        record = self.store.find(correlation_key)
+        return self._ref(record) if record is not None else None
 
     def _change(self, ref: RemoteIncident, **changes: Any) -> None:
         self._check_faults()
-        with new_session() as session:
-            row = session.get(DebugIncident, int(ref.remote_id), with_for_update=True)
-            if row is None:
-                raise PermanentError(f"debug: no incident {ref.number}")
-            note = changes.pop("note", None)
-            for key, value in changes.items():
-                setattr(row, key, value)
-            if note:
-                row.notes = [*row.notes, {"at": utcnow().isoformat(), "text": note}]
-            row.updated_at = utcnow()
-            session.commit()
+        if not self.store.change(int(ref.remote_id), **changes):
+            raise PermanentError(f"debug: no incident {ref.number}")
 
     def update(self, ref: RemoteIncident, fields: dict[str, Any]) -> None:
-        with new_session() as session:
-            row = session.get(DebugIncident, int(ref.remote_id))
-            current = dict(row.fields) if row is not None else {}
-        self._change(ref, fields={**current, **fields})
+        self._change(ref, fields=fields)
 
     def add_note(self, ref: RemoteIncident, text: str) -> None:
         self._change(ref, note=text)
@@ -120,6 +122,4 @@ class DebugIntegration(Integration):
     def get_status(self, refs: list[RemoteIncident]) -> dict[str, RemoteIncident]:
         self._check_faults()
         ids = [int(r.remote_id) for r in refs if r.remote_id.isdigit()]
-        with new_session() as session:
-            rows = session.scalars(select(DebugIncident).where(DebugIncident.id.in_(ids)))
-            return {str(row.id): self._ref(row) for row in rows}
+        return {str(record.id): self._ref(record) for record in self.store.many(ids)}

@@ -33,7 +33,8 @@ from typing import Any, ClassVar
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from incman.domain.mapping import apply_field_mapping, build_context, parse_field_mapping
+from incman.domain.mapping import apply_field_mapping, parse_field_mapping
+from incman.domain.mapping_context import build_context
 from incman.integrations.base import (
     ASSIGN,
     CLOSE,
@@ -56,12 +57,25 @@ log = logging.getLogger(__name__)
 
 ACTIONS = (CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN)
 DEFAULT_STATUS_MAP = {
-    "new": "OPEN", "open": "OPEN", "opened": "OPEN", "active": "OPEN", "in_progress": "ASSIGNED",
-    "assigned": "ASSIGNED", "acknowledged": "ASSIGNED", "resolved": "RESOLVED",
-    "closed": "CLOSED", "cancelled": "CLOSED", "canceled": "CLOSED",
+    "new": "OPEN",
+    "open": "OPEN",
+    "opened": "OPEN",
+    "active": "OPEN",
+    "in_progress": "ASSIGNED",
+    "assigned": "ASSIGNED",
+    "acknowledged": "ASSIGNED",
+    "resolved": "RESOLVED",
+    "closed": "CLOSED",
+    "cancelled": "CLOSED",
+    "canceled": "CLOSED",
 }
-INCIDENT_KEYS = {"remoteId": "remote_id", "number": "number", "url": "url", "state": "state",
-                 "remoteState": "remote_state"}
+INCIDENT_KEYS = {
+    "remoteId": "remote_id",
+    "number": "number",
+    "url": "url",
+    "state": "state",
+    "remoteState": "remote_state",
+}
 # Names filled in when the action happens (never by the field-mapping grammar).
 _LATE = re.compile(r"\$\{\s*(correlationKey|note|assignee|incident/\w+|fields/[^}\s]+)\s*\}")
 _PROTECTED = re.compile("\ue000([^\ue001]+)\ue001")
@@ -105,6 +119,7 @@ def _late_value(name: str, context: dict[str, Any]) -> Any:
 
 def fill_late(value: Any, context: dict[str, Any]) -> Any:
     """Substitute `${correlationKey}`, `${incident/...}`, `${note}`, ... in a rendered body."""
+
     def change(text: str) -> Any:
         whole = _LATE.fullmatch(text) or _PROTECTED.fullmatch(text)
         if whole:
@@ -117,13 +132,16 @@ def fill_late(value: Any, context: dict[str, Any]) -> Any:
 
 def render_early(template: Any, context: dict[str, object]) -> Any:
     """The create template rendered with the field-mapping grammar; late names are kept."""
+
     def change(text: str) -> Any:
         protected = _LATE.sub(lambda m: f"\ue000{m.group(1)}\ue001", text)
         if "\n" not in protected:
             rendered = apply_field_mapping({}, f"v, {protected}", context)
             return rendered.get("v", _DROP)
-        lines = [apply_field_mapping({}, f"v, {line}", context).get("v", "")
-                 for line in protected.splitlines()]
+        lines = [
+            apply_field_mapping({}, f"v, {line}", context).get("v", "")
+            for line in protected.splitlines()
+        ]
         return "\n".join("" if line is None else str(line) for line in lines)
 
     return _walk(template, change)
@@ -134,20 +152,22 @@ def _check_template(action: str, template: Any) -> None:
         for match in _LATE.finditer(text):
             root, _, rest = match.group(1).partition("/")
             if root == "incident" and rest not in INCIDENT_KEYS:
-                raise ConfigurationError(f"http: body.{action}: ${{{match.group(1)}}} is "
-                                         f"unknown (incident/{', incident/'.join(INCIDENT_KEYS)})")
+                raise ConfigurationError(
+                    f"http: body.{action}: ${{{match.group(1)}}} is "
+                    f"unknown (incident/{', incident/'.join(INCIDENT_KEYS)})"
+                )
         rest_text = _LATE.sub("", text)
         if action == CREATE:
             try:
-                parse_field_mapping(
-                    "\n".join(f"v, {line}" for line in rest_text.splitlines()))
+                parse_field_mapping("\n".join(f"v, {line}" for line in rest_text.splitlines()))
             except ValueError as exc:
                 raise ConfigurationError(f"http: body.create: {exc}") from None
         elif "${" in rest_text:
             raise ConfigurationError(
                 f"http: body.{action}: {text!r}: only ${{incident/...}}, ${{note}}, "
                 "${assignee} and ${fields/...} are known here; the event's context is "
-                "available in the create template")
+                "available in the create template"
+            )
         return text
 
     _walk(template, check)
@@ -161,13 +181,15 @@ class HttpIntegration(Integration):
     secret_config = Integration.secret_config | {"headers"}
     status_map: ClassVar[dict[str, str]] = DEFAULT_STATUS_MAP
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "") -> None:
-        super().__init__(config, notification_id)
+    def __init__(self, config: dict[str, Any], notification_id: str = "", **given: Any) -> None:
+        super().__init__(config, notification_id, **given)
         self.bodies: dict[str, Any] = dict(config.get("body") or {})
         unknown = set(self.bodies) - set(ACTIONS)
         if unknown:
-            raise ConfigurationError(f"http: body: unknown actions {', '.join(sorted(unknown))}"
-                                     f" (known: {', '.join(ACTIONS)})")
+            raise ConfigurationError(
+                f"http: body: unknown actions {', '.join(sorted(unknown))}"
+                f" (known: {', '.join(ACTIONS)})"
+            )
         for action, template in self.bodies.items():
             _check_template(action, template)
         if CREATE in self.bodies and not isinstance(self.bodies[CREATE], dict):
@@ -176,16 +198,25 @@ class HttpIntegration(Integration):
         if not isinstance(headers, dict):
             raise ConfigurationError("http: headers must be a mapping of name to value")
         self.headers = {str(k): str(v) for k, v in headers.items()}
-        self.paths = {name: self._compile(name, default) for name, default in (
-            ("id_path", "id"), ("number_path", None), ("url_path", None),
-            ("status_path", "status"), ("assignee_path", None), ("find_path", "@"))}
+        self.paths = {
+            name: self._compile(name, default)
+            for name, default in (
+                ("id_path", "id"),
+                ("number_path", None),
+                ("url_path", None),
+                ("status_path", "status"),
+                ("assignee_path", None),
+                ("find_path", "@"),
+            )
+        }
         caps = {CREATE} | {a for a in self.bodies if a != CREATE}
         if config.get("status_url"):
             caps.add(STATUS)
         self.capabilities = frozenset(caps)  # type: ignore[misc]
-        self.status_map = {**DEFAULT_STATUS_MAP,  # type: ignore[misc]
-                           **{str(k).lower(): str(v) for k, v in
-                              (config.get("status_map") or {}).items()}}
+        self.status_map = {  # type: ignore[misc]
+            **DEFAULT_STATUS_MAP,
+            **{str(k).lower(): str(v) for k, v in (config.get("status_map") or {}).items()},
+        }
 
     def _compile(self, name: str, default: str | None) -> Any:
         expr = self.config.get(name, default)
@@ -212,12 +243,17 @@ class HttpIntegration(Integration):
 
     # -- transport ---------------------------------------------------------------------------
     def _send(self, action: str, url: str, body: Any = None, method: str | None = None) -> Any:
-        method = (method or (self.config.get("methods") or {}).get(action)
-                  or self.config.get("method") or "POST").upper()
+        method = (
+            method
+            or (self.config.get("methods") or {}).get(action)
+            or self.config.get("method")
+            or "POST"
+        ).upper()
         log.debug("http %s: %s %s headers=%s", action, method, url, self.safe_headers())
         try:
-            resp = self.http.request(method, url, headers=self.headers,
-                                     **({} if body is None else {"json": body}))
+            resp = self.http.request(
+                method, url, headers=self.headers, **({} if body is None else {"json": body})
+            )
         except IntegrationError as exc:
             exc.args = (self._scrub(str(exc)),)
             raise
@@ -244,29 +280,25 @@ class HttpIntegration(Integration):
         remote_state = "" if remote_state is None else str(remote_state)
         number = self._search("number_path", item)
         return RemoteIncident(
-            remote_id=str(remote_id), number=str(number if number is not None else remote_id),
+            remote_id=str(remote_id),
+            number=str(number if number is not None else remote_id),
             url=str(self._search("url_path", item) or ""),
             state=self.map_state(remote_state) if remote_state else "OPEN",
-            remote_state=remote_state, assignee=str(self._search("assignee_path", item) or ""))
+            remote_state=remote_state,
+            assignee=str(self._search("assignee_path", item) or ""),
+        )
 
     @staticmethod
     def _incident_context(ref: RemoteIncident) -> dict[str, Any]:
         return {"incident": {key: getattr(ref, attr) for key, attr in INCIDENT_KEYS.items()}}
 
     # -- fields ------------------------------------------------------------------------------
-    def default_fields(self, event: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    def default_fields(
+        self, event: dict[str, Any], device: dict[str, Any] | None, urls: dict[str, str]
+    ) -> dict[str, Any]:
         """The create body: the create template rendered with the event, or the base fields
         and the correlation key."""
-        if CREATE not in self.bodies:
-            return self.create_body(event, None, urls)
-        from incman.catalog import get_catalog  # the device inventory of the configuration
-
-        return self.create_body(event, get_catalog().devices.get(str(event.get("device") or "")),
-                                urls)
-
-    def create_body(self, event: dict[str, Any], device: dict[str, Any] | None,
-                    urls: dict[str, str]) -> dict[str, Any]:
-        base = super().default_fields(event, urls)
+        base = super().default_fields(event, device, urls)
         if CREATE not in self.bodies:
             return {**base, "correlationKey": "${correlationKey}"}
         return dict(render_early(self.bodies[CREATE], build_context(event, device, urls, base)))
@@ -274,14 +306,14 @@ class HttpIntegration(Integration):
     # -- I/O ---------------------------------------------------------------------------------
     def create(self, fields: dict[str, Any], correlation_key: str) -> RemoteIncident:
         context = {"correlationKey": correlation_key}
-        answer = self._send(CREATE, self._action_url(CREATE, context),
-                            fill_late(fields, context))
+        answer = self._send(CREATE, self._action_url(CREATE, context), fill_late(fields, context))
         ref = self._ref_from(answer, fallback_id=correlation_key)
         if ref is None:
             raise PermanentError(
                 f"http: the create answer has no id at {self.config.get('id_path', 'id')!r}: "
                 f"{json.dumps(answer)[:200]} (set id_path, or id_path: null to use the "
-                "correlation key)")
+                "correlation key)"
+            )
         return ref
 
     def find(self, correlation_key: str) -> RemoteIncident | None:
@@ -301,8 +333,9 @@ class HttpIntegration(Integration):
         if action not in self.bodies:
             raise NotSupported(f"http: no body.{action} template configured")
         context = {**self._incident_context(ref), **values}
-        self._send(action, self._action_url(action, context),
-                   fill_late(self.bodies[action], context))
+        self._send(
+            action, self._action_url(action, context), fill_late(self.bodies[action], context)
+        )
 
     def update(self, ref: RemoteIncident, fields: dict[str, Any]) -> None:
         self._act(UPDATE, ref, fields=fields)

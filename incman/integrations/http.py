@@ -31,7 +31,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class CallGuard(Protocol):
-    """Flood control around each call (incman.flood.FloodGuard): `before` raises a
+    """Flood control around each call (incman.store.flood.FloodGuard): `before` raises a
     TransientError instead of waiting; `after` learns how the call went."""
 
     def before(self) -> None: ...
@@ -73,8 +73,9 @@ class HttpClient:
         try:
             resp = self._send(method, url, **kwargs)
         except TransientError as exc:
-            self.guard.after("transient" if exc.retry_after is None else "retry_after",
-                             exc.retry_after)
+            self.guard.after(
+                "transient" if exc.retry_after is None else "retry_after", exc.retry_after
+            )
             raise
         except PermanentError:
             self.guard.after("ok")  # the remote answered (a 4xx) or the request was ours

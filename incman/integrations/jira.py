@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from incman.domain.mapping import MappingUtils
+from incman.domain.mapping_context import MappingUtils
 from incman.integrations.base import ALL_CAPABILITIES, Integration, RemoteIncident
 from incman.integrations.errors import ConfigurationError, PermanentError
 from incman.integrations.http import HttpClient
@@ -46,10 +46,11 @@ def adf(text: str) -> dict[str, Any]:
         pos = 0
         for found in URL_IN_TEXT.finditer(line):
             if found.start() > pos:
-                content.append({"type": "text", "text": line[pos:found.start()]})
+                content.append({"type": "text", "text": line[pos : found.start()]})
             url = found.group(0)
-            content.append({"type": "text", "text": url,
-                            "marks": [{"type": "link", "attrs": {"href": url}}]})
+            content.append(
+                {"type": "text", "text": url, "marks": [{"type": "link", "attrs": {"href": url}}]}
+            )
             pos = found.end()
         if pos < len(line):
             content.append({"type": "text", "text": line[pos:]})
@@ -85,20 +86,37 @@ class JiraConfig:
         url = _text(raw.get("url")).rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise ConfigurationError("jira: url must be the site's http(s) address")
-        values = {k: _text(raw[k]) for k in ("flavor", "username", "api_token", "password",
-                                             "issue_type", "resolve_status", "reopen_status",
-                                             "resolution", "label_prefix")
-                  if raw.get(k) is not None}
-        cfg = cls(url=url, project=_text(raw.get("project")), **values,
-                  user_map={str(k): _text(v) for k, v in (raw.get("user_map") or {}).items()})
+        values = {
+            k: _text(raw[k])
+            for k in (
+                "flavor",
+                "username",
+                "api_token",
+                "password",
+                "issue_type",
+                "resolve_status",
+                "reopen_status",
+                "resolution",
+                "label_prefix",
+            )
+            if raw.get(k) is not None
+        }
+        cfg = cls(
+            url=url,
+            project=_text(raw.get("project")),
+            **values,
+            user_map={str(k): _text(v) for k, v in (raw.get("user_map") or {}).items()},
+        )
         if cfg.flavor not in ("cloud", "server"):
             raise ConfigurationError("jira: flavor must be cloud or server")
         if cfg.flavor == "cloud" and not (cfg.username and cfg.api_token):
-            raise ConfigurationError("jira: Cloud needs username (the account's email) and "
-                                     "api_token")
+            raise ConfigurationError(
+                "jira: Cloud needs username (the account's email) and api_token"
+            )
         if cfg.flavor == "server" and not (cfg.api_token or (cfg.username and cfg.password)):
-            raise ConfigurationError("jira: Server needs api_token (a personal access token) "
-                                     "or username and password")
+            raise ConfigurationError(
+                "jira: Server needs api_token (a personal access token) or username and password"
+            )
         if not re.fullmatch(r"[A-Za-z0-9_-]*", cfg.label_prefix):
             raise ConfigurationError("jira: label_prefix may hold letters, digits, _ and - only")
         return cfg
@@ -109,11 +127,14 @@ class JiraIntegration(Integration):
     capabilities = ALL_CAPABILITIES
     required_config = ("url", "project")
     # status category → state (an assignee makes an open issue ASSIGNED)
-    status_map: ClassVar[dict[str, str]] = {"new": "OPEN", "indeterminate": "OPEN",
-                                            "done": "CLOSED"}
+    status_map: ClassVar[dict[str, str]] = {
+        "new": "OPEN",
+        "indeterminate": "OPEN",
+        "done": "CLOSED",
+    }
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "") -> None:
-        super().__init__(config, notification_id)
+    def __init__(self, config: dict[str, Any], notification_id: str = "", **given: Any) -> None:
+        super().__init__(config, notification_id, **given)
         self.cfg = JiraConfig.from_dict(config)
         self.cloud = self.cfg.flavor == "cloud"
         self.api = f"{self.cfg.url}/rest/api/{3 if self.cloud else 2}"
@@ -131,7 +152,9 @@ class JiraIntegration(Integration):
         return self._http  # type: ignore[return-value]
 
     # -- mapping ---------------------------------------------------------------------------
-    def default_fields(self, event: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    def default_fields(
+        self, event: dict[str, Any], device: dict[str, Any] | None, urls: dict[str, str]
+    ) -> dict[str, Any]:
         return {
             "summary": _text(event.get("summary")).split("\n")[0][:SUMMARY_MAX],
             "description": MappingUtils(urls).getDescription(event),
@@ -151,12 +174,22 @@ class JiraIntegration(Integration):
             return {"accountId": target}
         found = self.http.json("GET", f"{self.api}/user/search", params={"query": target})
         wanted = target.lower()
-        exact = [u for u in (found or []) if isinstance(u, dict) and wanted in (
-            _text(u.get("emailAddress")).lower(), _text(u.get("displayName")).lower(),
-            _text(u.get("name")).lower())]
+        exact = [
+            u
+            for u in (found or [])
+            if isinstance(u, dict)
+            and wanted
+            in (
+                _text(u.get("emailAddress")).lower(),
+                _text(u.get("displayName")).lower(),
+                _text(u.get("name")).lower(),
+            )
+        ]
         if len(exact) != 1:
-            raise PermanentError(f"jira: {len(exact) or 'no'} users match {target!r} "
-                                 "(map incman users to account ids with user_map)")
+            raise PermanentError(
+                f"jira: {len(exact) or 'no'} users match {target!r} "
+                "(map incman users to account ids with user_map)"
+            )
         return {"accountId": _text(exact[0].get("accountId"))}
 
     def _fields(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -188,8 +221,9 @@ class JiraIntegration(Integration):
         status = fields.get("status") or {}
         category = _text((status.get("statusCategory") or {}).get("key"))
         assignee = fields.get("assignee") or {}
-        who = _text(assignee.get("displayName") or assignee.get("name")
-                    or assignee.get("accountId"))
+        who = _text(
+            assignee.get("displayName") or assignee.get("name") or assignee.get("accountId")
+        )
         state = self.map_state(category)
         key = _text(issue.get("key"))
         return RemoteIncident(
@@ -212,8 +246,9 @@ class JiraIntegration(Integration):
 
     def _issue(self, remote_id: str) -> dict[str, Any] | None:
         try:
-            answer = self.http.json("GET", f"{self.api}/issue/{remote_id}",
-                                    params={"fields": READ_FIELDS})
+            answer = self.http.json(
+                "GET", f"{self.api}/issue/{remote_id}", params={"fields": READ_FIELDS}
+            )
         except PermanentError as exc:
             if http_status(exc) == 404:
                 return None
@@ -229,18 +264,26 @@ class JiraIntegration(Integration):
         category = _text((status.get("statusCategory") or {}).get("key"))
         if not to_done and category != "done":
             return  # open already: a retried re-open
-        if to_done and category == "done" and (
-                not wanted or _text(status.get("name")).lower() == wanted.lower()):
+        if (
+            to_done
+            and category == "done"
+            and (not wanted or _text(status.get("name")).lower() == wanted.lower())
+        ):
             return  # closed already: a retried close
         answer = self.http.json("GET", f"{self.api}/issue/{ref.remote_id}/transitions")
         transitions = [t for t in (answer or {}).get("transitions", []) if isinstance(t, dict)]
         chosen = choose_transition(transitions, to_done, wanted)
         if chosen is None:
-            names = ", ".join(f"{t.get('name')} → {(t.get('to') or {}).get('name')}"
-                              for t in transitions) or "none"
+            names = (
+                ", ".join(
+                    f"{t.get('name')} → {(t.get('to') or {}).get('name')}" for t in transitions
+                )
+                or "none"
+            )
             goal = wanted or ("a done status" if to_done else "an open status")
-            raise PermanentError(f"jira: no transition of {ref.number} leads to {goal} "
-                                 f"(available: {names})")
+            raise PermanentError(
+                f"jira: no transition of {ref.number} leads to {goal} (available: {names})"
+            )
         body: dict[str, Any] = {"transition": {"id": _text(chosen.get("id"))}}
         if to_done and self.cfg.resolution:
             body["fields"] = {"resolution": {"name": self.cfg.resolution}}
@@ -256,8 +299,13 @@ class JiraIntegration(Integration):
         answer = self.http.json("POST", f"{self.api}/issue", json={"fields": body})
         if not isinstance(answer, dict) or not answer.get("key"):
             raise PermanentError("jira: the create answer has no issue key")
-        return self._ref({"id": answer.get("id"), "key": answer["key"],
-                          "fields": {"status": {"statusCategory": {"key": "new"}}}})
+        return self._ref(
+            {
+                "id": answer.get("id"),
+                "key": answer["key"],
+                "fields": {"status": {"statusCategory": {"key": "new"}}},
+            }
+        )
 
     def find(self, correlation_key: str) -> RemoteIncident | None:
         label = f"{self.cfg.label_prefix}{correlation_key}"
@@ -272,12 +320,16 @@ class JiraIntegration(Integration):
             self.http.request("PUT", f"{self.api}/issue/{ref.remote_id}", json={"fields": body})
 
     def add_note(self, ref: RemoteIncident, text: str) -> None:
-        self.http.request("POST", f"{self.api}/issue/{ref.remote_id}/comment",
-                          json={"body": self._body_text(text)})
+        self.http.request(
+            "POST",
+            f"{self.api}/issue/{ref.remote_id}/comment",
+            json={"body": self._body_text(text)},
+        )
 
     def assign(self, ref: RemoteIncident, assignee: str) -> None:
-        self.http.request("PUT", f"{self.api}/issue/{ref.remote_id}/assignee",
-                          json=self._user(assignee))
+        self.http.request(
+            "PUT", f"{self.api}/issue/{ref.remote_id}/assignee", json=self._user(assignee)
+        )
 
     def close(self, ref: RemoteIncident, note: str) -> None:
         if note:
@@ -294,7 +346,7 @@ class JiraIntegration(Integration):
         ids = list(wanted)
         out: dict[str, RemoteIncident] = {}
         for start in range(0, len(ids), STATUS_CHUNK):
-            chunk = ids[start: start + STATUS_CHUNK]
+            chunk = ids[start : start + STATUS_CHUNK]
             keys = ", ".join(f'"{wanted[i]}"' for i in chunk)
             try:
                 issues = self._search(f"key in ({keys})", len(chunk))
@@ -310,15 +362,22 @@ class JiraIntegration(Integration):
         return out
 
 
-def choose_transition(transitions: list[dict[str, Any]], to_done: bool,
-                      wanted: str = "") -> dict[str, Any] | None:
+def choose_transition(
+    transitions: list[dict[str, Any]], to_done: bool, wanted: str = ""
+) -> dict[str, Any] | None:
     """The transition to take: by name (of the transition or its target status) when one is
     wanted, else the first into `done` (close) or into `new`, then `indeterminate` (re-open)."""
     if wanted:
         low = wanted.lower()
-        return next((t for t in transitions if low in (
-            _text(t.get("name")).lower(), _text((t.get("to") or {}).get("name")).lower())),
-            None)
+        return next(
+            (
+                t
+                for t in transitions
+                if low
+                in (_text(t.get("name")).lower(), _text((t.get("to") or {}).get("name")).lower())
+            ),
+            None,
+        )
     categories = ("done",) if to_done else ("new", "indeterminate")
     for category in categories:
         for t in transitions:

@@ -44,8 +44,3 @@ def integration_class(name: str) -> type[Integration]:
         )
     module_name, _, attr = path.partition(":")
     return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
-
-
-def queue_for(integration: str) -> str:
-    """Each integration has its own worker queue."""
-    return f"itsm.{integration}"

@@ -15,17 +15,32 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from incman.domain.mapping import MappingUtils
+from incman.domain.mapping_context import MappingUtils
 from incman.integrations.base import ALL_CAPABILITIES, Integration, RemoteIncident
 from incman.integrations.errors import ConfigurationError, IntegrationError, PermanentError
 
-TICKET_FIELDS = frozenset({"Subject", "Content", "ContentType", "Priority", "Requestor", "Cc",
-                           "AdminCc", "Owner", "Status", "Due", "Starts", "TimeEstimated"})
+TICKET_FIELDS = frozenset(
+    {
+        "Subject",
+        "Content",
+        "ContentType",
+        "Priority",
+        "Requestor",
+        "Cc",
+        "AdminCc",
+        "Owner",
+        "Status",
+        "Due",
+        "Starts",
+        "TimeEstimated",
+    }
+)
 NOBODY = "Nobody"
 BATCH = 100  # REST2's largest page
 # Messages of a change that happened, or had nothing to do.
-_DONE = re.compile(r"changed from|already owns|^Ticket \d+: Ticket deleted$|Comments added",
-                   re.IGNORECASE)
+_DONE = re.compile(
+    r"changed from|already owns|^Ticket \d+: Ticket deleted$|Comments added", re.IGNORECASE
+)
 _NO_SUCH_USER = re.compile(r"That user does not exist", re.IGNORECASE)
 
 
@@ -57,14 +72,20 @@ class RTIntegration(Integration):
     capabilities = ALL_CAPABILITIES
     required_config = ("url",)
     status_map: ClassVar[dict[str, str]] = {
-        "new": "OPEN", "open": "OPEN", "stalled": "OPEN", "resolved": "RESOLVED",
-        "rejected": "CLOSED", "deleted": "CLOSED"}
+        "new": "OPEN",
+        "open": "OPEN",
+        "stalled": "OPEN",
+        "resolved": "RESOLVED",
+        "rejected": "CLOSED",
+        "deleted": "CLOSED",
+    }
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "") -> None:
-        super().__init__(config, notification_id)
+    def __init__(self, config: dict[str, Any], notification_id: str = "", **given: Any) -> None:
+        super().__init__(config, notification_id, **given)
         if not config.get("token") and not (config.get("username") and config.get("password")):
-            raise ConfigurationError(f"rt: set token, or username and password "
-                                     f"(notification {notification_id})")
+            raise ConfigurationError(
+                f"rt: set token, or username and password (notification {notification_id})"
+            )
         self.base = str(config["url"]).rstrip("/")
         self.queue = str(config.get("queue") or "General")
         self.field = str(config.get("correlation_field") or "IncidentID")
@@ -92,16 +113,24 @@ class RTIntegration(Integration):
         state = self.map_state(status)
         if status in ("new", "open") and owner != NOBODY:
             state = "ASSIGNED"
-        return RemoteIncident(remote_id=ticket_id, number=ticket_id,
-                              url=f"{self.base}/Ticket/Display.html?id={ticket_id}",
-                              state=state, remote_state=status,
-                              assignee="" if owner == NOBODY else owner)
+        return RemoteIncident(
+            remote_id=ticket_id,
+            number=ticket_id,
+            url=f"{self.base}/Ticket/Display.html?id={ticket_id}",
+            state=state,
+            remote_state=status,
+            assignee="" if owner == NOBODY else owner,
+        )
 
     # -- fields ------------------------------------------------------------------------------
-    def default_fields(self, event: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
-        return {"Subject": str(event.get("summary") or ""),
-                "Content": MappingUtils(urls).getDescription(event),
-                "ContentType": "text/plain"}
+    def default_fields(
+        self, event: dict[str, Any], device: dict[str, Any] | None, urls: dict[str, str]
+    ) -> dict[str, Any]:
+        return {
+            "Subject": str(event.get("summary") or ""),
+            "Content": MappingUtils(urls).getDescription(event),
+            "ContentType": "text/plain",
+        }
 
     # -- I/O ---------------------------------------------------------------------------------
     def create(self, fields: dict[str, Any], correlation_key: str) -> RemoteIncident:
@@ -115,29 +144,43 @@ class RTIntegration(Integration):
             raise PermanentError(f"rt: unexpected answer to a ticket create: {created!r}")
         ticket = self._ticket(str(created["id"]))
         # RT drops an unknown custom field without a word: check that the key is there.
-        values = [v for cf in ticket.get("CustomFields") or [] if cf.get("name") == self.field
-                  for v in cf.get("values") or []]
+        values = [
+            v
+            for cf in ticket.get("CustomFields") or []
+            if cf.get("name") == self.field
+            for v in cf.get("values") or []
+        ]
         if correlation_key not in values:
             self._reject_orphan(str(created["id"]))
             raise PermanentError(
                 f"rt: ticket {created['id']} did not keep the correlation key: the custom "
                 f"field {self.field!r} must exist and apply to queue {self.queue!r} (the "
-                "ticket was rejected)")
+                "ticket was rejected)"
+            )
         return self._ref(ticket)
 
     def _reject_orphan(self, ticket_id: str) -> None:
         """A ticket that cannot be found again would be created anew on every retry."""
         try:
-            self._rest("POST", f"ticket/{ticket_id}/comment", json={
-                "Content": f"Rejected by incman: the custom field {self.field} is missing.",
-                "ContentType": "text/plain", "Status": "rejected"})
+            self._rest(
+                "POST",
+                f"ticket/{ticket_id}/comment",
+                json={
+                    "Content": f"Rejected by incman: the custom field {self.field} is missing.",
+                    "ContentType": "text/plain",
+                    "Status": "rejected",
+                },
+            )
         except IntegrationError:
             pass  # the create error below says what to fix; this is only tidying
 
     def find(self, correlation_key: str) -> RemoteIncident | None:
         query = f"'CF.{{{self.field}}}' = {_quote(correlation_key)}"
-        data = self._rest("GET", "tickets", params={
-            "query": query, "fields": "Status,Owner", "per_page": 1, "orderby": "id"})
+        data = self._rest(
+            "GET",
+            "tickets",
+            params={"query": query, "fields": "Status,Owner", "per_page": 1, "orderby": "id"},
+        )
         items = (data or {}).get("items") or []
         return self._ref(items[0]) if items else None
 
@@ -146,14 +189,18 @@ class RTIntegration(Integration):
         content = body.pop("Content", None)
         body.pop("ContentType", None)
         if body:
-            check_messages(ref.remote_id, self._rest("PUT", f"ticket/{ref.remote_id}",
-                                                     json=body), "update")
+            check_messages(
+                ref.remote_id, self._rest("PUT", f"ticket/{ref.remote_id}", json=body), "update"
+            )
         if content:
             self.add_note(ref, str(content))
 
     def add_note(self, ref: RemoteIncident, text: str) -> None:
-        self._rest("POST", f"ticket/{ref.remote_id}/comment",
-                   json={"Content": text, "ContentType": "text/plain"})
+        self._rest(
+            "POST",
+            f"ticket/{ref.remote_id}/comment",
+            json={"Content": text, "ContentType": "text/plain"},
+        )
 
     def assign(self, ref: RemoteIncident, assignee: str) -> None:
         """Give the ticket to the RT user of that name; when RT has none, the API user
@@ -161,25 +208,36 @@ class RTIntegration(Integration):
         user = self.user_map.get(assignee, assignee)
         if user:
             messages = self._rest("PUT", f"ticket/{ref.remote_id}", json={"Owner": user})
-            if not (isinstance(messages, list) and any(_NO_SUCH_USER.search(str(m))
-                                                       for m in messages)):
+            if not (
+                isinstance(messages, list) and any(_NO_SUCH_USER.search(str(m)) for m in messages)
+            ):
                 check_messages(ref.remote_id, messages, f"setting the owner to {user}")
                 return
-        messages = check_messages(ref.remote_id, self._rest(
-            "PUT", f"ticket/{ref.remote_id}/take", json={}), "take")
+        messages = check_messages(
+            ref.remote_id, self._rest("PUT", f"ticket/{ref.remote_id}/take", json={}), "take"
+        )
         if assignee and any("changed from" in m for m in messages):
-            self.add_note(ref, f"Acknowledged in incman by {assignee} (no RT user of that "
-                               "name: taken by the integration's user)")
+            self.add_note(
+                ref,
+                f"Acknowledged in incman by {assignee} (no RT user of that "
+                "name: taken by the integration's user)",
+            )
 
     def _set_status(self, ref: RemoteIncident, status: str, note: str) -> None:
         """One comment that also sets the status; nothing when the ticket is there already
         (a repeated close posts no second comment)."""
         if str(self._ticket(ref.remote_id).get("Status")) == status:
             return
-        body: dict[str, Any] = {"Status": status, "ContentType": "text/plain",
-                                "Content": note or f"Status set to {status} by incman"}
-        check_messages(ref.remote_id, self._rest("POST", f"ticket/{ref.remote_id}/comment",
-                                                 json=body), f"status {status}")
+        body: dict[str, Any] = {
+            "Status": status,
+            "ContentType": "text/plain",
+            "Content": note or f"Status set to {status} by incman",
+        }
+        check_messages(
+            ref.remote_id,
+            self._rest("POST", f"ticket/{ref.remote_id}/comment", json=body),
+            f"status {status}",
+        )
 
     def close(self, ref: RemoteIncident, note: str) -> None:
         self._set_status(ref, "resolved", note)
@@ -193,10 +251,16 @@ class RTIntegration(Integration):
         ids = list(dict.fromkeys(r.remote_id for r in refs if r.remote_id.isdigit()))
         out: dict[str, RemoteIncident] = {}
         for start in range(0, len(ids), BATCH):
-            chunk = ids[start:start + BATCH]
-            data = self._rest("GET", "tickets", params={
-                "query": " OR ".join(f"id = {i}" for i in chunk), "fields": "Status,Owner",
-                "per_page": BATCH})
+            chunk = ids[start : start + BATCH]
+            data = self._rest(
+                "GET",
+                "tickets",
+                params={
+                    "query": " OR ".join(f"id = {i}" for i in chunk),
+                    "fields": "Status,Owner",
+                    "per_page": BATCH,
+                },
+            )
             for item in (data or {}).get("items") or []:
                 out[str(item["id"])] = self._ref(item)
         for ticket_id in (i for i in ids if i not in out):

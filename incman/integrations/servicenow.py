@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from incman.domain.mapping import MappingUtils
+from incman.domain.mapping_context import MappingUtils
 from incman.integrations.base import (
     ALL_CAPABILITIES,
     Integration,
@@ -25,15 +25,15 @@ from incman.integrations.http import HttpClient
 log = logging.getLogger(__name__)
 
 SYS_ID = re.compile(r"^[0-9a-f]{32}$")
-REFERENCE_FIELDS = frozenset({"caller_id", "assigned_to", "assignment_group", "opened_by",
-                              "cmdb_ci", "business_service"})
+REFERENCE_FIELDS = frozenset(
+    {"caller_id", "assigned_to", "assignment_group", "opened_by", "cmdb_ci", "business_service"}
+)
 READ_FIELDS = "sys_id,number,state,assigned_to,correlation_id"
 STATUS_CHUNK = 100
 SHORT_DESCRIPTION_MAX = 160
 # event severity → (impact, urgency, severity): priority follows from impact and urgency;
 # ServiceNow's own severity is 1 High, 2 Medium, 3 Low
-SEVERITY_LEVELS = {5: ("1", "1", "1"), 4: ("2", "1", "2"), 3: ("2", "2", "3"),
-                   2: ("3", "2", "3")}
+SEVERITY_LEVELS = {5: ("1", "1", "1"), 4: ("2", "1", "2"), 3: ("2", "2", "3"), 2: ("3", "2", "3")}
 _HTTP_STATUS = re.compile(r": HTTP (\d{3}):")
 
 
@@ -92,14 +92,33 @@ class ServiceNowConfig:
         url = _text(raw.get("url")).rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise ConfigurationError("servicenow: url must be the instance's http(s) address")
-        values = {k: _text(raw[k]) for k in ("username", "password", "token", "api",
-                                             "import_table", "table", "api_version",
-                                             "resolve_state", "reopen_state", "close_code",
-                                             "close_notes", "assignment_group", "caller",
-                                             "category", "note_field") if raw.get(k) is not None}
-        cfg = cls(url=url, **values,
-                  final_states=_str_list(raw.get("final_states", ["7"]), "final_states"),
-                  user_map={str(k): _text(v) for k, v in (raw.get("user_map") or {}).items()})
+        values = {
+            k: _text(raw[k])
+            for k in (
+                "username",
+                "password",
+                "token",
+                "api",
+                "import_table",
+                "table",
+                "api_version",
+                "resolve_state",
+                "reopen_state",
+                "close_code",
+                "close_notes",
+                "assignment_group",
+                "caller",
+                "category",
+                "note_field",
+            )
+            if raw.get(k) is not None
+        }
+        cfg = cls(
+            url=url,
+            **values,
+            final_states=_str_list(raw.get("final_states", ["7"]), "final_states"),
+            user_map={str(k): _text(v) for k, v in (raw.get("user_map") or {}).items()},
+        )
         if not cfg.token and not (cfg.username and cfg.password):
             raise ConfigurationError("servicenow: set username and password, or token")
         if cfg.api not in ("table", "importset"):
@@ -120,11 +139,17 @@ class ServiceNowIntegration(Integration):
     capabilities = ALL_CAPABILITIES
     required_config = ("url",)
     # ServiceNow incident states; "final_states" are CLOSED whatever this map says
-    status_map: ClassVar[dict[str, str]] = {"1": "OPEN", "2": "OPEN", "3": "OPEN",
-                                            "6": "RESOLVED", "7": "RESOLVED", "8": "RESOLVED"}
+    status_map: ClassVar[dict[str, str]] = {
+        "1": "OPEN",
+        "2": "OPEN",
+        "3": "OPEN",
+        "6": "RESOLVED",
+        "7": "RESOLVED",
+        "8": "RESOLVED",
+    }
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "") -> None:
-        super().__init__(config, notification_id)
+    def __init__(self, config: dict[str, Any], notification_id: str = "", **given: Any) -> None:
+        super().__init__(config, notification_id, **given)
         self.cfg = ServiceNowConfig.from_dict(config)
 
     @property
@@ -142,9 +167,12 @@ class ServiceNowIntegration(Integration):
         return 2 * super().call_budget()  # a create may take two requests
 
     # -- mapping ---------------------------------------------------------------------------
-    def default_fields(self, event: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
-        impact, urgency, severity = SEVERITY_LEVELS.get(int(event.get("severity", 3)),
-                                                        ("3", "3", "3"))
+    def default_fields(
+        self, event: dict[str, Any], device: dict[str, Any] | None, urls: dict[str, str]
+    ) -> dict[str, Any]:
+        impact, urgency, severity = SEVERITY_LEVELS.get(
+            int(event.get("severity", 3)), ("3", "3", "3")
+        )
         fields = {
             "short_description": _text(event.get("summary"))[:SHORT_DESCRIPTION_MAX],
             "description": MappingUtils(urls).getDescription(event),
@@ -199,8 +227,12 @@ class ServiceNowIntegration(Integration):
         return result if isinstance(result, dict) else {}
 
     def _list(self, query: str, limit: int) -> list[dict[str, Any]]:
-        params = {"sysparm_query": query, "sysparm_fields": READ_FIELDS,
-                  "sysparm_exclude_reference_link": "true", "sysparm_limit": str(limit)}
+        params = {
+            "sysparm_query": query,
+            "sysparm_fields": READ_FIELDS,
+            "sysparm_exclude_reference_link": "true",
+            "sysparm_limit": str(limit),
+        }
         try:
             rows = self._result("GET", self._url(), params=params)
         except PermanentError as exc:
@@ -238,8 +270,12 @@ class ServiceNowIntegration(Integration):
             record = self._write(_plain(record["sys_id"]), by_name, by_name=True) or record
             for name in by_name:
                 if name in record and not _plain(record.get(name)):
-                    log.warning("servicenow: %s %r matched no record on %s", name,
-                                by_name[name], _plain(record.get("number")))
+                    log.warning(
+                        "servicenow: %s %r matched no record on %s",
+                        name,
+                        by_name[name],
+                        _plain(record.get("number")),
+                    )
         return self._ref(record)
 
     def _create_by_import(self, row: dict[str, str]) -> RemoteIncident:
@@ -247,19 +283,20 @@ class ServiceNowIntegration(Integration):
         answer = self.http.json("POST", url, json=row)
         results = answer.get("result") if isinstance(answer, dict) else None
         if not isinstance(results, list) or not results or not isinstance(results[0], dict):
-            raise PermanentError(f"servicenow: import into {self.cfg.import_table}: "
-                                 "no transform result in the answer")
+            raise PermanentError(
+                f"servicenow: import into {self.cfg.import_table}: "
+                "no transform result in the answer"
+            )
         result = results[0]
         status = _text(result.get("status"))
         if status == "error" or not SYS_ID.match(_text(result.get("sys_id"))):
             reason = result.get("error_message") or result.get("status_message") or status
-            raise PermanentError(f"servicenow: import into {self.cfg.import_table} failed: "
-                                 f"{reason}")
+            raise PermanentError(
+                f"servicenow: import into {self.cfg.import_table} failed: {reason}"
+            )
         table = _text(result.get("table")) or self.cfg.table
-        ref = self._ref({"sys_id": result["sys_id"], "number": result.get("display_value")},
-                        table)
-        log.info("servicenow: import set %s: %s %s", answer.get("import_set"), status,
-                 ref.number)
+        ref = self._ref({"sys_id": result["sys_id"], "number": result.get("display_value")}, table)
+        log.info("servicenow: import set %s: %s %s", answer.get("import_set"), status, ref.number)
         return ref
 
     def find(self, correlation_key: str) -> RemoteIncident | None:
@@ -288,24 +325,31 @@ class ServiceNowIntegration(Integration):
         body = {"assigned_to": who}
         if self.cfg.assignment_group:
             body["assignment_group"] = self.cfg.assignment_group
-        record = self._write(ref.remote_id, body, by_name=not all(SYS_ID.match(v)
-                                                                  for v in body.values()))
+        record = self._write(
+            ref.remote_id, body, by_name=not all(SYS_ID.match(v) for v in body.values())
+        )
         if "assigned_to" in record and not _plain(record.get("assigned_to")):
-            raise PermanentError(f"servicenow: no user {who!r} to assign {ref.number} to "
-                                 "(map incman users with user_map)")
+            raise PermanentError(
+                f"servicenow: no user {who!r} to assign {ref.number} to "
+                "(map incman users with user_map)"
+            )
 
     def close(self, ref: RemoteIncident, note: str) -> None:
         """Resolve (resolve_state) with the close code and notes both mandatory there."""
-        body = {"state": self.cfg.resolve_state, "close_code": self.cfg.close_code,
-                "close_notes": self.cfg.close_notes or note or "Closed by incman"}
+        body = {
+            "state": self.cfg.resolve_state,
+            "close_code": self.cfg.close_code,
+            "close_notes": self.cfg.close_notes or note or "Closed by incman",
+        }
         try:
             self._write(ref.remote_id, body)
         except PermanentError as exc:
             # a retried close may find the incident closed already (read-only: 403)
             if http_status(exc) != 403:
                 raise
-            current = self._result("GET", self._url(ref.remote_id),
-                                   params={"sysparm_fields": READ_FIELDS})
+            current = self._result(
+                "GET", self._url(ref.remote_id), params={"sysparm_fields": READ_FIELDS}
+            )
             state = _plain(current.get("state")) if isinstance(current, dict) else ""
             if state != self.cfg.resolve_state and state not in self.cfg.final_states:
                 raise
@@ -319,15 +363,17 @@ class ServiceNowIntegration(Integration):
             self._write(ref.remote_id, body)
         except PermanentError as exc:
             if http_status(exc) == 403:
-                raise PermanentError(f"servicenow: {ref.number} cannot be re-opened (closed "
-                                     f"incidents are read-only): {exc}") from exc
+                raise PermanentError(
+                    f"servicenow: {ref.number} cannot be re-opened (closed "
+                    f"incidents are read-only): {exc}"
+                ) from exc
             raise
 
     def get_status(self, refs: list[RemoteIncident]) -> dict[str, RemoteIncident]:
         ids = list(dict.fromkeys(r.remote_id for r in refs if SYS_ID.match(r.remote_id)))
         out: dict[str, RemoteIncident] = {}
         for start in range(0, len(ids), STATUS_CHUNK):
-            chunk = ids[start: start + STATUS_CHUNK]
+            chunk = ids[start : start + STATUS_CHUNK]
             for row in self._list(f"sys_idIN{','.join(chunk)}", len(chunk)):
                 ref = self._ref(row)
                 if ref.remote_id in chunk:

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 import requests
 
-from incman.domain.mapping import apply_field_mapping, build_context, parse_field_mapping
+from incman.domain.mapping import apply_field_mapping, parse_field_mapping
+from incman.domain.mapping_context import build_context
 from incman.integrations.base import (
     ASSIGN,
     CLOSE,
@@ -38,16 +39,21 @@ INCIDENT_EVENT = "incman_incident"  # metadata event_type of a parent message
 STATE_EVENT = "incman_state"  # metadata event_type of a state-change reply
 DEFAULT_TEMPLATES = {
     "create": ":rotating_light: *${defaultFields/severityName}*: ${evt/summary}"
-              " on ${dev/titleOrId}\n${urls/eventUrl}",
+    " on ${dev/titleOrId}\n${urls/eventUrl}",
     "update": "Updated: ${evt/summary} (count ${evt/count})",
     "close": ":white_check_mark: *Closed*: ${evt/summary} on ${dev/titleOrId}\n${urls/eventUrl}",
     "reopen": ":repeat: *Re-opened*: ${evt/summary} on ${dev/titleOrId}\n${urls/eventUrl}",
 }
 # fields produced by default_fields, one per template
-TEXT_FIELDS = {"create": "text", "update": "updateText", "close": "closeText",
-               "reopen": "reopenText"}
-TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal", "service_unavailable",
-                              "request_timeout"})
+TEXT_FIELDS = {
+    "create": "text",
+    "update": "updateText",
+    "close": "closeText",
+    "reopen": "reopenText",
+}
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal", "service_unavailable", "request_timeout"}
+)
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 PAGE = 200
 
@@ -66,13 +72,18 @@ class SlackIntegration(Integration):
     # No STATUS: a Slack message has no state anyone changes remotely to poll.
     capabilities = frozenset({CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN})
     required_config = ("token", "channel")
-    status_map: ClassVar[dict[str, str]] = {"open": "OPEN", "assigned": "ASSIGNED",
-                                            "closed": "CLOSED"}
+    status_map: ClassVar[dict[str, str]] = {
+        "open": "OPEN",
+        "assigned": "ASSIGNED",
+        "closed": "CLOSED",
+    }
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "") -> None:
-        super().__init__(config, notification_id)
-        self.templates = {kind: str(config.get(f"{kind}_template") or default)
-                          for kind, default in DEFAULT_TEMPLATES.items()}
+    def __init__(self, config: dict[str, Any], notification_id: str = "", **given: Any) -> None:
+        super().__init__(config, notification_id, **given)
+        self.templates = {
+            kind: str(config.get(f"{kind}_template") or default)
+            for kind, default in DEFAULT_TEMPLATES.items()
+        }
         for kind, template in self.templates.items():
             try:
                 parse_field_mapping("\n".join(f"text, {line}" for line in template.splitlines()))
@@ -83,8 +94,9 @@ class SlackIntegration(Integration):
         self._channel: str | None = None
 
     # -- transport ---------------------------------------------------------------------------
-    def _call(self, method: str, body: dict[str, Any] | None = None,
-              params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """One Web API call; Slack reports most errors as HTTP 200 {"ok": false}."""
         headers = {"Authorization": f"Bearer {self.config['token']}"}
         url = f"{self.api_url}/{method}"
@@ -112,29 +124,32 @@ class SlackIntegration(Integration):
     def _lookup_channel(self, name: str) -> str:
         cursor = ""
         for _ in range(50):
-            data = self._call("conversations.list", params={
-                "types": "public_channel,private_channel", "exclude_archived": "true",
-                "limit": PAGE, "cursor": cursor})
+            data = self._call(
+                "conversations.list",
+                params={
+                    "types": "public_channel,private_channel",
+                    "exclude_archived": "true",
+                    "limit": PAGE,
+                    "cursor": cursor,
+                },
+            )
             for channel in data.get("channels", []):
                 if channel.get("name") == name:
                     return str(channel["id"])
             cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
             if not cursor:
                 break
-        raise PermanentError(f"slack: channel #{name} not found or not visible to the app; "
-                             "configure the channel ID (C...)")
+        raise PermanentError(
+            f"slack: channel #{name} not found or not visible to the app; "
+            "configure the channel ID (C...)"
+        )
 
     # -- fields ------------------------------------------------------------------------------
-    def default_fields(self, event: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    def default_fields(
+        self, event: dict[str, Any], device: dict[str, Any] | None, urls: dict[str, str]
+    ) -> dict[str, Any]:
         """The base fields plus one text per template (`text`, `updateText`, ...)."""
-        from incman.catalog import get_catalog  # the device inventory of the configuration
-
-        device = get_catalog().devices.get(str(event.get("device") or ""))
-        return self.message_fields(event, device, urls)
-
-    def message_fields(self, event: dict[str, Any], device: dict[str, Any] | None,
-                       urls: dict[str, str]) -> dict[str, Any]:
-        fields = super().default_fields(event, urls)
+        fields = super().default_fields(event, device, urls)
         context = build_context(event, device, urls, fields)
         for kind, field in TEXT_FIELDS.items():
             fields[field] = render_text(self.templates[kind], context)
@@ -144,9 +159,14 @@ class SlackIntegration(Integration):
     def _ref(self, channel: str, ts: str, payload: dict[str, Any]) -> RemoteIncident:
         link = self._call("chat.getPermalink", params={"channel": channel, "message_ts": ts})
         state = str(payload.get("state") or "open")
-        return RemoteIncident(remote_id=f"{channel}:{ts}", number=ts,
-                              url=str(link.get("permalink") or ""), state=self.map_state(state),
-                              remote_state=state, assignee=str(payload.get("assignee") or ""))
+        return RemoteIncident(
+            remote_id=f"{channel}:{ts}",
+            number=ts,
+            url=str(link.get("permalink") or ""),
+            state=self.map_state(state),
+            remote_state=state,
+            assignee=str(payload.get("assignee") or ""),
+        )
 
     @staticmethod
     def _split(ref: RemoteIncident) -> tuple[str, str]:
@@ -157,9 +177,16 @@ class SlackIntegration(Integration):
 
     def _parent(self, channel: str, ts: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The parent message and its incident metadata payload."""
-        data = self._call("conversations.history", params={
-            "channel": channel, "latest": ts, "inclusive": "true", "limit": 1,
-            "include_all_metadata": "true"})
+        data = self._call(
+            "conversations.history",
+            params={
+                "channel": channel,
+                "latest": ts,
+                "inclusive": "true",
+                "limit": 1,
+                "include_all_metadata": "true",
+            },
+        )
         messages = [m for m in data.get("messages", []) if m.get("ts") == ts]
         if not messages:
             raise PermanentError(f"slack: message {ts} in {channel} is gone")
@@ -168,21 +195,39 @@ class SlackIntegration(Integration):
     # -- I/O ---------------------------------------------------------------------------------
     def create(self, fields: dict[str, Any], correlation_key: str) -> RemoteIncident:
         text = str(fields.get("text") or fields.get("summary") or "incident")
-        payload = {"key": correlation_key, "state": "open", "seq": 0, "assignee": "",
-                   "text_open": text, "text_closed": str(fields.get("closeText") or text),
-                   "text_reopened": str(fields.get("reopenText") or text)}
-        data = self._call("chat.postMessage", body={
-            "channel": self.channel_id(), "text": text, "unfurl_links": False,
-            "metadata": {"event_type": INCIDENT_EVENT, "event_payload": payload}})
+        payload = {
+            "key": correlation_key,
+            "state": "open",
+            "seq": 0,
+            "assignee": "",
+            "text_open": text,
+            "text_closed": str(fields.get("closeText") or text),
+            "text_reopened": str(fields.get("reopenText") or text),
+        }
+        data = self._call(
+            "chat.postMessage",
+            body={
+                "channel": self.channel_id(),
+                "text": text,
+                "unfurl_links": False,
+                "metadata": {"event_type": INCIDENT_EVENT, "event_payload": payload},
+            },
+        )
         return self._ref(str(data["channel"]), str(data["ts"]), payload)
 
     def find(self, correlation_key: str) -> RemoteIncident | None:
         """The parent message with this key among the channel's `find_depth` latest."""
         channel, cursor, seen = self.channel_id(), "", 0
         while seen < self.find_depth:
-            data = self._call("conversations.history", params={
-                "channel": channel, "limit": min(PAGE, self.find_depth - seen),
-                "include_all_metadata": "true", "cursor": cursor})
+            data = self._call(
+                "conversations.history",
+                params={
+                    "channel": channel,
+                    "limit": min(PAGE, self.find_depth - seen),
+                    "include_all_metadata": "true",
+                    "cursor": cursor,
+                },
+            )
             messages = data.get("messages", [])
             for message in messages:
                 payload = _incident_payload(message)
@@ -194,10 +239,15 @@ class SlackIntegration(Integration):
                 break
         return None
 
-    def _reply(self, channel: str, ts: str, text: str,
-               metadata: dict[str, Any] | None = None) -> None:
-        body: dict[str, Any] = {"channel": channel, "thread_ts": ts, "text": text,
-                                "unfurl_links": False}
+    def _reply(
+        self, channel: str, ts: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> None:
+        body: dict[str, Any] = {
+            "channel": channel,
+            "thread_ts": ts,
+            "text": text,
+            "unfurl_links": False,
+        }
         if metadata is not None:
             body["metadata"] = metadata
         self._call("chat.postMessage", body=body)
@@ -219,8 +269,9 @@ class SlackIntegration(Integration):
     def reopen(self, ref: RemoteIncident, note: str) -> None:
         self._change_state(ref, "open", "reopened", note or "Re-opened")
 
-    def _change_state(self, ref: RemoteIncident, state: str, text_key: str, note: str,
-                      assignee: str = "") -> None:
+    def _change_state(
+        self, ref: RemoteIncident, state: str, text_key: str, note: str, assignee: str = ""
+    ) -> None:
         """Show `state` on the parent and say why in the thread, once.
 
         A change already shown (a repeat, or a retry after the parent was updated) posts
@@ -237,21 +288,36 @@ class SlackIntegration(Integration):
         if assignee:
             text = f"{text}\n:bust_in_silhouette: Assigned to {assignee}"
         new_payload = {**payload, "state": state, "seq": seq, "assignee": assignee}
-        self._call("chat.update", body={
-            "channel": channel, "ts": ts, "text": text,
-            "metadata": {"event_type": INCIDENT_EVENT, "event_payload": new_payload}})
+        self._call(
+            "chat.update",
+            body={
+                "channel": channel,
+                "ts": ts,
+                "text": text,
+                "metadata": {"event_type": INCIDENT_EVENT, "event_payload": new_payload},
+            },
+        )
         self._reply(channel, ts, note, _state_metadata(state, seq))
 
     def _state_reply_posted(self, channel: str, ts: str, seq: int) -> bool:
         cursor = ""
         for _ in range(50):
-            data = self._call("conversations.replies", params={
-                "channel": channel, "ts": ts, "limit": PAGE, "include_all_metadata": "true",
-                "cursor": cursor})
+            data = self._call(
+                "conversations.replies",
+                params={
+                    "channel": channel,
+                    "ts": ts,
+                    "limit": PAGE,
+                    "include_all_metadata": "true",
+                    "cursor": cursor,
+                },
+            )
             for message in data.get("messages", []):
                 meta = message.get("metadata") or {}
-                if (meta.get("event_type") == STATE_EVENT
-                        and (meta.get("event_payload") or {}).get("seq") == seq):
+                if (
+                    meta.get("event_type") == STATE_EVENT
+                    and (meta.get("event_payload") or {}).get("seq") == seq
+                ):
                     return True
             cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
             if not cursor:
@@ -262,7 +328,9 @@ class SlackIntegration(Integration):
 def _incident_payload(message: dict[str, Any]) -> dict[str, Any] | None:
     meta = message.get("metadata") or {}
     if meta.get("event_type") != INCIDENT_EVENT or message.get("thread_ts") not in (
-            None, message.get("ts")):
+        None,
+        message.get("ts"),
+    ):
         return None
     payload = meta.get("event_payload")
     return payload if isinstance(payload, dict) else None

@@ -51,8 +51,10 @@ class HttpSim(SimApp):
 
     def describe(self) -> str:
         auth = f"header Authorization: Bearer {self.token}" if self.token else "no auth"
-        return (f"HTTP incident service simulator: url {self.base_url}/incidents, "
-                f"status_url {self.base_url}/incidents/${{incident/remoteId}}, {auth}")
+        return (
+            f"HTTP incident service simulator: url {self.base_url}/incidents, "
+            f"status_url {self.base_url}/incidents/${{incident/remoteId}}, {auth}"
+        )
 
     # -- simbase hooks ---------------------------------------------------------------------
     def authenticate(self, req: SimRequest) -> bool:
@@ -97,17 +99,27 @@ class HttpSim(SimApp):
 
     # -- records ---------------------------------------------------------------------------
     def render(self, record: Record) -> dict[str, Any]:
-        return {"id": record.id, "number": record.number, "status": record.status,
-                "assignee": record.assignee, "correlationKey": record.correlation_key,
-                "url": f"{self.base_url}/incidents/{record.id}",
-                "fields": copy.deepcopy(record.fields), "notes": list(record.notes),
-                "created": record.created, "updated": record.updated}
+        return {
+            "id": record.id,
+            "number": record.number,
+            "status": record.status,
+            "assignee": record.assignee,
+            "correlationKey": record.correlation_key,
+            "url": f"{self.base_url}/incidents/{record.id}",
+            "fields": copy.deepcopy(record.fields),
+            "notes": list(record.notes),
+            "created": record.created,
+            "updated": record.updated,
+        }
 
     def _create(self, body: Any) -> Record:
         data = _object(body)
-        record = Record(id=f"r{self._next}", number=f"HTTP{self._next:06d}",
-                        fields=copy.deepcopy(data),
-                        correlation_key=str(data.get("correlationKey") or ""))
+        record = Record(
+            id=f"r{self._next}",
+            number=f"HTTP{self._next:06d}",
+            fields=copy.deepcopy(data),
+            correlation_key=str(data.get("correlationKey") or ""),
+        )
         self._next += 1
         self.records[record.id] = record
         return record
@@ -119,8 +131,11 @@ class HttpSim(SimApp):
         return record
 
     def _search(self, query: dict[str, str]) -> dict[str, Any]:
-        items = [self.render(r) for r in self.records.values()
-                 if all(str(self.render(r).get(k)) == v for k, v in query.items())]
+        items = [
+            self.render(r)
+            for r in self.records.values()
+            if all(str(self.render(r).get(k)) == v for k, v in query.items())
+        ]
         return {"items": items, "count": len(items)}
 
     def _merge(self, record: Record, changes: dict[str, Any], author: str = "incman") -> Record:
@@ -134,8 +149,9 @@ class HttpSim(SimApp):
             record.assignee = str(changes.pop("assignee") or "")
         for key in ("note", "comment"):
             if changes.get(key):
-                record.notes.append({"text": str(changes.pop(key)), "author": author,
-                                     "at": time.time()})
+                record.notes.append(
+                    {"text": str(changes.pop(key)), "author": author, "at": time.time()}
+                )
             changes.pop(key, None)
         record.fields.update(changes)
         record.updated = time.time()

@@ -28,33 +28,69 @@ from incman.testing.simbase import (
 
 API_PATH = re.compile(r"^/rest/api/(?P<version>2|3|latest)/(?P<rest>.+?)/?$")
 ISSUE_PATH = re.compile(r"^issue/(?P<id>[^/]+)(?:/(?P<sub>comment|assignee|transitions))?$")
-CLAUSE = re.compile(r"^\s*(?P<field>[A-Za-z]+)\s*(?P<op>!=|=|not\s+in|in)\s*"
-                    r"(?P<value>\(.*\)|\"[^\"]*\"|'[^']*'|\S+)\s*$", re.I)
-CATEGORIES = {"new": ("2", "To Do", "blue-gray"), "indeterminate": ("4", "In Progress", "yellow"),
-              "done": ("3", "Done", "green")}
+CLAUSE = re.compile(
+    r"^\s*(?P<field>[A-Za-z]+)\s*(?P<op>!=|=|not\s+in|in)\s*"
+    r"(?P<value>\(.*\)|\"[^\"]*\"|'[^']*'|\S+)\s*$",
+    re.I,
+)
+CATEGORIES = {
+    "new": ("2", "To Do", "blue-gray"),
+    "indeterminate": ("4", "In Progress", "yellow"),
+    "done": ("3", "Done", "green"),
+}
 WORKFLOWS: dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]] = {
     # statuses (id, name, category), transitions (id, name, target status)
-    "simple": ([("10000", "To Do", "new"), ("3", "In Progress", "indeterminate"),
-                ("10001", "Done", "done")],
-               [("11", "Back to To Do", "To Do"), ("21", "Start Progress", "In Progress"),
-                ("31", "Done", "Done")]),
-    "itsm": ([("1", "Open", "new"), ("3", "Work in progress", "indeterminate"),
-              ("5", "Resolved", "done"), ("6", "Closed", "done")],
-             [("711", "Reopen", "Open"), ("721", "Start work", "Work in progress"),
-              ("731", "Resolve", "Resolved"), ("741", "Close", "Closed")]),
+    "simple": (
+        [
+            ("10000", "To Do", "new"),
+            ("3", "In Progress", "indeterminate"),
+            ("10001", "Done", "done"),
+        ],
+        [
+            ("11", "Back to To Do", "To Do"),
+            ("21", "Start Progress", "In Progress"),
+            ("31", "Done", "Done"),
+        ],
+    ),
+    "itsm": (
+        [
+            ("1", "Open", "new"),
+            ("3", "Work in progress", "indeterminate"),
+            ("5", "Resolved", "done"),
+            ("6", "Closed", "done"),
+        ],
+        [
+            ("711", "Reopen", "Open"),
+            ("721", "Start work", "Work in progress"),
+            ("731", "Resolve", "Resolved"),
+            ("741", "Close", "Closed"),
+        ],
+    ),
 }
 PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
 RESOLUTIONS = ("Done", "Won't Do", "Duplicate", "Fixed")
-SETTABLE = frozenset({"project", "issuetype", "summary", "description", "labels", "priority",
-                      "assignee", "duedate", "environment"})
+SETTABLE = frozenset(
+    {
+        "project",
+        "issuetype",
+        "summary",
+        "description",
+        "labels",
+        "priority",
+        "assignee",
+        "duedate",
+        "environment",
+    }
+)
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
 
 
-def _failure(status: int, messages: list[str] | None = None,
-             errors: dict[str, str] | None = None) -> SimError:
+def _failure(
+    status: int, messages: list[str] | None = None, errors: dict[str, str] | None = None
+) -> SimError:
     return SimError(status, {"errorMessages": messages or [], "errors": errors or {}})
 
 
@@ -71,15 +107,24 @@ def adf_text(doc: Any) -> str:
 
 
 def _is_adf(value: Any) -> bool:
-    return (isinstance(value, dict) and value.get("type") == "doc" and value.get("version") == 1
-            and isinstance(value.get("content"), list)
-            and all(isinstance(n, dict) and "type" in n for n in value["content"]))
+    return (
+        isinstance(value, dict)
+        and value.get("type") == "doc"
+        and value.get("version") == 1
+        and isinstance(value.get("content"), list)
+        and all(isinstance(n, dict) and "type" in n for n in value["content"])
+    )
 
 
 def _to_adf(text: str) -> dict[str, Any]:
-    return {"type": "doc", "version": 1, "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": line}] if line else []}
-        for line in text.split("\n")]}
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": line}] if line else []}
+            for line in text.split("\n")
+        ],
+    }
 
 
 class JiraSim(SimApp):
@@ -89,10 +134,17 @@ class JiraSim(SimApp):
 
     name = "jira"
 
-    def __init__(self, flavor: str = "cloud", username: str = "incman@example.com",
-                 api_token: str = "jira-api-token", project: str = "PROJ",
-                 issue_types: str = "Task,Bug,Incident", workflow: str = "simple",
-                 users: list[str] | str | None = None, search_lag: float | str = 0) -> None:
+    def __init__(
+        self,
+        flavor: str = "cloud",
+        username: str = "incman@example.com",
+        api_token: str = "jira-api-token",
+        project: str = "PROJ",
+        issue_types: str = "Task,Bug,Incident",
+        workflow: str = "simple",
+        users: list[str] | str | None = None,
+        search_lag: float | str = 0,
+    ) -> None:
         super().__init__()
         if flavor not in ("cloud", "server"):
             raise ValueError("flavor must be cloud or server")
@@ -100,8 +152,9 @@ class JiraSim(SimApp):
             raise ValueError(f"workflow must be one of {', '.join(WORKFLOWS)}")
         self.flavor, self.username, self.api_token = flavor, username, api_token
         self.projects = [p.strip() for p in project.split(",") if p.strip()]
-        self.issue_types = {str(10001 + n): t.strip()
-                            for n, t in enumerate(issue_types.split(",")) if t.strip()}
+        self.issue_types = {
+            str(10001 + n): t.strip() for n, t in enumerate(issue_types.split(",")) if t.strip()
+        }
         self.statuses = {sid: (name, cat) for sid, name, cat in WORKFLOWS[workflow][0]}
         self.transitions = WORKFLOWS[workflow][1]
         self.search_lag = float(search_lag)
@@ -117,35 +170,48 @@ class JiraSim(SimApp):
 
     @staticmethod
     def _user(name: str) -> dict[str, str]:
-        return {"accountId": f"5b10ac8d82e05b22cc7d{secrets.token_hex(2)}",
-                "name": name, "displayName": name.replace(".", " ").title(),
-                "emailAddress": f"{name}@example.com"}
+        return {
+            "accountId": f"5b10ac8d82e05b22cc7d{secrets.token_hex(2)}",
+            "name": name,
+            "displayName": name.replace(".", " ").title(),
+            "emailAddress": f"{name}@example.com",
+        }
 
     # -- auth and errors -------------------------------------------------------------------
     def authenticate(self, req: SimRequest) -> bool:
         if basic_credentials(req.headers) == (self.username, self.api_token):
             return True
         token = bearer_token(req.headers)
-        return self.flavor == "server" and token is not None and secrets.compare_digest(
-            token, self.api_token)
+        return (
+            self.flavor == "server"
+            and token is not None
+            and secrets.compare_digest(token, self.api_token)
+        )
 
     def error(self, status: int, message: str) -> SimResponse:
         if status == 401:
             message = "Client must be authenticated to access this resource."
         resp = _failure(status, [message]).response
         if status == 429:
-            resp.headers.update({"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0",
-                                 "X-RateLimit-Reset": _now(),
-                                 "RateLimit-Reason": "jira-burst-based"})
+            resp.headers.update(
+                {
+                    "X-RateLimit-Limit": "100",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": _now(),
+                    "RateLimit-Reason": "jira-burst-based",
+                }
+            )
         return resp
 
     def describe(self) -> str:
-        return (f"Jira ({self.flavor}) simulator at {self.base_url}\n"
-                f"  user: {self.username}, api_token: {self.api_token}\n"
-                f"  projects: {', '.join(self.projects)}; issue types: "
-                f"{', '.join(self.issue_types.values())}\n"
-                f"  notification config: {{url: {self.base_url}, flavor: {self.flavor}, "
-                f"username: {self.username}, api_token: ..., project: {self.projects[0]}}}")
+        return (
+            f"Jira ({self.flavor}) simulator at {self.base_url}\n"
+            f"  user: {self.username}, api_token: {self.api_token}\n"
+            f"  projects: {', '.join(self.projects)}; issue types: "
+            f"{', '.join(self.issue_types.values())}\n"
+            f"  notification config: {{url: {self.base_url}, flavor: {self.flavor}, "
+            f"username: {self.username}, api_token: ..., project: {self.projects[0]}}}"
+        )
 
     # -- routing -----------------------------------------------------------------------------
     def handle(self, req: SimRequest) -> SimResponse:
@@ -174,15 +240,23 @@ class JiraSim(SimApp):
             return self._search(req, version, rest)
         if rest == "user/search" and req.method == "GET":
             query = (req.query.get("query") or req.query.get("username") or "").lower()
-            return SimResponse(200, [self._render_user(u) for u in self.users if query and any(
-                query in u[k].lower() for k in ("name", "displayName", "emailAddress"))])
+            return SimResponse(
+                200,
+                [
+                    self._render_user(u)
+                    for u in self.users
+                    if query
+                    and any(query in u[k].lower() for k in ("name", "displayName", "emailAddress"))
+                ],
+            )
         if rest == "myself":
             return SimResponse(200, self._render_user(self.users[0]))
         raise _failure(404, ["null for uri: " + req.path])
 
     def _issue(self, id_or_key: str) -> dict[str, Any]:
         issue = self.issues.get(id_or_key) or next(
-            (i for i in self.issues.values() if i["key"] == id_or_key.upper()), None)
+            (i for i in self.issues.values() if i["key"] == id_or_key.upper()), None
+        )
         if issue is None:
             raise _failure(404, ["Issue does not exist or you do not have permission to see it."])
         return issue
@@ -198,8 +272,13 @@ class JiraSim(SimApp):
         """(plain text, stored form) of a description or comment body."""
         if version == "3":
             if not _is_adf(value):
-                raise _failure(400, errors={field: "Operation value must be an Atlassian "
-                                                   "Document (see the Atlassian Document Format)"})
+                raise _failure(
+                    400,
+                    errors={
+                        field: "Operation value must be an Atlassian "
+                        "Document (see the Atlassian Document Format)"
+                    },
+                )
             return adf_text(value).rstrip("\n"), value
         if not isinstance(value, str):
             raise _failure(400, errors={field: "Operation value must be a string"})
@@ -208,8 +287,13 @@ class JiraSim(SimApp):
     def _find_user(self, body: dict[str, Any]) -> dict[str, str] | None:
         if self.flavor == "cloud":
             if "name" in body:
-                raise _failure(400, ["'accountId' must be the only user identifying query "
-                                     "parameter in GDPR strict mode."])
+                raise _failure(
+                    400,
+                    [
+                        "'accountId' must be the only user identifying query "
+                        "parameter in GDPR strict mode."
+                    ],
+                )
             account = body.get("accountId")
             if account is None:
                 return None
@@ -228,8 +312,10 @@ class JiraSim(SimApp):
         errors: dict[str, str] = {}
         for name in fields:
             if name not in SETTABLE and not re.fullmatch(r"customfield_\d+", name):
-                errors[name] = (f"Field '{name}' cannot be set. It is not on the appropriate "
-                                "screen, or unknown.")
+                errors[name] = (
+                    f"Field '{name}' cannot be set. It is not on the appropriate "
+                    "screen, or unknown."
+                )
         labels = fields.get("labels", issue.get("labels", []))
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             errors["labels"] = "labels must be a list of strings"
@@ -243,8 +329,9 @@ class JiraSim(SimApp):
             elif len(summary) > 255 or "\n" in summary:
                 errors["summary"] = "Summary must be less than 255 characters and one line."
         priority = fields.get("priority")
-        if priority is not None and (not isinstance(priority, dict)
-                                     or priority.get("name") not in PRIORITIES):
+        if priority is not None and (
+            not isinstance(priority, dict) or priority.get("name") not in PRIORITIES
+        ):
             errors["priority"] = f"Specify the Priority (name) in one of {', '.join(PRIORITIES)}"
         if errors:
             raise _failure(400, errors=errors)
@@ -253,7 +340,8 @@ class JiraSim(SimApp):
                 issue["description"], issue["description_raw"] = "", None
             else:
                 issue["description"], issue["description_raw"] = self._text(
-                    fields["description"], version, "description")
+                    fields["description"], version, "description"
+                )
         if "assignee" in fields:
             user = self._find_user(fields["assignee"] or {})
             issue["assignee"] = user["accountId"] if user else None
@@ -273,25 +361,47 @@ class JiraSim(SimApp):
             raise _failure(400, errors={"project": "valid project is required"})
         given = fields.get("issuetype")
         itype: dict[str, Any] = given if isinstance(given, dict) else {}
-        type_id = next((k for k, v in self.issue_types.items()
-                        if itype.get("id") == k or itype.get("name") == v), None)
+        type_id = next(
+            (
+                k
+                for k, v in self.issue_types.items()
+                if itype.get("id") == k or itype.get("name") == v
+            ),
+            None,
+        )
         if type_id is None:
             raise _failure(400, errors={"issuetype": "valid issue type is required"})
         if "summary" not in fields:
             raise _failure(400, errors={"summary": "You must specify a summary of the issue."})
         first = next(iter(self.statuses))
         issue: dict[str, Any] = {
-            "id": str(self.next_id), "key": f"{project}-{self.counters[project] + 1}",
-            "project": project, "issuetype": type_id, "status": first, "labels": [],
-            "description": "", "description_raw": None, "assignee": None,
-            "reporter": self.users[0]["accountId"], "resolution": None, "comments": [],
-            "created": _now(), "created_ts": time.monotonic()}
+            "id": str(self.next_id),
+            "key": f"{project}-{self.counters[project] + 1}",
+            "project": project,
+            "issuetype": type_id,
+            "status": first,
+            "labels": [],
+            "description": "",
+            "description_raw": None,
+            "assignee": None,
+            "reporter": self.users[0]["accountId"],
+            "resolution": None,
+            "comments": [],
+            "created": _now(),
+            "created_ts": time.monotonic(),
+        }
         self._set_fields(issue, fields, version)
         self.counters[project] += 1
         self.next_id += 1
         self.issues[issue["id"]] = issue
-        return SimResponse(201, {"id": issue["id"], "key": issue["key"],
-                                 "self": f"{self.base_url}/rest/api/{version}/issue/{issue['id']}"})
+        return SimResponse(
+            201,
+            {
+                "id": issue["id"],
+                "key": issue["key"],
+                "self": f"{self.base_url}/rest/api/{version}/issue/{issue['id']}",
+            },
+        )
 
     def _issue_call(self, req: SimRequest, version: str, issue: dict[str, Any]) -> SimResponse:
         if req.method == "GET":
@@ -308,16 +418,22 @@ class JiraSim(SimApp):
     def _comment(self, req: SimRequest, version: str, issue: dict[str, Any]) -> SimResponse:
         if req.method == "GET":
             comments = [self._render_comment(c, version) for c in issue["comments"]]
-            return SimResponse(200, {"startAt": 0, "maxResults": 1048576,
-                                     "total": len(comments), "comments": comments})
+            return SimResponse(
+                200,
+                {"startAt": 0, "maxResults": 1048576, "total": len(comments), "comments": comments},
+            )
         if req.method != "POST":
             raise _failure(405, [f"{req.method} is not allowed"])
         text, raw = self._text(self._body(req).get("body"), version, "comment")
         if not text.strip():
             raise _failure(400, errors={"comment": "Comment body can not be empty!"})
-        comment = {"id": str(10000 + sum(len(i["comments"]) for i in self.issues.values())),
-                   "body": text, "raw": raw, "author": self.users[0]["accountId"],
-                   "created": _now()}
+        comment = {
+            "id": str(10000 + sum(len(i["comments"]) for i in self.issues.values())),
+            "body": text,
+            "raw": raw,
+            "author": self.users[0]["accountId"],
+            "created": _now(),
+        }
         issue["comments"].append(comment)
         issue["updated"] = comment["created"]
         return SimResponse(201, self._render_comment(comment, version))
@@ -340,10 +456,25 @@ class JiraSim(SimApp):
     def _transitions(self, req: SimRequest, issue: dict[str, Any]) -> SimResponse:
         available = [t for t in self.transitions if self._status_id(t[2]) != issue["status"]]
         if req.method == "GET":
-            return SimResponse(200, {"expand": "transitions", "transitions": [
-                {"id": tid, "name": name, "to": self._render_status(self._status_id(to)),
-                 "hasScreen": False, "isGlobal": True, "isInitial": False, "isAvailable": True,
-                 "isConditional": False} for tid, name, to in available]})
+            return SimResponse(
+                200,
+                {
+                    "expand": "transitions",
+                    "transitions": [
+                        {
+                            "id": tid,
+                            "name": name,
+                            "to": self._render_status(self._status_id(to)),
+                            "hasScreen": False,
+                            "isGlobal": True,
+                            "isInitial": False,
+                            "isAvailable": True,
+                            "isConditional": False,
+                        }
+                        for tid, name, to in available
+                    ],
+                },
+            )
         if req.method != "POST":
             raise _failure(405, [f"{req.method} is not allowed"])
         body = self._body(req)
@@ -354,21 +485,34 @@ class JiraSim(SimApp):
         target = self._status_id(chosen[2])
         fields = body.get("fields") or {}
         unknown = set(fields) - {"resolution"}
-        resolution = (fields.get("resolution") or {}).get("name") if "resolution" in fields \
-            else None
-        if unknown or ("resolution" in fields and (self.statuses[target][1] != "done"
-                                                   or resolution not in RESOLUTIONS)):
+        resolution = (
+            (fields.get("resolution") or {}).get("name") if "resolution" in fields else None
+        )
+        if unknown or (
+            "resolution" in fields
+            and (self.statuses[target][1] != "done" or resolution not in RESOLUTIONS)
+        ):
             name = next(iter(unknown or {"resolution"}))
-            raise _failure(400, errors={name: f"Field '{name}' cannot be set. It is not on the "
-                                              "appropriate screen, or unknown."})
+            raise _failure(
+                400,
+                errors={
+                    name: f"Field '{name}' cannot be set. It is not on the "
+                    "appropriate screen, or unknown."
+                },
+            )
         self._move(issue, target, resolution)
         return SimResponse(204)
 
     # -- search -----------------------------------------------------------------------------
     def _search(self, req: SimRequest, version: str, rest: str) -> SimResponse:
         if rest == "search" and self.flavor == "cloud":
-            raise _failure(410, ["The requested API has been removed. Please migrate to the "
-                                 "/rest/api/3/search/jql API."])
+            raise _failure(
+                410,
+                [
+                    "The requested API has been removed. Please migrate to the "
+                    "/rest/api/3/search/jql API."
+                ],
+            )
         if rest == "search/jql" and self.flavor == "server":
             raise _failure(404, ["null for uri: " + req.path])
         params: dict[str, Any] = dict(req.query)
@@ -388,12 +532,14 @@ class JiraSim(SimApp):
         if self.flavor == "cloud" and self.search_lag > 0:
             now = time.monotonic()
             matched = [i for i in matched if now - i["created_ts"] >= self.search_lag]
-        page = matched[start: start + limit]
+        page = matched[start : start + limit]
         default = [] if rest == "search/jql" else ["*all"]
         issues = [self._render(i, version, fields or default) for i in page]
         if rest == "search":
-            return SimResponse(200, {"startAt": start, "maxResults": limit,
-                                     "total": len(matched), "issues": issues})
+            return SimResponse(
+                200,
+                {"startAt": start, "maxResults": limit, "total": len(matched), "issues": issues},
+            )
         out: dict[str, Any] = {"issues": issues, "isLast": start + limit >= len(matched)}
         if not out["isLast"]:
             out["nextPageToken"] = base64.b64encode(str(start + limit).encode()).decode()
@@ -415,8 +561,11 @@ class JiraSim(SimApp):
             raise _failure(400, [f"Error in the JQL Query: cannot read '{clause.strip()}'."])
         field, op = found["field"].lower(), " ".join(found["op"].lower().split())
         raw = found["value"]
-        values = [v.strip().strip("'\"") for v in raw[1:-1].split(",")] \
-            if raw.startswith("(") else [raw.strip("'\"")]
+        values = (
+            [v.strip().strip("'\"") for v in raw[1:-1].split(",")]
+            if raw.startswith("(")
+            else [raw.strip("'\"")]
+        )
         if (raw.startswith("(")) != (op in ("in", "not in")):
             raise _failure(400, [f"Error in the JQL Query: '{op}' does not fit '{raw}'."])
         if field in ("key", "issuekey", "id"):
@@ -428,12 +577,19 @@ class JiraSim(SimApp):
             "labels": lambda i: set(i["labels"]),
             "project": lambda i: {i["project"]},
             "status": lambda i: {self.statuses[i["status"]][0].lower()},
-            "statuscategory": lambda i: {self.statuses[i["status"]][1],
-                                         CATEGORIES[self.statuses[i["status"]][1]][1].lower()},
+            "statuscategory": lambda i: {
+                self.statuses[i["status"]][1],
+                CATEGORIES[self.statuses[i["status"]][1]][1].lower(),
+            },
         }
         if field not in getters:
-            raise _failure(400, [f"Field '{found['field']}' does not exist or you do not have "
-                                 "permission to view it."])
+            raise _failure(
+                400,
+                [
+                    f"Field '{found['field']}' does not exist or you do not have "
+                    "permission to view it."
+                ],
+            )
         lowered = field != "labels"
         wanted = {v.lower() if lowered else v for v in values}
         return self._op(op, getters[field], wanted)
@@ -453,31 +609,54 @@ class JiraSim(SimApp):
     # -- rendering -----------------------------------------------------------------------------
     def _render_user(self, user: dict[str, str]) -> dict[str, Any]:
         if self.flavor == "cloud":
-            return {"accountId": user["accountId"], "displayName": user["displayName"],
-                    "emailAddress": user["emailAddress"], "active": True}
-        return {"name": user["name"], "key": user["name"], "displayName": user["displayName"],
-                "emailAddress": user["emailAddress"], "active": True}
+            return {
+                "accountId": user["accountId"],
+                "displayName": user["displayName"],
+                "emailAddress": user["emailAddress"],
+                "active": True,
+            }
+        return {
+            "name": user["name"],
+            "key": user["name"],
+            "displayName": user["displayName"],
+            "emailAddress": user["emailAddress"],
+            "active": True,
+        }
 
     def _render_status(self, status_id: str) -> dict[str, Any]:
         name, category = self.statuses[status_id]
         cid, cname, color = CATEGORIES[category]
-        return {"self": f"{self.base_url}/rest/api/2/status/{status_id}", "id": status_id,
-                "name": name, "statusCategory": {"id": int(cid), "key": category,
-                                                 "colorName": color, "name": cname}}
+        return {
+            "self": f"{self.base_url}/rest/api/2/status/{status_id}",
+            "id": status_id,
+            "name": name,
+            "statusCategory": {"id": int(cid), "key": category, "colorName": color, "name": cname},
+        }
 
     def _render_comment(self, comment: dict[str, Any], version: str) -> dict[str, Any]:
         author = next(u for u in self.users if u["accountId"] == comment["author"])
-        body = comment["raw"] if version == "3" and comment["raw"] is not None else (
-            _to_adf(comment["body"]) if version == "3" else comment["body"])
-        return {"id": comment["id"], "author": self._render_user(author), "body": body,
-                "created": comment["created"], "updated": comment["created"]}
+        body = (
+            comment["raw"]
+            if version == "3" and comment["raw"] is not None
+            else (_to_adf(comment["body"]) if version == "3" else comment["body"])
+        )
+        return {
+            "id": comment["id"],
+            "author": self._render_user(author),
+            "body": body,
+            "created": comment["created"],
+            "updated": comment["created"],
+        }
 
     def _render(self, issue: dict[str, Any], version: str, wanted: list[str]) -> dict[str, Any]:
         user = {u["accountId"]: u for u in self.users}
         description: Any = issue["description"] or None
         if version == "3" and description is not None:
-            description = issue["description_raw"] if isinstance(issue["description_raw"], dict) \
+            description = (
+                issue["description_raw"]
+                if isinstance(issue["description_raw"], dict)
                 else _to_adf(issue["description"])
+            )
         every: dict[str, Any] = {
             "summary": issue.get("summary", ""),
             "description": description,
@@ -489,15 +668,21 @@ class JiraSim(SimApp):
             "issuetype": {"id": issue["issuetype"], "name": self.issue_types[issue["issuetype"]]},
             "project": {"key": issue["project"]},
             "priority": issue.get("priority"),
-            "created": issue["created"], "updated": issue.get("updated", issue["created"]),
-            "comment": {"comments": [self._render_comment(c, version) for c in issue["comments"]],
-                        "total": len(issue["comments"])},
+            "created": issue["created"],
+            "updated": issue.get("updated", issue["created"]),
+            "comment": {
+                "comments": [self._render_comment(c, version) for c in issue["comments"]],
+                "total": len(issue["comments"]),
+            },
         }
         every.update({k: v for k, v in issue.items() if k.startswith("customfield_")})
         everything = bool({"*all", "*navigable"} & set(wanted))
         fields = {k: v for k, v in every.items() if everything or k in wanted}
-        out: dict[str, Any] = {"id": issue["id"], "key": issue["key"],
-                               "self": f"{self.base_url}/rest/api/{version}/issue/{issue['id']}"}
+        out: dict[str, Any] = {
+            "id": issue["id"],
+            "key": issue["key"],
+            "self": f"{self.base_url}/rest/api/{version}/issue/{issue['id']}",
+        }
         if fields:
             out["fields"] = fields
         return out
@@ -520,20 +705,34 @@ class JiraSim(SimApp):
                 raise SimError(400, {"error": f"no user {name!r}"})
             issue["assignee"] = found["accountId"] if found else None
         if changes.get("comment"):
-            issue["comments"].append({"id": str(90000 + len(issue["comments"])),
-                                      "body": str(changes["comment"]), "raw": None,
-                                      "author": self.users[0]["accountId"], "created": _now()})
+            issue["comments"].append(
+                {
+                    "id": str(90000 + len(issue["comments"])),
+                    "body": str(changes["comment"]),
+                    "raw": None,
+                    "author": self.users[0]["accountId"],
+                    "created": _now(),
+                }
+            )
         issue["updated"] = _now()
         return self._dump(issue)
 
     def _dump(self, issue: dict[str, Any]) -> dict[str, Any]:
         name, category = self.statuses[issue["status"]]
-        assignee = next((u["name"] for u in self.users if u["accountId"] == issue["assignee"]),
-                        None)
-        return {**{k: v for k, v in issue.items() if k not in ("comments", "created_ts")},
-                "status": name, "statusCategory": category, "assignee": assignee,
-                "comments": [c["body"] for c in issue["comments"]]}
+        assignee = next(
+            (u["name"] for u in self.users if u["accountId"] == issue["assignee"]), None
+        )
+        return {
+            **{k: v for k, v in issue.items() if k not in ("comments", "created_ts")},
+            "status": name,
+            "statusCategory": category,
+            "assignee": assignee,
+            "comments": [c["body"] for c in issue["comments"]],
+        }
 
     def state(self) -> dict[str, Any]:
-        return {"flavor": self.flavor, "issues": [self._dump(i) for i in self.issues.values()],
-                "users": [self._render_user(u) | {"name": u["name"]} for u in self.users]}
+        return {
+            "flavor": self.flavor,
+            "issues": [self._dump(i) for i in self.issues.values()],
+            "users": [self._render_user(u) | {"name": u["name"]} for u in self.users],
+        }

@@ -21,8 +21,9 @@ def admin_sql(admin_url: str, sql: str) -> None:
 
 
 @contextmanager
-def fresh_database(admin_url: str, prefix: str = "incman_test",
-                   migrate: bool = True) -> Iterator[str]:
+def fresh_database(
+    admin_url: str, prefix: str = "incman_test", migrate: bool = True
+) -> Iterator[str]:
     """A new database (migrated to head unless told not to), as a SQLAlchemy URL; dropped
     afterwards. `admin_url` is a libpq URL of a role allowed to create databases."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
@@ -31,7 +32,7 @@ def fresh_database(admin_url: str, prefix: str = "incman_test",
     url = f"{base}/{name}"
     try:
         if migrate:
-            from incman.migrations import upgrade
+            from incman.store.migrations import upgrade
 
             upgrade(url)
         yield url

@@ -38,8 +38,9 @@ class Proc:
         self.args = args
         self.log_path = log_path
         self._log = open(log_path, "ab")
-        self.popen = subprocess.Popen(args, env=dict(env), stdout=self._log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            args, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     @property
     def pid(self) -> int:
@@ -71,12 +72,19 @@ class Proc:
         self._log.close()
 
 
-def start_api(env: Mapping[str, str], log_dir: Path, port: int | None = None,
-              extra_args: list[str] | None = None) -> tuple[Proc, str]:
+def start_api(
+    env: Mapping[str, str],
+    log_dir: Path,
+    port: int | None = None,
+    extra_args: list[str] | None = None,
+) -> tuple[Proc, str]:
     """`incman api` on a free port, returned once it answers /healthz."""
     port = port or free_port()
-    proc = Proc([sys.executable, "-m", "incman.cli", "api", "--port", str(port),
-                 *(extra_args or [])], env, log_dir / f"api-{port}.log")
+    proc = Proc(
+        [sys.executable, "-m", "incman.cli", "api", "--port", str(port), *(extra_args or [])],
+        env,
+        log_dir / f"api-{port}.log",
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
@@ -92,13 +100,40 @@ def start_api(env: Mapping[str, str], log_dir: Path, port: int | None = None,
     raise TimeoutError(f"the API did not start:\n{proc.output()}")
 
 
-def start_worker(env: Mapping[str, str], log_dir: Path, queues: str, concurrency: int = 2,
-                 name: str = "w", pool: str = "prefork") -> Proc:
+def start_worker(
+    env: Mapping[str, str],
+    log_dir: Path,
+    queues: str,
+    concurrency: int = 2,
+    name: str = "w",
+    pool: str = "prefork",
+) -> Proc:
     """A real `celery -A workers.app worker` process, returned once it is ready."""
     log = log_dir / f"worker-{name}-{time.monotonic_ns()}.log"
-    proc = Proc([sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues,
-                 "-c", str(concurrency), "-P", pool, "-n", f"{name}-{os.getpid()}@%h",
-                 "--without-gossip", "--without-mingle", "-l", "INFO"], env, log)
+    proc = Proc(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "-P",
+            pool,
+            "-n",
+            f"{name}-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
+        ],
+        env,
+        log,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if not proc.alive():

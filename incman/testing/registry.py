@@ -42,8 +42,9 @@ def make_simulator(name: str, options: dict[str, str] | None = None) -> SimApp:
     known = simulator_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise ValueError(f"{name} simulator: unknown option {', '.join(unknown)} "
-                         f"(known: {', '.join(known)})")
+        raise ValueError(
+            f"{name} simulator: unknown option {', '.join(unknown)} (known: {', '.join(known)})"
+        )
     try:
         return simulator_class(name)(**options)
     except (TypeError, ValueError) as exc:

@@ -84,8 +84,11 @@ class RTServer:
         return f"{self.url}/REST/2.0"
 
     def _env(self) -> dict[str, str]:
-        return {**os.environ, "RT_SITE_CONFIG": str(self.folder / "RT_SiteConfig.pm"),
-                "RT_SITE_CONFIG_DIR": str(self.folder / "siteconfig.d")}
+        return {
+            **os.environ,
+            "RT_SITE_CONFIG": str(self.folder / "RT_SiteConfig.pm"),
+            "RT_SITE_CONFIG_DIR": str(self.folder / "siteconfig.d"),
+        }
 
     def _write_config(self) -> None:
         (self.folder / "siteconfig.d").mkdir(parents=True, exist_ok=True)
@@ -93,17 +96,26 @@ class RTServer:
         sendmail.write_text(f"#!/bin/sh\ncat >> {self.folder}/mail.txt\n")
         sendmail.chmod(0o755)
         (self.folder / "RT_SiteConfig.pm").write_text(
-            _SITE_CONFIG.format(port=self.port, folder=self.folder))
+            _SITE_CONFIG.format(port=self.port, folder=self.folder)
+        )
 
     def start(self, timeout: float = 60.0) -> RTServer:
         self._write_config()
         setup = subprocess.run(
             [str(RT_SETUP_DATABASE), "--action", "init", "--skip-create"],
-            env=self._env(), capture_output=True, text=True, timeout=120, check=False)
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if setup.returncode != 0:
             raise RTUnavailable(f"rt-setup-database failed:\n{setup.stdout}\n{setup.stderr}")
-        self.proc = Proc([str(RT_SERVER), "--host", "127.0.0.1", "--port", str(self.port),
-                          "--max-workers", "2"], self._env(), self.folder / "rt-server.log")
+        self.proc = Proc(
+            [str(RT_SERVER), "--host", "127.0.0.1", "--port", str(self.port), "--max-workers", "2"],
+            self._env(),
+            self.folder / "rt-server.log",
+        )
         self._wait_ready(timeout)
         self.create_custom_field("IncidentID", "General")
         return self
@@ -125,22 +137,36 @@ class RTServer:
 
     def create_custom_field(self, name: str, queue: str) -> int:
         """A single-value free-form ticket custom field applied to `queue`; returns its id."""
-        resp = requests.post(f"{self.rest}/customfield", auth=self.auth, timeout=30, json={
-            "Name": name, "Type": "Freeform", "MaxValues": 1,
-            "LookupType": "RT::Queue-RT::Ticket", "Queue": queue})
+        resp = requests.post(
+            f"{self.rest}/customfield",
+            auth=self.auth,
+            timeout=30,
+            json={
+                "Name": name,
+                "Type": "Freeform",
+                "MaxValues": 1,
+                "LookupType": "RT::Queue-RT::Ticket",
+                "Queue": queue,
+            },
+        )
         resp.raise_for_status()
         return int(resp.json()["id"])
 
     def create_queue(self, name: str) -> int:
-        resp = requests.post(f"{self.rest}/queue", auth=self.auth, timeout=30,
-                             json={"Name": name})
+        resp = requests.post(f"{self.rest}/queue", auth=self.auth, timeout=30, json={"Name": name})
         resp.raise_for_status()
         return int(resp.json()["id"])
 
     def mint_token(self, user: str = ROOT_USER) -> str:
         """A REST2 auth token for `user`."""
-        out = subprocess.run(["perl", f"-I{RT_LIB}", "-e", _MINT_TOKEN, user], env=self._env(),
-                             capture_output=True, text=True, timeout=60, check=False)
+        out = subprocess.run(
+            ["perl", f"-I{RT_LIB}", "-e", _MINT_TOKEN, user],
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if out.returncode != 0 or not out.stdout.strip():
             raise RTUnavailable(f"could not mint a token: {out.stderr.strip()}")
         return out.stdout.strip()

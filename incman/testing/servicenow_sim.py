@@ -28,27 +28,66 @@ from incman.testing.simbase import (
     bearer_token,
 )
 
-TABLE_PATH = re.compile(r"^/api/now(?:/(?P<version>v1|v2))?/table/(?P<table>[^/]+)"
-                        r"(?:/(?P<sys_id>[^/]+))?/?$")
+TABLE_PATH = re.compile(
+    r"^/api/now(?:/(?P<version>v1|v2))?/table/(?P<table>[^/]+)"
+    r"(?:/(?P<sys_id>[^/]+))?/?$"
+)
 IMPORT_PATH = re.compile(r"^/api/now(?:/v1)?/import/(?P<table>[^/]+)/?$")
-QUERY_TERM = re.compile(r"^(?P<field>[a-z][a-z0-9_.]*?)(?P<op>!=|=|NOT IN|IN|STARTSWITH|LIKE)"
-                        r"(?P<value>.*)$", re.S)
+QUERY_TERM = re.compile(
+    r"^(?P<field>[a-z][a-z0-9_.]*?)(?P<op>!=|=|NOT IN|IN|STARTSWITH|LIKE)"
+    r"(?P<value>.*)$",
+    re.S,
+)
 
-STATE_LABELS = {"1": "New", "2": "In Progress", "3": "On Hold", "6": "Resolved", "7": "Closed",
-                "8": "Canceled"}
+STATE_LABELS = {
+    "1": "New",
+    "2": "In Progress",
+    "3": "On Hold",
+    "6": "Resolved",
+    "7": "Closed",
+    "8": "Canceled",
+}
 LEVEL_LABELS = {"1": "1 - High", "2": "2 - Medium", "3": "3 - Low"}
-CHOICES = {"state": STATE_LABELS, "incident_state": STATE_LABELS, "impact": LEVEL_LABELS,
-           "urgency": LEVEL_LABELS, "severity": LEVEL_LABELS}
-REFERENCES = {"caller_id": "sys_user", "assigned_to": "sys_user", "opened_by": "sys_user",
-              "resolved_by": "sys_user", "closed_by": "sys_user",
-              "assignment_group": "sys_user_group"}
+CHOICES = {
+    "state": STATE_LABELS,
+    "incident_state": STATE_LABELS,
+    "impact": LEVEL_LABELS,
+    "urgency": LEVEL_LABELS,
+    "severity": LEVEL_LABELS,
+}
+REFERENCES = {
+    "caller_id": "sys_user",
+    "assigned_to": "sys_user",
+    "opened_by": "sys_user",
+    "resolved_by": "sys_user",
+    "closed_by": "sys_user",
+    "assignment_group": "sys_user_group",
+}
 JOURNAL_FIELDS = ("work_notes", "comments")
-WRITABLE = frozenset({
-    "short_description", "description", "impact", "urgency", "state", "incident_state",
-    "caller_id", "category", "subcategory", "correlation_id", "correlation_display",
-    "assigned_to", "assignment_group", "close_code", "close_notes", "contact_type", "cmdb_ci",
-    "severity", "opened_by", *JOURNAL_FIELDS,
-})
+WRITABLE = frozenset(
+    {
+        "short_description",
+        "description",
+        "impact",
+        "urgency",
+        "state",
+        "incident_state",
+        "caller_id",
+        "category",
+        "subcategory",
+        "correlation_id",
+        "correlation_display",
+        "assigned_to",
+        "assignment_group",
+        "close_code",
+        "close_notes",
+        "contact_type",
+        "cmdb_ci",
+        "severity",
+        "opened_by",
+        *JOURNAL_FIELDS,
+    }
+)
 READ_ONLY_STATES = ("7", "8")
 RESOLVED = "6"
 
@@ -62,8 +101,7 @@ def _sys_id() -> str:
 
 
 def _failure(status: int, message: str, detail: str | None = None) -> SimError:
-    return SimError(status, {"error": {"message": message, "detail": detail},
-                             "status": "failure"})
+    return SimError(status, {"error": {"message": message, "detail": detail}, "status": "failure"})
 
 
 class ServiceNowSim(SimApp):
@@ -73,16 +111,21 @@ class ServiceNowSim(SimApp):
 
     name = "servicenow"
 
-    def __init__(self, username: str = "incman", password: str = "incman-secret",
-                 token: str = "", import_table: str = "u_incman_incident",
-                 users: list[str] | str | None = None, groups: list[str] | str | None = None,
-                 sys_user_readable: bool | str = False) -> None:
+    def __init__(
+        self,
+        username: str = "incman",
+        password: str = "incman-secret",
+        token: str = "",
+        import_table: str = "u_incman_incident",
+        users: list[str] | str | None = None,
+        groups: list[str] | str | None = None,
+        sys_user_readable: bool | str = False,
+    ) -> None:
         super().__init__()
         self.username, self.password, self.token = username, password, token
         self.import_table = import_table
         self.sys_user_readable = str(sys_user_readable).lower() in ("1", "true", "yes")
-        names = users if users is not None else ["admin", username, "oncall1", "oncall2",
-                                                 "tester"]
+        names = users if users is not None else ["admin", username, "oncall1", "oncall2", "tester"]
         self.user_names = names.split(",") if isinstance(names, str) else list(names)
         groups = groups if groups is not None else ["Service Desk", "Network", "Database"]
         self.group_names = groups.split(",") if isinstance(groups, str) else list(groups)
@@ -93,8 +136,10 @@ class ServiceNowSim(SimApp):
         self.journal: dict[str, list[dict[str, str]]] = {}
         self.import_sets: list[dict[str, Any]] = []
         self.next_number = 10001
-        self.users = {_sys_id(): {"user_name": n, "name": n.replace(".", " ").title()}
-                      for n in dict.fromkeys(self.user_names)}
+        self.users = {
+            _sys_id(): {"user_name": n, "name": n.replace(".", " ").title()}
+            for n in dict.fromkeys(self.user_names)
+        }
         self.groups = {_sys_id(): {"name": n} for n in dict.fromkeys(self.group_names)}
 
     # -- auth and errors -------------------------------------------------------------------
@@ -106,25 +151,32 @@ class ServiceNowSim(SimApp):
 
     def error(self, status: int, message: str) -> SimResponse:
         if status == 401:
-            return _failure(401, "User Not Authenticated",
-                            "Required to provide Auth information").response
+            return _failure(
+                401, "User Not Authenticated", "Required to provide Auth information"
+            ).response
         resp = _failure(status, message).response
         if status == 429:
-            resp.headers.update({"X-RateLimit-Limit": "1000",
-                                 "X-RateLimit-Reset": str(int(time.time()) + 3600),
-                                 "X-RateLimit-Rule": "a2e4f2c1db1b2010d1d8f1e5ca9619a3"})
+            resp.headers.update(
+                {
+                    "X-RateLimit-Limit": "1000",
+                    "X-RateLimit-Reset": str(int(time.time()) + 3600),
+                    "X-RateLimit-Rule": "a2e4f2c1db1b2010d1d8f1e5ca9619a3",
+                }
+            )
         return resp
 
     def describe(self) -> str:
         auth = f"password: {self.password}" if self.password else ""
         if self.token:
             auth += f"{', ' if auth else ''}token: {self.token}"
-        return (f"ServiceNow simulator at {self.base_url}\n"
-                f"  user: {self.username}, {auth}\n"
-                f"  incidents: {self.base_url}/api/now/table/incident\n"
-                f"  import set staging table: {self.import_table}\n"
-                f"  notification config: {{url: {self.base_url}, username: {self.username}, "
-                f"password: ...}}")
+        return (
+            f"ServiceNow simulator at {self.base_url}\n"
+            f"  user: {self.username}, {auth}\n"
+            f"  incidents: {self.base_url}/api/now/table/incident\n"
+            f"  import set staging table: {self.import_table}\n"
+            f"  notification config: {{url: {self.base_url}, username: {self.username}, "
+            f"password: ...}}"
+        )
 
     # -- routing -----------------------------------------------------------------------------
     def handle(self, req: SimRequest) -> SimResponse:
@@ -136,12 +188,14 @@ class ServiceNowSim(SimApp):
             return self._import(req, match["table"])
         raise _failure(400, "Requested URI does not represent any resource")
 
-    def _table(self, req: SimRequest, table: str, sys_id: str | None,
-               version: str) -> SimResponse:
+    def _table(self, req: SimRequest, table: str, sys_id: str | None, version: str) -> SimResponse:
         if table in ("sys_user", "sys_user_group"):
             if not self.sys_user_readable or req.method != "GET":
-                raise _failure(403, "Operation Failed",
-                               "ACL Exception Insert/Read Failed due to security constraints")
+                raise _failure(
+                    403,
+                    "Operation Failed",
+                    "ACL Exception Insert/Read Failed due to security constraints",
+                )
             rows = self.users if table == "sys_user" else self.groups
             return SimResponse(200, {"result": [{"sys_id": k, **v} for k, v in rows.items()]})
         if table != "incident":
@@ -152,32 +206,36 @@ class ServiceNowSim(SimApp):
             return SimResponse(200, {"result": self._render(self._get(sys_id or ""), req)})
         if req.method == "POST" and sys_id is None:
             record = self._insert(self._body(req), req.flag("sysparm_input_display_value"))
-            return SimResponse(201, {"result": self._render(record, req)},
-                               {"Location": f"{self.base_url}/api/now/table/incident/"
-                                            f"{record['sys_id']}"})
+            return SimResponse(
+                201,
+                {"result": self._render(record, req)},
+                {"Location": f"{self.base_url}/api/now/table/incident/{record['sys_id']}"},
+            )
         if req.method in ("PATCH", "PUT") and sys_id is not None:
             record = self._get(sys_id)
-            self._write(record, self._body(req), req.flag("sysparm_input_display_value"),
-                        by=self.username)
+            self._write(
+                record, self._body(req), req.flag("sysparm_input_display_value"), by=self.username
+            )
             return SimResponse(200, {"result": self._render(record, req)})
         if req.method == "DELETE" and sys_id is not None:
             self._get(sys_id)
-            raise _failure(403, "Operation Failed",
-                           "ACL Exception Delete Failed due to security constraints")
+            raise _failure(
+                403, "Operation Failed", "ACL Exception Delete Failed due to security constraints"
+            )
         raise _failure(405, f"Method {req.method} not allowed here")
 
     @staticmethod
     def _body(req: SimRequest) -> dict[str, Any]:
         if not isinstance(req.body, dict):
-            raise _failure(400, "Exception while reading request",
-                           "The payload is not valid JSON.")
+            raise _failure(400, "Exception while reading request", "The payload is not valid JSON.")
         return req.body
 
     def _get(self, sys_id: str) -> dict[str, str]:
         record = self.incidents.get(sys_id)
         if record is None:
-            raise _failure(404, "No Record found",
-                           "Record doesn't exist or ACL restricts the record retrieval")
+            raise _failure(
+                404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval"
+            )
         return record
 
     # -- writes ------------------------------------------------------------------------------
@@ -193,8 +251,9 @@ class ServiceNowSim(SimApp):
         return ""
 
     def _value(self, field: str, value: Any, display: bool) -> str:
-        text = "" if value is None else str(value).lower() if isinstance(value, bool) \
-            else str(value)
+        text = (
+            "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        )
         if field in REFERENCES:
             return self._reference(field, text, display)
         if display and field in CHOICES:
@@ -205,15 +264,37 @@ class ServiceNowSim(SimApp):
 
     def _insert(self, body: dict[str, Any], display: bool, by: str = "") -> dict[str, str]:
         now = _now()
-        record = {"sys_id": _sys_id(), "number": f"INC{self.next_number:07d}", "state": "1",
-                  "incident_state": "1", "impact": "3", "urgency": "3", "priority": "5",
-                  "active": "true", "short_description": "", "description": "",
-                  "caller_id": "", "category": "inquiry", "correlation_id": "",
-                  "correlation_display": "", "assigned_to": "", "assignment_group": "",
-                  "close_code": "", "close_notes": "", "work_notes": "", "comments": "",
-                  "opened_at": now, "opened_by": "", "resolved_at": "", "closed_at": "",
-                  "reopen_count": "0", "sys_created_on": now, "sys_created_by": by or
-                  self.username, "sys_updated_on": now, "sys_mod_count": "0"}
+        record = {
+            "sys_id": _sys_id(),
+            "number": f"INC{self.next_number:07d}",
+            "state": "1",
+            "incident_state": "1",
+            "impact": "3",
+            "urgency": "3",
+            "priority": "5",
+            "active": "true",
+            "short_description": "",
+            "description": "",
+            "caller_id": "",
+            "category": "inquiry",
+            "correlation_id": "",
+            "correlation_display": "",
+            "assigned_to": "",
+            "assignment_group": "",
+            "close_code": "",
+            "close_notes": "",
+            "work_notes": "",
+            "comments": "",
+            "opened_at": now,
+            "opened_by": "",
+            "resolved_at": "",
+            "closed_at": "",
+            "reopen_count": "0",
+            "sys_created_on": now,
+            "sys_created_by": by or self.username,
+            "sys_updated_on": now,
+            "sys_mod_count": "0",
+        }
         self.next_number += 1
         record["opened_by"] = self._reference("opened_by", by or self.username, True)
         self.journal[record["sys_id"]] = []
@@ -221,21 +302,39 @@ class ServiceNowSim(SimApp):
         self.incidents[record["sys_id"]] = record
         return record
 
-    def _write(self, record: dict[str, str], body: dict[str, Any], display: bool, by: str,
-               creating: bool = False, admin: bool = False) -> None:
+    def _write(
+        self,
+        record: dict[str, str],
+        body: dict[str, Any],
+        display: bool,
+        by: str,
+        creating: bool = False,
+        admin: bool = False,
+    ) -> None:
         if not creating and not admin and record["state"] in READ_ONLY_STATES:
-            raise _failure(403, "Operation Failed",
-                           "ACL Exception Update Failed due to security constraints")
-        changes = {k: self._value(k, v, display) for k, v in body.items()
-                   if k in WRITABLE or k.startswith("u_")}  # unknown fields: silently ignored
+            raise _failure(
+                403, "Operation Failed", "ACL Exception Update Failed due to security constraints"
+            )
+        changes = {
+            k: self._value(k, v, display)
+            for k, v in body.items()
+            if k in WRITABLE or k.startswith("u_")
+        }  # unknown fields: silently ignored
         if "incident_state" in changes and "state" not in changes:
             changes["state"] = changes["incident_state"]
         new = {**record, **{k: v for k, v in changes.items() if k not in JOURNAL_FIELDS}}
         new["incident_state"] = new["state"]
-        if new["state"] in (RESOLVED, "7") and new["state"] != record["state"] and not (
-                new["close_code"] and new["close_notes"]):
-            raise _failure(403, "Operation Failed", "Data Policy Exception: The following "
-                           "fields are mandatory: Resolution code, Resolution notes")
+        if (
+            new["state"] in (RESOLVED, "7")
+            and new["state"] != record["state"]
+            and not (new["close_code"] and new["close_notes"])
+        ):
+            raise _failure(
+                403,
+                "Operation Failed",
+                "Data Policy Exception: The following "
+                "fields are mandatory: Resolution code, Resolution notes",
+            )
         now = _now()
         if new["state"] != record["state"] and not creating:
             if new["state"] == RESOLVED:
@@ -255,8 +354,13 @@ class ServiceNowSim(SimApp):
         for element in JOURNAL_FIELDS:
             if changes.get(element):
                 self.journal[record["sys_id"]].append(
-                    {"element": element, "value": changes[element], "sys_created_on": now,
-                     "sys_created_by": by})
+                    {
+                        "element": element,
+                        "value": changes[element],
+                        "sys_created_on": now,
+                        "sys_created_by": by,
+                    }
+                )
 
     # -- reads -------------------------------------------------------------------------------
     def _display(self, field: str, value: str) -> str:
@@ -285,8 +389,11 @@ class ServiceNowSim(SimApp):
             if name in REFERENCES and value and not no_links:
                 table = REFERENCES[name]
                 link = f"{self.base_url}/api/now/table/{table}/{value}"
-                shown = {**shown, "link": link} if isinstance(shown, dict) \
+                shown = (
+                    {**shown, "link": link}
+                    if isinstance(shown, dict)
                     else {"link": link, "value": shown}
+                )
             out[name] = shown
         return out
 
@@ -314,9 +421,9 @@ class ServiceNowSim(SimApp):
         filters = []
         for term in (t.replace("\x00", "^") for t in terms):
             if term.startswith("ORDERBYDESC"):
-                order = (term[len("ORDERBYDESC"):], True)
+                order = (term[len("ORDERBYDESC") :], True)
             elif term.startswith("ORDERBY"):
-                order = (term[len("ORDERBY"):], False)
+                order = (term[len("ORDERBY") :], False)
             elif term.startswith("OR") or term.startswith("NQ"):
                 raise _failure(400, "This simulator supports AND (^) queries only")
             else:
@@ -329,13 +436,21 @@ class ServiceNowSim(SimApp):
             offset = int(req.query.get("sysparm_offset", "0"))
         except ValueError:
             raise _failure(400, "sysparm_limit and sysparm_offset must be numbers") from None
-        page = rows[offset: offset + limit]
+        page = rows[offset : offset + limit]
         headers = {"X-Total-Count": str(len(rows))}
         if not page and version != "v2":
-            raise SimError(404, {"error": {"message": "No Record found", "detail":
-                                           "Records matching query not found. Check query "
-                                           "parameter or offset parameter"},
-                                 "status": "failure"}, headers)
+            raise SimError(
+                404,
+                {
+                    "error": {
+                        "message": "No Record found",
+                        "detail": "Records matching query not found. Check query "
+                        "parameter or offset parameter",
+                    },
+                    "status": "failure",
+                },
+                headers,
+            )
         return SimResponse(200, {"result": [self._render(r, req) for r in page]}, headers)
 
     # -- Import Set API ----------------------------------------------------------------------
@@ -343,38 +458,53 @@ class ServiceNowSim(SimApp):
         if table != self.import_table:
             raise _failure(400, f"Invalid table {table}")
         body = self._body(req)
-        row = {(k[2:] if k.startswith("u_") else k): ("" if v is None else str(v))
-               for k, v in body.items()}
+        row = {
+            (k[2:] if k.startswith("u_") else k): ("" if v is None else str(v))
+            for k, v in body.items()
+        }
         number = f"ISET{10001 + len(self.import_sets):07d}"
         result: dict[str, Any] = {"transform_map": "incman incident", "table": "incident"}
         key = row.get("correlation_id", "")
-        existing = next((r for r in self.incidents.values()
-                         if key and r["correlation_id"] == key), None)
+        existing = next(
+            (r for r in self.incidents.values() if key and r["correlation_id"] == key), None
+        )
         try:
             if existing is not None:
                 self._write(existing, row, display=True, by=self.username, admin=True)
                 record, status = existing, "updated"
             elif not row.get("short_description"):
-                raise _failure(400, "Transform error",
-                               "short_description is mandatory for a new incident")
+                raise _failure(
+                    400, "Transform error", "short_description is mandatory for a new incident"
+                )
             else:
                 record, status = self._insert(row, display=True), "inserted"
-            result.update({"display_name": "number", "display_value": record["number"],
-                           "record_link": f"{self.base_url}/api/now/table/incident/"
-                                          f"{record['sys_id']}",
-                           "status": status, "sys_id": record["sys_id"]})
+            result.update(
+                {
+                    "display_name": "number",
+                    "display_value": record["number"],
+                    "record_link": f"{self.base_url}/api/now/table/incident/{record['sys_id']}",
+                    "status": status,
+                    "sys_id": record["sys_id"],
+                }
+            )
         except SimError as exc:
             detail = exc.response.body["error"]["detail"] or exc.response.body["error"]["message"]
-            result.update({"status": "error", "error_message": detail,
-                           "status_message": detail, "sys_id": _sys_id()})
+            result.update(
+                {
+                    "status": "error",
+                    "error_message": detail,
+                    "status_message": detail,
+                    "sys_id": _sys_id(),
+                }
+            )
         self.import_sets.append({"import_set": number, "row": row, "result": result})
-        return SimResponse(201, {"import_set": number, "staging_table": table,
-                                 "result": [result]})
+        return SimResponse(201, {"import_set": number, "staging_table": table, "result": [result]})
 
     # -- control -----------------------------------------------------------------------------
     def _find(self, record_id: str) -> dict[str, str]:
         record = self.incidents.get(record_id) or next(
-            (r for r in self.incidents.values() if r["number"] == record_id), None)
+            (r for r in self.incidents.values() if r["number"] == record_id), None
+        )
         if record is None:
             raise SimError(404, {"error": f"no incident {record_id}"})
         return record
@@ -391,7 +521,9 @@ class ServiceNowSim(SimApp):
         return {**record, **names, "journal": list(self.journal.get(record["sys_id"], []))}
 
     def state(self) -> dict[str, Any]:
-        return {"incidents": [self._dump(r) for r in self.incidents.values()],
-                "import_sets": list(self.import_sets),
-                "users": [{"sys_id": k, **v} for k, v in self.users.items()],
-                "groups": [{"sys_id": k, **v} for k, v in self.groups.items()]}
+        return {
+            "incidents": [self._dump(r) for r in self.incidents.values()],
+            "import_sets": list(self.import_sets),
+            "users": [{"sys_id": k, **v} for k, v in self.users.items()],
+            "groups": [{"sys_id": k, **v} for k, v in self.groups.items()],
+        }

@@ -75,7 +75,7 @@ class Fault:
     @classmethod
     def from_dict(cls, raw: Any) -> Fault:
         if not isinstance(raw, dict):
-            raise ValueError("a fault is an object such as {\"mode\": \"429\", \"count\": 5}")
+            raise ValueError('a fault is an object such as {"mode": "429", "count": 5}')
         unknown = set(raw) - {"mode", "count", "retry_after", "delay", "method", "path"}
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
@@ -83,10 +83,14 @@ class Fault:
         if mode not in FAULT_MODES:
             raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}")
         try:
-            fault = cls(mode=mode, count=int(raw.get("count", 1)),
-                        retry_after=float(raw.get("retry_after", 1.0)),
-                        delay=float(raw.get("delay", 2.0)),
-                        method=str(raw.get("method", "")).upper(), path=str(raw.get("path", "")))
+            fault = cls(
+                mode=mode,
+                count=int(raw.get("count", 1)),
+                retry_after=float(raw.get("retry_after", 1.0)),
+                delay=float(raw.get("delay", 2.0)),
+                method=str(raw.get("method", "")).upper(),
+                path=str(raw.get("path", "")),
+            )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"bad fault: {exc}") from None
         if fault.count < 1 or fault.retry_after < 0 or fault.delay < 0:
@@ -191,7 +195,7 @@ class SimApp:
 
     # -- control -------------------------------------------------------------------------
     def control(self, req: SimRequest) -> SimResponse:
-        action = req.path[len("/_sim/"):].strip("/")
+        action = req.path[len("/_sim/") :].strip("/")
         if action == "state" and req.method == "GET":
             with self.lock:
                 return SimResponse(200, self.state())
@@ -209,7 +213,7 @@ class SimApp:
             if not isinstance(req.body, dict):
                 return SimResponse(400, {"error": "the body must be a JSON object of changes"})
             with self.lock:
-                return SimResponse(200, self.act(unquote(action[len("records/"):]), req.body))
+                return SimResponse(200, self.act(unquote(action[len("records/") :]), req.body))
         return SimResponse(404, {"error": f"no control endpoint {req.method} {req.path}"})
 
     def _control_faults(self, req: SimRequest) -> SimResponse:
@@ -220,8 +224,11 @@ class SimApp:
             return SimResponse(200, {"faults": []})
         if req.method != "POST":
             return SimResponse(405, {"error": "GET, POST or DELETE"})
-        raw = req.body.get("faults") if isinstance(req.body, dict) and "faults" in req.body \
+        raw = (
+            req.body.get("faults")
+            if isinstance(req.body, dict) and "faults" in req.body
             else [req.body]
+        )
         try:
             faults = [Fault.from_dict(item) for item in (raw if isinstance(raw, list) else [raw])]
         except ValueError as exc:
@@ -304,9 +311,16 @@ class _Handler(BaseHTTPRequestHandler):
                     resp = app.handle(req)
             except SimError as exc:
                 resp = exc.response
-        app.requests.append({"method": req.method, "path": req.path, "query": req.query,
-                             "status": resp.status if resp and mode != "commit_then_drop"
-                             else None, "fault": mode or None, "at": time.time()})
+        app.requests.append(
+            {
+                "method": req.method,
+                "path": req.path,
+                "query": req.query,
+                "status": resp.status if resp and mode != "commit_then_drop" else None,
+                "fault": mode or None,
+                "at": time.time(),
+            }
+        )
         if resp is None or mode == "commit_then_drop":
             self._drop()
             return
@@ -331,8 +345,9 @@ class SimServer:
     """Serve a SimApp on loopback, in a background thread (`start`) or in the foreground
     (`serve_forever`)."""
 
-    def __init__(self, app: SimApp, host: str = "127.0.0.1", port: int = 0,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, app: SimApp, host: str = "127.0.0.1", port: int = 0, verbose: bool = False
+    ) -> None:
         self.app = app
         self._server = _Server((host, port), app, verbose)
         self._thread: threading.Thread | None = None
@@ -348,8 +363,9 @@ class SimServer:
         return self.app.base_url
 
     def start(self) -> SimServer:
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name=f"{self.app.name}-sim", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"{self.app.name}-sim", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -41,16 +41,23 @@ class Message:
     broadcast: bool = False
 
     def render(self, with_metadata: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text,
-                               "user": self.user}
+        out: dict[str, Any] = {
+            "type": "message",
+            "ts": self.ts,
+            "text": self.text,
+            "user": self.user,
+        }
         if self.user == BOT_USER:
             out["bot_id"] = BOT_ID
         if self.thread_ts:
             out["thread_ts"] = self.thread_ts
         if self.replies:
-            out.update(thread_ts=self.ts, reply_count=len(self.replies),
-                       latest_reply=self.replies[-1].ts,
-                       reply_users=sorted({r.user for r in self.replies}))
+            out.update(
+                thread_ts=self.ts,
+                reply_count=len(self.replies),
+                latest_reply=self.replies[-1].ts,
+                reply_users=sorted({r.user for r in self.replies}),
+            )
         if self.edited_ts:
             out["edited"] = {"user": BOT_USER, "ts": self.edited_ts}
         if with_metadata and self.metadata:
@@ -76,8 +83,9 @@ class SlackSim(SimApp):
 
     name = "slack"
 
-    def __init__(self, token: str = DEFAULT_TOKEN,
-                 channels: dict[str, str] | str | None = None) -> None:
+    def __init__(
+        self, token: str = DEFAULT_TOKEN, channels: dict[str, str] | str | None = None
+    ) -> None:
         """`channels`: ID → name, or as text `C0ALERTS1=alerts,C0OPS0001=ops`."""
         super().__init__()
         self.token = token
@@ -93,8 +101,7 @@ class SlackSim(SimApp):
 
     def describe(self) -> str:
         channels = ", ".join(f"{cid} (#{name})" for cid, name in self.channel_names.items())
-        return (f"Slack simulator: api_url {self.api_url}, token {self.token}, "
-                f"channels {channels}")
+        return f"Slack simulator: api_url {self.api_url}, token {self.token}, channels {channels}"
 
     # -- simbase hooks ---------------------------------------------------------------------
     def authenticate(self, req: SimRequest) -> bool:
@@ -115,11 +122,18 @@ class SlackSim(SimApp):
         self.injected.clear()
 
     def state(self) -> dict[str, Any]:
-        return {"channels": {
-            cid: {"name": self.channel_names[cid],
-                  "messages": [dict(m.render(True), replies=[r.render(True) for r in m.replies])
-                               for m in messages]}
-            for cid, messages in self.channels.items()}}
+        return {
+            "channels": {
+                cid: {
+                    "name": self.channel_names[cid],
+                    "messages": [
+                        dict(m.render(True), replies=[r.render(True) for r in m.replies])
+                        for m in messages
+                    ],
+                }
+                for cid, messages in self.channels.items()
+            }
+        }
 
     def act(self, record_id: str, changes: dict[str, Any]) -> Any:
         """A person in the channel: `{"reply": "text"}` answers in the thread of message
@@ -128,8 +142,12 @@ class SlackSim(SimApp):
             raise SimError(404, {"error": f"no message {record_id}"})
         channel, message = self.by_ts[record_id]
         if "reply" in changes:
-            reply = self.add_message(channel, str(changes["reply"]), thread_ts=record_id,
-                               user=str(changes.get("user") or "U0PERSON1"))
+            reply = self.add_message(
+                channel,
+                str(changes["reply"]),
+                thread_ts=record_id,
+                user=str(changes.get("user") or "U0PERSON1"),
+            )
             return reply.render(True)
         if "text" in changes:
             message.text = str(changes["text"])
@@ -142,9 +160,14 @@ class SlackSim(SimApp):
             if not body.get("error"):
                 return SimResponse(400, {"error": "give the Slack error, e.g. channel_not_found"})
             with self.lock:
-                self.injected.append(_InjectedError(
-                    str(body["error"]), int(body.get("count", 1)), str(body.get("method", "")),
-                    float(body.get("retry_after", 1.0))))
+                self.injected.append(
+                    _InjectedError(
+                        str(body["error"]),
+                        int(body.get("count", 1)),
+                        str(body.get("method", "")),
+                        float(body.get("retry_after", 1.0)),
+                    )
+                )
             return SimResponse(201, {"injected": len(self.injected)})
         return super().control(req)
 
@@ -153,7 +176,7 @@ class SlackSim(SimApp):
             return self._archive(req.path)
         if not req.path.startswith("/api/"):
             raise SimError(404, {"ok": False, "error": "unknown_method"})
-        method = req.path[len("/api/"):]
+        method = req.path[len("/api/") :]
         self._raise_injected(method)
         handler = _METHODS.get(method)
         if handler is None:
@@ -167,8 +190,11 @@ class SlackSim(SimApp):
                 if item.count <= 0:
                     self.injected.remove(item)
                 if item.error == "ratelimited":
-                    raise SimError(429, {"ok": False, "error": "ratelimited"},
-                                   {"Retry-After": f"{item.retry_after:g}"})
+                    raise SimError(
+                        429,
+                        {"ok": False, "error": "ratelimited"},
+                        {"Retry-After": f"{item.retry_after:g}"},
+                    )
                 raise SlackError(item.error)
 
     # -- state helpers ---------------------------------------------------------------------
@@ -193,9 +219,15 @@ class SlackSim(SimApp):
             raise SlackError("message_not_found")
         return found[1]
 
-    def add_message(self, channel: str, text: str, thread_ts: str | None = None,
-              metadata: dict[str, Any] | None = None, user: str = BOT_USER,
-              broadcast: bool = False) -> Message:
+    def add_message(
+        self,
+        channel: str,
+        text: str,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        user: str = BOT_USER,
+        broadcast: bool = False,
+    ) -> Message:
         message = Message(self._next_ts(), text, user, thread_ts, metadata, broadcast=broadcast)
         if thread_ts:
             self._message(channel, thread_ts).replies.append(message)
@@ -214,13 +246,25 @@ class SlackSim(SimApp):
         if found is None or found[0] != parts[1]:
             raise SimError(404, {"error": "no such message"})
         message = found[1]
-        return SimResponse(200, {"channel": parts[1], "message": message.render(False),
-                                 "thread": [r.render(False) for r in message.replies]})
+        return SimResponse(
+            200,
+            {
+                "channel": parts[1],
+                "message": message.render(False),
+                "thread": [r.render(False) for r in message.replies],
+            },
+        )
 
     # -- methods -----------------------------------------------------------------------------
     def auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"url": f"{self.base_url}/", "team": "incman-sim", "user": "incman",
-                "team_id": TEAM_ID, "user_id": BOT_USER, "bot_id": BOT_ID}
+        return {
+            "url": f"{self.base_url}/",
+            "team": "incman-sim",
+            "user": "incman",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+        }
 
     def post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"), names_ok=True)
@@ -232,8 +276,13 @@ class SlackSim(SimApp):
             parent = self._message(channel, thread_ts)
             if parent.thread_ts:
                 thread_ts = parent.thread_ts  # a reply to a reply joins the same thread
-        message = self.add_message(channel, text, thread_ts, _metadata(args.get("metadata")),
-                             broadcast=_true(args.get("reply_broadcast")))
+        message = self.add_message(
+            channel,
+            text,
+            thread_ts,
+            _metadata(args.get("metadata")),
+            broadcast=_true(args.get("reply_broadcast")),
+        )
         return {"channel": channel, "ts": message.ts, "message": message.render(True)}
 
     def update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -246,8 +295,12 @@ class SlackSim(SimApp):
         if "metadata" in args:
             message.metadata = _metadata(args["metadata"])
         message.edited_ts = self._next_ts()
-        return {"channel": channel, "ts": message.ts, "text": message.text,
-                "message": message.render(True)}
+        return {
+            "channel": channel,
+            "ts": message.ts,
+            "text": message.text,
+            "message": message.render(True),
+        }
 
     def permalink(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
@@ -261,11 +314,14 @@ class SlackSim(SimApp):
         channel = self._channel(args.get("channel"))
         latest, oldest = float(args.get("latest") or "inf"), float(args.get("oldest") or 0)
         inclusive = _true(args.get("inclusive"))
-        found = [m for m in reversed(self.channels[channel])
-                 if (oldest < float(m.ts) < latest)
-                 or (inclusive and float(m.ts) in (latest, oldest))]
-        return _page(found, args, with_metadata=_true(args.get("include_all_metadata")),
-                     default_limit=100)
+        found = [
+            m
+            for m in reversed(self.channels[channel])
+            if (oldest < float(m.ts) < latest) or (inclusive and float(m.ts) in (latest, oldest))
+        ]
+        return _page(
+            found, args, with_metadata=_true(args.get("include_all_metadata")), default_limit=100
+        )
 
     def replies(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
@@ -275,17 +331,25 @@ class SlackSim(SimApp):
             raise SlackError("thread_not_found") from None
         if parent.thread_ts:
             parent = self._message(channel, parent.thread_ts)
-        return _page([parent, *parent.replies], args,
-                     with_metadata=_true(args.get("include_all_metadata")), default_limit=1000)
+        return _page(
+            [parent, *parent.replies],
+            args,
+            with_metadata=_true(args.get("include_all_metadata")),
+            default_limit=1000,
+        )
 
     def list_channels(self, args: dict[str, Any]) -> dict[str, Any]:
-        items = [{"id": cid, "name": name, "is_channel": True, "is_archived": False,
-                  "is_member": True} for cid, name in self.channel_names.items()]
+        items = [
+            {"id": cid, "name": name, "is_channel": True, "is_archived": False, "is_member": True}
+            for cid, name in self.channel_names.items()
+        ]
         limit, offset = _limit(args, 100), _offset(args.get("cursor"))
-        page = items[offset:offset + limit]
+        page = items[offset : offset + limit]
         more = offset + limit < len(items)
-        return {"channels": page,
-                "response_metadata": {"next_cursor": _cursor(offset + limit) if more else ""}}
+        return {
+            "channels": page,
+            "response_metadata": {"next_cursor": _cursor(offset + limit) if more else ""},
+        }
 
 
 _METHODS = {
@@ -334,8 +398,11 @@ def _metadata(raw: Any) -> dict[str, Any] | None:
             raw = json.loads(raw)
         except ValueError:
             raise SlackError("invalid_metadata_format") from None
-    if not isinstance(raw, dict) or not raw.get("event_type") \
-            or not isinstance(raw.get("event_payload"), dict):
+    if (
+        not isinstance(raw, dict)
+        or not raw.get("event_type")
+        or not isinstance(raw.get("event_payload"), dict)
+    ):
         raise SlackError("invalid_metadata_schema")
     return {"event_type": str(raw["event_type"]), "event_payload": raw["event_payload"]}
 
@@ -360,10 +427,14 @@ def _offset(cursor: Any) -> int:
         raise SlackError("invalid_cursor") from None
 
 
-def _page(messages: list[Message], args: dict[str, Any], with_metadata: bool,
-          default_limit: int) -> dict[str, Any]:
+def _page(
+    messages: list[Message], args: dict[str, Any], with_metadata: bool, default_limit: int
+) -> dict[str, Any]:
     limit, offset = _limit(args, default_limit), _offset(args.get("cursor"))
-    page = messages[offset:offset + limit]
+    page = messages[offset : offset + limit]
     more = offset + limit < len(messages)
-    return {"messages": [m.render(with_metadata) for m in page], "has_more": more,
-            "response_metadata": {"next_cursor": _cursor(offset + limit) if more else ""}}
+    return {
+        "messages": [m.render(with_metadata) for m in page],
+        "has_more": more,
+        "response_metadata": {"next_cursor": _cursor(offset + limit) if more else ""},
+    }

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import yaml
 from helpers import API_KEY, Client
 
 from incman.testing.pg import fresh_database
 from incman.testing.procs import Proc, start_api, start_worker
+from incman.testing.redisdb import private_redis_db
 from workers.routes import all_queue_names
 
 PG_ADMIN = os.environ.get("INCMAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -30,17 +30,18 @@ def pg_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    """A Redis database of its own, emptied first."""
-    db = int(os.environ.get("INCMAN_TEST_REDIS_DB", "9"))
-    url = f"{REDIS_BASE}/{db}"
-    redis.Redis.from_url(url).flushdb()
-    return url
+def redis_url() -> Iterator[str]:
+    """A Redis database of this session's own (INCMAN_TEST_REDIS_DB to name one), claimed
+    so that no other session or bench run shares it."""
+    wanted = os.environ.get("INCMAN_TEST_REDIS_DB")
+    with private_redis_db(REDIS_BASE, int(wanted) if wanted else None) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
-def base_env(pg_database: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-             ) -> dict[str, str]:
+def base_env(
+    pg_database: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     """The environment of every incman process in this session, less INCMAN_CONFIG."""
     folder = tmp_path_factory.mktemp("incman")
     broker = os.environ.get("INCMAN_TEST_BROKER", redis_url)
@@ -57,13 +58,14 @@ def base_env(pg_database: str, redis_url: str, tmp_path_factory: pytest.TempPath
 
 def _use_in_process(env: dict[str, str]) -> None:
     """This test process reads the same database, Redis and configuration as the services."""
-    from incman.catalog import catalog_cache
-    from incman.config import reset_settings
-    from incman.db import reset_engine
-    from incman.redisconn import reset_redis
+    from incman.outbox.sender import reset_app
+    from incman.settings import reset_settings
+    from incman.store.catalog import catalog_cache
+    from incman.store.db import reset_engine
+    from incman.store.redisconn import reset_redis
 
     os.environ.update(env)
-    reset_settings(), reset_engine(), reset_redis(), catalog_cache.reset()
+    reset_settings(), reset_engine(), reset_redis(), catalog_cache.reset(), reset_app()
 
 
 ALL_QUEUES = ",".join(all_queue_names())
@@ -95,16 +97,22 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def make_stack(base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[Callable[..., Stack]]:
+def make_stack(
+    base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Stack]]:
     """Start an API (and workers) on a configuration; everything stops at module end.
 
     Stacks of one module share the database and broker, so start one per module."""
     stacks: list[Stack] = []
     saved = dict(os.environ)
 
-    def start(config: dict[str, Any], workers: int = 1, queues: str = ALL_QUEUES,
-              concurrency: int = 2, extra_env: dict[str, str] | None = None) -> Stack:
+    def start(
+        config: dict[str, Any],
+        workers: int = 1,
+        queues: str = ALL_QUEUES,
+        concurrency: int = 2,
+        extra_env: dict[str, str] | None = None,
+    ) -> Stack:
         folder = tmp_path_factory.mktemp("stack")
         path = folder / "incman.yaml"
         path.write_text(yaml.safe_dump(config))

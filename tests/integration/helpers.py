@@ -27,8 +27,9 @@ class Client:
         return self.session.get(self.base + path, timeout=30, **kw)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2,
-             what: str = "condition") -> Any:
+def wait_for(
+    check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "condition"
+) -> Any:
     """Poll until `check()` is truthy; its last value is returned."""
     deadline = time.monotonic() + timeout
     while True:
@@ -46,9 +47,16 @@ def unique(prefix: str) -> str:
 
 def send_disk_event(client: Client, device: str, severity: int = 5) -> str:
     """A "Disk full" event for `device`; its id."""
-    resp = client.post("/api/v1/events", {"device": device, "component": "disk",
-                                          "eventClass": "/Perf", "severity": severity,
-                                          "summary": "Disk full"})
+    resp = client.post(
+        "/api/v1/events",
+        {
+            "device": device,
+            "component": "disk",
+            "eventClass": "/Perf",
+            "severity": severity,
+            "summary": "Disk full",
+        },
+    )
     assert resp.status_code in (200, 201), resp.text
     return str(resp.json()["eventId"])
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from incman.aging import age_events, purge_expired
-from incman.db import reset_engine, session_scope
-from incman.models import Action, Event, EventIncident, Incident, Note, Occurrence
+from incman.store.aging import age_events, purge_expired
+from incman.store.db import reset_engine, session_scope
+from incman.store.models import Action, Event, EventIncident, Incident, Note, Occurrence
 from incman.testing.pg import fresh_database
 
 PG_ADMIN = os.environ.get("INCMAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -26,7 +26,7 @@ DAY = timedelta(days=1)
 @pytest.fixture(scope="module")
 def database() -> Iterator[None]:
     """A database of its own, so every count below is exact."""
-    from incman.config import reset_settings
+    from incman.settings import reset_settings
 
     with fresh_database(PG_ADMIN, prefix="incman_aging") as url:
         saved = os.environ.get("INCMAN_DATABASE_URL")
@@ -55,9 +55,20 @@ GROUPS = {
 
 def _event(n: int, status: str, severity: int, age: timedelta) -> dict[str, Any]:
     at = NOW - age
-    return {"id": str(uuid.uuid4()), "dedupid": f"age{n}|c|{severity}", "device": f"age{n}",
-            "component": "c", "severity": severity, "summary": "s", "status": status,
-            "count": 1, "first_time": at, "last_time": at, "updated_at": at, "details": {}}
+    return {
+        "id": str(uuid.uuid4()),
+        "dedupid": f"age{n}|c|{severity}",
+        "device": f"age{n}",
+        "component": "c",
+        "severity": severity,
+        "summary": "s",
+        "status": status,
+        "count": 1,
+        "first_time": at,
+        "last_time": at,
+        "updated_at": at,
+        "details": {},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -76,21 +87,42 @@ def table(database: None) -> dict[str, list[str]]:
         session.execute(insert(Event), rows)
         purged, kept = ids["closed-long-ago"][:300], ids["closed-recently"][:100]
         for event_id in purged + kept:
-            session.add(Occurrence(id=f"{event_id}:1", event_id=event_id, seq=1, severity=4,
-                                   received_at=NOW - 100 * DAY, summary="s"))
+            session.add(
+                Occurrence(
+                    id=f"{event_id}:1",
+                    event_id=event_id,
+                    seq=1,
+                    severity=4,
+                    received_at=NOW - 100 * DAY,
+                    summary="s",
+                )
+            )
             session.add(Note(id=str(uuid.uuid4()), event_id=event_id, text="n"))
         session.flush()
         for i, event_id in enumerate(purged + kept):
             # resolved incidents, except every third purged one, still open remotely
             state = "OPEN" if i < 300 and i % 3 == 0 else "CLOSED"
-            inc = Incident(id=str(uuid.uuid4()), notification_id="n", integration="debug",
-                           dedupid=f"inc{i}", correlation_key=uuid.uuid4().hex, state=state)
+            inc = Incident(
+                id=str(uuid.uuid4()),
+                notification_id="n",
+                integration="debug",
+                dedupid=f"inc{i}",
+                correlation_key=uuid.uuid4().hex,
+                state=state,
+            )
             session.add(inc)
             session.flush()
-            session.add(EventIncident(event_id=event_id, notification_id="n",
-                                      incident_id=inc.id))
-            session.add(Action(kind="create", notification_id="n", integration="debug",
-                               event_id=event_id, incident_id=inc.id, status="done"))
+            session.add(EventIncident(event_id=event_id, notification_id="n", incident_id=inc.id))
+            session.add(
+                Action(
+                    kind="create",
+                    notification_id="n",
+                    integration="debug",
+                    event_id=event_id,
+                    incident_id=inc.id,
+                    status="done",
+                )
+            )
     return ids
 
 

@@ -15,29 +15,40 @@ import requests
 import yaml
 from helpers import API_KEY, Client, unique, wait_for
 
-from incman.db import session_scope
-from incman.models import Notification
+from incman.store.db import session_scope
+from incman.store.models import Notification
 
-KEYS = f"tester:admin:{API_KEY},feeder:ingest:ingest-key,boss:manager:manager-key," \
-       "burst:ingest:burst-key"
+KEYS = (
+    f"tester:admin:{API_KEY},feeder:ingest:ingest-key,boss:manager:manager-key,"
+    "burst:ingest:burst-key"
+)
 CONFIG: dict[str, Any] = {
     "triggers": [{"id": "file-trigger", "when": {"device": {"_m": "^file-"}}}],
     "notifications": [
-        {"id": "file-notification", "integration": "debug", "triggers": ["file-trigger"],
-         "subscribers": ["ops-team"], "config": {"password": "file-secret"}},
-        {"id": "file-hidden", "integration": "debug", "subscribers": ["ops-team"],
-         "options": {"hidden": True}},
+        {
+            "id": "file-notification",
+            "integration": "debug",
+            "triggers": ["file-trigger"],
+            "subscribers": ["ops-team"],
+            "config": {"password": "file-secret"},
+        },
+        {
+            "id": "file-hidden",
+            "integration": "debug",
+            "subscribers": ["ops-team"],
+            "options": {"hidden": True},
+        },
     ],
-    "users": [{"name": "oncall1", "role": "operator", "groups": ["ops-team"],
-               "api_key": "oncall-key"},
-              {"name": "visitor", "role": "operator", "api_key": "visitor-key"}],
+    "users": [
+        {"name": "oncall1", "role": "operator", "groups": ["ops-team"], "api_key": "oncall-key"},
+        {"name": "visitor", "role": "operator", "api_key": "visitor-key"},
+    ],
 }
 
 
 @pytest.fixture(scope="module")
 def stack(make_stack: Any) -> Any:
-    return make_stack(CONFIG, extra_env={"INCMAN_API_KEYS": KEYS,
-                                         "INCMAN_API_RATE_LIMIT": "40/5"})
+    return make_stack(CONFIG, extra_env={"INCMAN_API_KEYS": KEYS, "INCMAN_API_RATE_LIMIT": "40/5"})
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +71,13 @@ def delete(client: Client, path: str) -> requests.Response:
 def test_file_objects_are_listed_and_read_only(client: Client) -> None:
     items = {t["id"]: t for t in client.get("/api/v1/triggers").json()["items"]}
     assert items["file-trigger"]["readOnly"] is True
-    for resp in (put(client, "/api/v1/triggers/file-trigger", {"when": {}}),
-                 delete(client, "/api/v1/triggers/file-trigger"),
-                 client.post("/api/v1/triggers", {"id": "file-trigger"}),
-                 put(client, "/api/v1/notifications/file-notification",
-                     {"integration": "debug"}),
-                 delete(client, "/api/v1/notifications/file-notification")):
+    for resp in (
+        put(client, "/api/v1/triggers/file-trigger", {"when": {}}),
+        delete(client, "/api/v1/triggers/file-trigger"),
+        client.post("/api/v1/triggers", {"id": "file-trigger"}),
+        put(client, "/api/v1/notifications/file-notification", {"integration": "debug"}),
+        delete(client, "/api/v1/notifications/file-notification"),
+    ):
         assert resp.status_code == 409, resp.text
         assert "configuration file" in resp.json()["detail"]
 
@@ -74,8 +86,13 @@ def test_trigger_create_read_replace_delete(client: Client) -> None:
     ident = unique("trig")
     created = client.post("/api/v1/triggers", {"id": ident, "when": {"severity": {"_gte": 4}}})
     assert created.status_code == 201, created.text
-    assert created.json() == {"id": ident, "enabled": True, "when": {"severity": {"_gte": 4}},
-                              "source": "api", "readOnly": False}
+    assert created.json() == {
+        "id": ident,
+        "enabled": True,
+        "when": {"severity": {"_gte": 4}},
+        "source": "api",
+        "readOnly": False,
+    }
     assert client.post("/api/v1/triggers", {"id": ident}).status_code == 409
     replaced = put(client, f"/api/v1/triggers/{ident}", {"enabled": False, "when": {}})
     assert replaced.status_code == 200 and replaced.json()["enabled"] is False
@@ -98,33 +115,55 @@ def stored_config(ident: str) -> dict[str, Any]:
 
 def test_secrets_are_write_only(client: Client) -> None:
     ident = unique("notif")
-    body = {"id": ident, "integration": "debug", "config": {"password": "s3cret-1",
-                                                            "url_base": "http://x"}}
+    body = {
+        "id": ident,
+        "integration": "debug",
+        "config": {"password": "s3cret-1", "url_base": "http://x"},
+    }
     created = client.post("/api/v1/notifications", body)
     assert created.status_code == 201, created.text
     assert created.json()["config"] == {"password": "********", "url_base": "http://x"}
-    assert put(client, f"/api/v1/notifications/{ident}",
-               {"integration": "debug", "config": {"url_base": "http://y"}}).status_code == 200
+    assert (
+        put(
+            client,
+            f"/api/v1/notifications/{ident}",
+            {"integration": "debug", "config": {"url_base": "http://y"}},
+        ).status_code
+        == 200
+    )
     assert stored_config(ident) == {"password": "s3cret-1", "url_base": "http://y"}
-    assert put(client, f"/api/v1/notifications/{ident}",
-               {"integration": "debug", "config": {"password": "********"}}).status_code == 200
+    assert (
+        put(
+            client,
+            f"/api/v1/notifications/{ident}",
+            {"integration": "debug", "config": {"password": "********"}},
+        ).status_code
+        == 200
+    )
     assert stored_config(ident)["password"] == "s3cret-1"
-    answers = [client.get("/api/v1/notifications").text,
-               client.get(f"/api/v1/notifications/{ident}").text,
-               client.get("/api/v1/notifications/file-notification").text]
+    answers = [
+        client.get("/api/v1/notifications").text,
+        client.get(f"/api/v1/notifications/{ident}").text,
+        client.get("/api/v1/notifications/file-notification").text,
+    ]
     assert not any("s3cret" in a or "file-secret" in a for a in answers)
-    masked = client.post("/api/v1/notifications", {"id": unique("n"), "integration": "debug",
-                                                   "config": {"password": "********"}})
+    masked = client.post(
+        "/api/v1/notifications",
+        {"id": unique("n"), "integration": "debug", "config": {"password": "********"}},
+    )
     assert masked.status_code == 422 and masked.json()["field"] == "config.password"
 
 
 def test_notification_validation(client: Client) -> None:
-    for body, words in (({"id": unique("n"), "integration": "nope"}, "unknown integration"),
-                        ({"id": unique("n"), "integration": "debug", "triggers": ["ghost"]},
-                         "unknown trigger"),
-                        ({"id": unique("n"), "integration": "debug",
-                          "options": {"send_clear": "yes"}}, "true or false"),
-                        ({"id": "a/b", "integration": "debug"}, "no '/'")):
+    for body, words in (
+        ({"id": unique("n"), "integration": "nope"}, "unknown integration"),
+        ({"id": unique("n"), "integration": "debug", "triggers": ["ghost"]}, "unknown trigger"),
+        (
+            {"id": unique("n"), "integration": "debug", "options": {"send_clear": "yes"}},
+            "true or false",
+        ),
+        ({"id": "a/b", "integration": "debug"}, "no '/'"),
+    ):
         resp = client.post("/api/v1/notifications", body)
         assert resp.status_code == 422, resp.text
         assert words in resp.json()["detail"]
@@ -132,19 +171,33 @@ def test_notification_validation(client: Client) -> None:
 
 def test_api_created_objects_open_incidents(client: Client) -> None:
     trigger, notif = unique("api-trig"), unique("api-notif")
-    assert client.post("/api/v1/triggers", {"id": trigger, "when": {
-        "device": {"_m": "^cfg-"}}}).status_code == 201
-    assert client.post("/api/v1/notifications", {"id": notif, "integration": "debug",
-                                                 "triggers": [trigger]}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/triggers", {"id": trigger, "when": {"device": {"_m": "^cfg-"}}}
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            "/api/v1/notifications", {"id": notif, "integration": "debug", "triggers": [trigger]}
+        ).status_code
+        == 201
+    )
     in_use = delete(client, f"/api/v1/triggers/{trigger}")
     assert in_use.status_code == 409 and notif in in_use.json()["detail"]
 
     # The worker's catalog refreshes every 3 s (the API process sees the change at once).
     time.sleep(3.2)
-    ev = client.post("/api/v1/events", {"device": unique("cfg"), "severity": 4,
-                                        "summary": "api-made"}).json()["eventId"]
-    assert wait_for(lambda: client.get(f"/api/v1/events/{ev}").json()["notificationId"],
-                    what="an incident of the API-made notification") == notif
+    ev = client.post(
+        "/api/v1/events", {"device": unique("cfg"), "severity": 4, "summary": "api-made"}
+    ).json()["eventId"]
+    assert (
+        wait_for(
+            lambda: client.get(f"/api/v1/events/{ev}").json()["notificationId"],
+            what="an incident of the API-made notification",
+        )
+        == notif
+    )
 
 
 def test_roles_and_manual_use(client: Client) -> None:
@@ -159,16 +212,19 @@ def test_roles_and_manual_use(client: Client) -> None:
     assert manual.json()["items"][0]["config"]["password"] == "********"
     visitor = as_key(client, "visitor-key").get("/api/v1/notifications?manual=true").json()
     assert visitor["items"] == []
-    admin_ids = {n["id"] for n in client.get("/api/v1/notifications?manual=true").json()[
-        "items"]}
+    admin_ids = {n["id"] for n in client.get("/api/v1/notifications?manual=true").json()["items"]}
     assert "file-notification" in admin_ids and "file-hidden" not in admin_ids
 
 
 def cli(stack: Any, *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-c", "import sys; from incman.cli import main; sys.exit(main())"]
-    return subprocess.run([*command, *args], env={
-        **stack.env, "INCMAN_URL": stack.url, "INCMAN_API_KEY": "manager-key"},
-        capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [*command, *args],
+        env={**stack.env, "INCMAN_URL": stack.url, "INCMAN_API_KEY": "manager-key"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_apply_list_show(stack: Any, tmp_path: Path) -> None:
@@ -178,13 +234,26 @@ def test_cli_apply_list_show(stack: Any, tmp_path: Path) -> None:
     first = cli(stack, "trigger", "apply", "-f", str(triggers))
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == f"trigger {trigger}: created"
-    assert cli(stack, "trigger", "apply", "-f", str(triggers)).stdout.strip() == \
-        f"trigger {trigger}: updated"
+    assert (
+        cli(stack, "trigger", "apply", "-f", str(triggers)).stdout.strip()
+        == f"trigger {trigger}: updated"
+    )
     notifs = tmp_path / "notifications.yaml"
-    notifs.write_text(yaml.safe_dump({"notifications": [
-        {"id": notif, "integration": "debug", "triggers": [trigger],
-         "config": {"password": "cli-secret"}},
-        {"id": "file-notification", "integration": "debug"}]}))
+    notifs.write_text(
+        yaml.safe_dump(
+            {
+                "notifications": [
+                    {
+                        "id": notif,
+                        "integration": "debug",
+                        "triggers": [trigger],
+                        "config": {"password": "cli-secret"},
+                    },
+                    {"id": "file-notification", "integration": "debug"},
+                ]
+            }
+        )
+    )
     applied = cli(stack, "notification", "apply", "-f", str(notifs))
     assert applied.returncode == 1
     assert f"notification {notif}: created" in applied.stdout
@@ -216,5 +285,6 @@ def test_rate_limit_answers_429_with_retry_after(client: Client) -> None:
     assert 429 in codes and codes[0] == 200
     assert retry_after is not None and 1 <= int(retry_after) <= 5
     # Another key is counted on its own.
-    assert as_key(client, "ingest-key").post("/api/v1/alertmanager",
-                                              {"alerts": []}).status_code == 200
+    assert (
+        as_key(client, "ingest-key").post("/api/v1/alertmanager", {"alerts": []}).status_code == 200
+    )

@@ -14,15 +14,21 @@ import requests
 from helpers import API_KEY, Client, unique, wait_for
 from sqlalchemy import select, update
 
-from incman.db import session_scope
-from incman.models import DebugIncident, utcnow
-from incman.models_itsm import ItsmRequest
+from incman.store.db import session_scope
+from incman.store.itsm_models import ItsmRequest
+from incman.store.models import DebugIncident, utcnow
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "alertmanager"
 CONFIG: dict[str, Any] = {
     "triggers": [{"id": "warning-or-worse", "when": {"severity": {"_gte": 3}}}],
-    "notifications": [{"id": "debug-formats", "integration": "debug",
-                       "triggers": ["warning-or-worse"], "options": {"send_clear": True}}],
+    "notifications": [
+        {
+            "id": "debug-formats",
+            "integration": "debug",
+            "triggers": ["warning-or-worse"],
+            "options": {"send_clear": True},
+        }
+    ],
     "devices": [{"id": "db07", "service_instance": "Database Service"}],
     "entity_incidents": {"severity_map": {1: "critical", 2: "warning", 3: "clear"}},
 }
@@ -40,8 +46,11 @@ def event(client: Client, event_id: str) -> dict[str, Any]:
 
 
 def incident_of(client: Client, event_id: str) -> str:
-    return str(wait_for(lambda: event(client, event_id)["incident"],
-                        what=f"an incident on event {event_id}"))
+    return str(
+        wait_for(
+            lambda: event(client, event_id)["incident"], what=f"an incident on event {event_id}"
+        )
+    )
 
 
 def debug_incident(number: str) -> DebugIncident:
@@ -52,18 +61,24 @@ def debug_incident(number: str) -> DebugIncident:
 
 
 def send_event(client: Client, device: str, severity: int = 4) -> dict[str, Any]:
-    resp = client.post("/api/v1/events", {"device": device, "severity": severity,
-                                          "summary": f"{device} is down"})
+    resp = client.post(
+        "/api/v1/events", {"device": device, "severity": severity, "summary": f"{device} is down"}
+    )
     assert resp.status_code in (200, 201), resp.text
     return resp.json()
 
 
 # -- seed 003: event management ------------------------------------------------------------
 
+
 def seed_post(client: Client, path: str, body: dict[str, Any]) -> requests.Response:
     """As the seed's curl examples: the key in the zenoss-api-key header."""
-    return requests.post(client.base + path, json=body, timeout=30,
-                         headers={"zenoss-api-key": API_KEY, "content-type": "application/json"})
+    return requests.post(
+        client.base + path,
+        json=body,
+        timeout=30,
+        headers={"zenoss-api-key": API_KEY, "content-type": "application/json"},
+    )
 
 
 def test_annotate_seed_example_creates_and_replaces_annotations(client: Client) -> None:
@@ -71,41 +86,80 @@ def test_annotate_seed_example_creates_and_replaces_annotations(client: Client) 
     second_id = send_event(client, dev := unique("em-b"))["eventId"]
     send_event(client, dev)  # a second occurrence: <eventId>:2
     number = incident_of(client, first["eventId"])
-    earlier = seed_post(client, "/v1/event-management/annotate", {"annotations": [
-        {"eventId": second_id, "occurrenceId": f"{second_id}:1", "annotation": "first words"}]})
+    earlier = seed_post(
+        client,
+        "/v1/event-management/annotate",
+        {
+            "annotations": [
+                {
+                    "eventId": second_id,
+                    "occurrenceId": f"{second_id}:1",
+                    "annotation": "first words",
+                }
+            ]
+        },
+    )
     annotation_id = earlier.json()["annotationResponses"][0]["annotationId"]
 
-    resp = seed_post(client, "/v1/event-management/annotate", {"annotations": [
-        {"eventId": first["eventId"], "occurrenceId": f"{first['eventId']}:1",
-         "annotation": "my sample annotation"},
-        {"eventId": second_id, "occurrenceId": f"{second_id}:2",
-         "annotationId": annotation_id, "annotation": "my sample annotation update"},
-    ]})
+    resp = seed_post(
+        client,
+        "/v1/event-management/annotate",
+        {
+            "annotations": [
+                {
+                    "eventId": first["eventId"],
+                    "occurrenceId": f"{first['eventId']}:1",
+                    "annotation": "my sample annotation",
+                },
+                {
+                    "eventId": second_id,
+                    "occurrenceId": f"{second_id}:2",
+                    "annotationId": annotation_id,
+                    "annotation": "my sample annotation update",
+                },
+            ]
+        },
+    )
     assert resp.status_code == 200, resp.text
     created, replaced = resp.json()["annotationResponses"]
     assert created["success"] is True and created["annotationId"]
-    assert (created["eventId"], created["occurrenceId"]) == (first["eventId"],
-                                                             f"{first['eventId']}:1")
+    assert (created["eventId"], created["occurrenceId"]) == (
+        first["eventId"],
+        f"{first['eventId']}:1",
+    )
     assert replaced == {"eventId": second_id, "occurrenceId": f"{second_id}:2", "success": True}
     notes = event(client, second_id)["notes"]
-    assert [(n["id"], n["text"]) for n in notes] == [(annotation_id,
-                                                      "my sample annotation update")]
-    assert [n["id"] for n in event(client, first["eventId"])["notes"]] == [
-        created["annotationId"]]
+    assert [(n["id"], n["text"]) for n in notes] == [(annotation_id, "my sample annotation update")]
+    assert [n["id"] for n in event(client, first["eventId"])["notes"]] == [created["annotationId"]]
     # Annotations are event notes: they reach the incident.
-    wait_for(lambda: any(n["text"].endswith("my sample annotation")
-                         for n in debug_incident(number).notes), what="the note on the incident")
+    wait_for(
+        lambda: any(
+            n["text"].endswith("my sample annotation") for n in debug_incident(number).notes
+        ),
+        what="the note on the incident",
+    )
 
 
 def test_annotate_partial_success(client: Client) -> None:
     ev = send_event(client, unique("em-p"))["eventId"]
-    resp = seed_post(client, "/v1/event-management/annotate", {"annotations": [
-        {"eventId": ev, "occurrenceId": f"{ev}:1", "annotation": "fine"},
-        {"eventId": ev, "occurrenceId": f"{ev}:9", "annotation": "no such occurrence"},
-        {"eventId": ev, "occurrenceId": f"{ev}:1", "annotationId": "nope", "annotation": "x"},
-        {"eventId": "missing", "occurrenceId": "missing:1", "annotation": "x"},
-        {"eventId": ev, "occurrenceId": f"{ev}:1"},
-    ]})
+    resp = seed_post(
+        client,
+        "/v1/event-management/annotate",
+        {
+            "annotations": [
+                {"eventId": ev, "occurrenceId": f"{ev}:1", "annotation": "fine"},
+                {"eventId": ev, "occurrenceId": f"{ev}:9", "annotation": "no such occurrence"},
+                {
+                    "eventId": ev,
+                    "occurrenceId": f"{ev}:1",
+                    "annotationId": "nope",
+                    "annotation": "x",
+                },
+                {"eventId": "missing", "occurrenceId": "missing:1", "annotation": "x"},
+                {"eventId": ev, "occurrenceId": f"{ev}:1"},
+            ]
+        },
+    )
     assert resp.status_code == 200
     answers = resp.json()["annotationResponses"]
     assert [a["success"] for a in answers] == [True, False, False, False, False]
@@ -119,27 +173,39 @@ def test_status_seed_example_and_every_status(client: Client) -> None:
     one = send_event(client, unique("em-s"))["eventId"]
     two = send_event(client, unique("em-t"))["eventId"]
     number = incident_of(client, one)
-    resp = seed_post(client, "/v1/event-management/status", {"statuses": [
-        {"eventId": one, "occurrenceId": f"{one}:1", "acknowledged": True},
-        {"eventId": two, "occurrenceId": f"{two}:1",
-         "statusWrapper": {"status": "EM_STATUS_SUPPRESSED"}},
-        {"eventId": two, "occurrenceId": f"{two}:1"},
-    ]})
+    resp = seed_post(
+        client,
+        "/v1/event-management/status",
+        {
+            "statuses": [
+                {"eventId": one, "occurrenceId": f"{one}:1", "acknowledged": True},
+                {
+                    "eventId": two,
+                    "occurrenceId": f"{two}:1",
+                    "statusWrapper": {"status": "EM_STATUS_SUPPRESSED"},
+                },
+                {"eventId": two, "occurrenceId": f"{two}:1"},
+            ]
+        },
+    )
     assert resp.status_code == 200, resp.text
     answers = resp.json()["statusResponses"]
-    assert answers[:2] == [{"eventId": one, "occurrenceId": f"{one}:1", "success": True},
-                           {"eventId": two, "occurrenceId": f"{two}:1", "success": True}]
-    assert answers[2]["success"] is False and "acknowledged or statusWrapper" in answers[2][
-        "error"]
+    assert answers[:2] == [
+        {"eventId": one, "occurrenceId": f"{one}:1", "success": True},
+        {"eventId": two, "occurrenceId": f"{two}:1", "success": True},
+    ]
+    assert answers[2]["success"] is False and "acknowledged or statusWrapper" in answers[2]["error"]
     assert event(client, one)["status"] == "Acknowledged"
     assert event(client, one)["acknowledgedBy"] == "tester"
     assert event(client, two)["status"] == "Suppressed"
 
     def status(ev: str, name: str) -> dict[str, Any]:
-        body = {"statuses": [{"eventId": ev, "occurrenceId": f"{ev}:1",
-                              "statusWrapper": {"status": name}}]}
-        return seed_post(client, "/v1/event-management/status", body).json()[
-            "statusResponses"][0]
+        body = {
+            "statuses": [
+                {"eventId": ev, "occurrenceId": f"{ev}:1", "statusWrapper": {"status": name}}
+            ]
+        }
+        return seed_post(client, "/v1/event-management/status", body).json()["statusResponses"][0]
 
     assert status(one, "STATUS_CLOSED")["success"]
     assert event(client, one)["status"] == "Closed"
@@ -153,23 +219,32 @@ def test_status_seed_example_and_every_status(client: Client) -> None:
 
 
 def test_event_management_needs_the_operator_role(client: Client) -> None:
-    resp = requests.post(client.base + "/v1/event-management/status",
-                         headers={"zenoss-api-key": "ingest-key"},
-                         json={"statuses": [{"eventId": "x", "occurrenceId": "x:1",
-                                             "acknowledged": True}]}, timeout=30)
+    resp = requests.post(
+        client.base + "/v1/event-management/status",
+        headers={"zenoss-api-key": "ingest-key"},
+        json={"statuses": [{"eventId": "x", "occurrenceId": "x:1", "acknowledged": True}]},
+        timeout=30,
+    )
     assert resp.status_code == 403
     assert seed_post(client, "/v1/event-management/status", {"statuses": []}).status_code == 422
-    bad_key = requests.post(client.base + "/v1/event-management/annotate",
-                            headers={"zenoss-api-key": "wrong"}, json={}, timeout=30)
+    bad_key = requests.post(
+        client.base + "/v1/event-management/annotate",
+        headers={"zenoss-api-key": "wrong"},
+        json={},
+        timeout=30,
+    )
     assert bad_key.status_code == 401
 
 
 # -- seed 004: ITSM Events API -------------------------------------------------------------
 
-def itsm(client: Client, query: str, path: str = "/events",
-         key: str = API_KEY) -> requests.Response:
-    return requests.post(f"{client.base}{path}?{query}", timeout=30,
-                         headers={"Authorization": f"Bearer {key}"})
+
+def itsm(
+    client: Client, query: str, path: str = "/events", key: str = API_KEY
+) -> requests.Response:
+    return requests.post(
+        f"{client.base}{path}?{query}", timeout=30, headers={"Authorization": f"Bearer {key}"}
+    )
 
 
 def test_itsm_seed_example_creates_then_matches_without_a_ci(client: Client) -> None:
@@ -179,12 +254,10 @@ def test_itsm_seed_example_creates_then_matches_without_a_ci(client: Client) -> 
     assert created.status_code == 201, created.text
     record = created.json()
     assert record["subject"] == "Server Down" and record["sourceID"] == "882395"
-    assert (record["category"], record["status"], record["impact"]) == ("other", "assigned",
-                                                                        None)
+    assert (record["category"], record["status"], record["impact"]) == ("other", "assigned", None)
     assert record["requested_for"] == record["requested_by"] == {"name": "tester", "id": None}
     ev = event(client, record["eventId"])
-    assert (ev["device"], ev["summary"], ev["eventClass"]) == (tool, "Server Down",
-                                                               "/ITSM/Request")
+    assert (ev["device"], ev["summary"], ev["eventClass"]) == (tool, "Server Down", "/ITSM/Request")
     assert [n["text"] for n in ev["notes"]] == ["Not reachable"]
     incident_of(client, record["eventId"])  # requests flow to notifications like any event
 
@@ -202,15 +275,20 @@ def test_itsm_seed_example_creates_then_matches_without_a_ci(client: Client) -> 
 
 def test_itsm_with_a_ci_adds_new_notes_and_takes_only_listed_changes(client: Client) -> None:
     tool = unique("MyMonitoringTool")
-    base = f"subject=Server%20Down&source={tool}&sourceID=12345&ci_source=MyDiscoveryTool" \
-           "&ci_sourceID=56789"
+    base = (
+        f"subject=Server%20Down&source={tool}&sourceID=12345&ci_source=MyDiscoveryTool"
+        "&ci_sourceID=56789"
+    )
     created = itsm(client, base + "&note=first")
     assert created.status_code == 201
     rid, event_id = created.json()["id"], created.json()["eventId"]
     assert event(client, event_id)["device"] == "MyDiscoveryTool:56789"
 
-    updated = itsm(client, base.replace("Server%20Down", "Other") +
-                   "&note=second&impact=low&status=in_progress&team=Unix%20Servers")
+    updated = itsm(
+        client,
+        base.replace("Server%20Down", "Other")
+        + "&note=second&impact=low&status=in_progress&team=Unix%20Servers",
+    )
     assert updated.status_code == 200, updated.text
     out = updated.json()
     assert out["id"] == rid
@@ -236,8 +314,11 @@ def test_itsm_the_24_hour_boundary(client: Client) -> None:
 
     def age(seconds: float) -> None:
         with session_scope() as session:
-            session.execute(update(ItsmRequest).where(ItsmRequest.id == first["id"]).values(
-                created_at=utcnow() - timedelta(seconds=seconds)))
+            session.execute(
+                update(ItsmRequest)
+                .where(ItsmRequest.id == first["id"])
+                .values(created_at=utcnow() - timedelta(seconds=seconds))
+            )
 
     age(24 * 3600 - 60)
     assert itsm(client, query).json()["id"] == first["id"]
@@ -247,8 +328,12 @@ def test_itsm_the_24_hour_boundary(client: Client) -> None:
 
 
 def test_itsm_parameters_in_a_json_body(client: Client) -> None:
-    body = {"subject": "Printer jam", "source": unique("Mon"), "service_instance": "Print",
-            "impact": "low"}
+    body = {
+        "subject": "Printer jam",
+        "source": unique("Mon"),
+        "service_instance": "Print",
+        "impact": "low",
+    }
     created = client.post("/v1/events", body)
     assert created.status_code == 201, created.text
     assert (created.json()["category"], created.json()["impact"]) == ("incident", "low")
@@ -258,15 +343,19 @@ def test_itsm_parameters_in_a_json_body(client: Client) -> None:
 
 
 def test_itsm_bad_parameters_are_422(client: Client) -> None:
-    for query, field in (("source=x", "subject"), ("subject=s&colour=red", "colour"),
-                         ("subject=s&status=closed", "status"),
-                         ("subject=s&sourceID=1&source_id=2", "source_id")):
+    for query, field in (
+        ("source=x", "subject"),
+        ("subject=s&colour=red", "colour"),
+        ("subject=s&status=closed", "status"),
+        ("subject=s&sourceID=1&source_id=2", "source_id"),
+    ):
         resp = itsm(client, query)
         assert resp.status_code == 422, query
         assert resp.json()["field"] == field
 
 
 # -- Alertmanager --------------------------------------------------------------------------
+
 
 def alertmanager(client: Client, name: str) -> list[dict[str, Any]]:
     body = json.loads((SAMPLES / f"{name}.json").read_text())
@@ -283,7 +372,12 @@ def test_alertmanager_firing_partial_resolve_resolved(client: Client) -> None:
     number = incident_of(client, db01["eventId"])
     ev = event(client, db01["eventId"])
     assert (ev["device"], ev["component"], ev["eventClass"], ev["eventKey"], ev["severity"]) == (
-        "db01:9100", "postgres", "/Alertmanager/DiskFull", "be769692bbeaf3e2", 5)
+        "db01:9100",
+        "postgres",
+        "/Alertmanager/DiskFull",
+        "be769692bbeaf3e2",
+        5,
+    )
     assert ev["details"]["labels"]["instance"] == "db01:9100"
 
     cleared, still = alertmanager(client, "partial-resolve")
@@ -299,9 +393,17 @@ def test_alertmanager_firing_partial_resolve_resolved(client: Client) -> None:
 
 
 def test_alertmanager_bad_alerts_fail_alone(client: Client) -> None:
-    resp = client.post("/api/v1/alertmanager", {"version": "4", "status": "firing", "alerts": [
-        {"status": "firing", "labels": {"instance": "x"}},
-        {"status": "firing", "labels": {"alertname": "Fine", "instance": unique("am")}}]})
+    resp = client.post(
+        "/api/v1/alertmanager",
+        {
+            "version": "4",
+            "status": "firing",
+            "alerts": [
+                {"status": "firing", "labels": {"instance": "x"}},
+                {"status": "firing", "labels": {"alertname": "Fine", "instance": unique("am")}},
+            ],
+        },
+    )
     assert resp.status_code == 200
     bad, good = resp.json()["results"]
     assert bad["ok"] is False and bad["field"] == "alerts[0].labels.alertname"
@@ -311,6 +413,7 @@ def test_alertmanager_bad_alerts_fail_alone(client: Client) -> None:
 
 # -- PagerDuty Events v2 -------------------------------------------------------------------
 
+
 def pagerduty(client: Client, body: Any) -> requests.Response:
     """No header: the API key travels as the routing_key, as PagerDuty senders do."""
     return requests.post(client.base + "/v2/enqueue", json=body, timeout=30)
@@ -318,9 +421,17 @@ def pagerduty(client: Client, body: Any) -> requests.Response:
 
 def test_pagerduty_trigger_acknowledge_resolve(client: Client) -> None:
     key = unique("pd")
-    trigger = {"routing_key": "ingest-key", "event_action": "trigger", "dedup_key": key,
-               "payload": {"summary": "Disk full", "source": unique("pd-host"),
-                           "severity": "critical", "component": "disk"}}
+    trigger = {
+        "routing_key": "ingest-key",
+        "event_action": "trigger",
+        "dedup_key": key,
+        "payload": {
+            "summary": "Disk full",
+            "source": unique("pd-host"),
+            "severity": "critical",
+            "component": "disk",
+        },
+    }
     first = pagerduty(client, trigger)
     assert first.status_code == 202, first.text
     assert first.json()["status"] == "success" and first.json()["message"] == "Event processed"
@@ -331,48 +442,76 @@ def test_pagerduty_trigger_acknowledge_resolve(client: Client) -> None:
     assert (ev["dedupid"], ev["count"], ev["severity"]) == (key, 2, 5)
     number = incident_of(client, event_id)
 
-    ack = pagerduty(client, {"routing_key": "ingest-key", "event_action": "acknowledge",
-                             "dedup_key": key})
+    ack = pagerduty(
+        client, {"routing_key": "ingest-key", "event_action": "acknowledge", "dedup_key": key}
+    )
     assert ack.status_code == 202 and ack.json()["eventIds"] == [event_id]
     assert event(client, event_id)["status"] == "Acknowledged"
-    resolve = pagerduty(client, {"routing_key": "ingest-key", "event_action": "resolve",
-                                 "dedup_key": key})
+    resolve = pagerduty(
+        client, {"routing_key": "ingest-key", "event_action": "resolve", "dedup_key": key}
+    )
     assert resolve.status_code == 202 and resolve.json()["eventIds"] == [event_id]
     assert event(client, event_id)["status"] == "Cleared"
     wait_for(lambda: debug_incident(number).state == "closed", what="the incident closed")
-    nothing = pagerduty(client, {"routing_key": "ingest-key", "event_action": "resolve",
-                                 "dedup_key": key})
+    nothing = pagerduty(
+        client, {"routing_key": "ingest-key", "event_action": "resolve", "dedup_key": key}
+    )
     assert nothing.status_code == 202 and nothing.json()["eventIds"] == []
 
 
 def test_pagerduty_dedup_key_made_errors_and_keys(client: Client) -> None:
-    made = pagerduty(client, {"routing_key": "ingest-key", "event_action": "trigger",
-                              "payload": {"summary": "s", "source": unique("pd"),
-                                          "severity": "info"}})
+    made = pagerduty(
+        client,
+        {
+            "routing_key": "ingest-key",
+            "event_action": "trigger",
+            "payload": {"summary": "s", "source": unique("pd"), "severity": "info"},
+        },
+    )
     assert made.status_code == 202 and len(made.json()["dedup_key"]) == 32
-    invalid = pagerduty(client, {"routing_key": "ingest-key", "event_action": "trigger",
-                                 "payload": {"source": "h", "severity": "fatal"}})
+    invalid = pagerduty(
+        client,
+        {
+            "routing_key": "ingest-key",
+            "event_action": "trigger",
+            "payload": {"source": "h", "severity": "fatal"},
+        },
+    )
     assert invalid.status_code == 400
     assert invalid.json()["status"] == "invalid event"
     assert len(invalid.json()["errors"]) == 2
-    assert pagerduty(client, {"routing_key": "nope", "event_action": "resolve",
-                              "dedup_key": "x"}).status_code == 401
+    assert (
+        pagerduty(
+            client, {"routing_key": "nope", "event_action": "resolve", "dedup_key": "x"}
+        ).status_code
+        == 401
+    )
     assert pagerduty(client, {"event_action": "resolve", "dedup_key": "x"}).status_code == 401
-    header = client.post("/v2/enqueue", {"routing_key": "an-integration-key",
-                                         "event_action": "resolve", "dedup_key": "x"})
+    header = client.post(
+        "/v2/enqueue",
+        {"routing_key": "an-integration-key", "event_action": "resolve", "dedup_key": "x"},
+    )
     assert header.status_code == 202  # a header key wins over the routing key
 
 
 # -- seed 002: incident objects ------------------------------------------------------------
+
 
 def entity(client: Client, body: Any) -> requests.Response:
     return client.post("/api/v1/entity-incidents", body)
 
 
 def test_entity_incident_lifecycle(client: Client) -> None:
-    obj = {"id": unique("inc"), "entityId": unique("router"), "text": "Interface down",
-           "state": 1, "type": 1, "entityType": 1, "timestamp": 1763872000,
-           "reason": {"code": 2}}
+    obj = {
+        "id": unique("inc"),
+        "entityId": unique("router"),
+        "text": "Interface down",
+        "state": 1,
+        "type": 1,
+        "entityType": 1,
+        "timestamp": 1763872000,
+        "reason": {"code": 2},
+    }
     first = entity(client, obj)
     assert first.status_code == 201, first.text
     event_id = first.json()["eventId"]
@@ -393,17 +532,26 @@ def test_entity_incident_lifecycle(client: Client) -> None:
     cleared = entity(client, {**acked, "clearTimestamp": 1763872500})
     assert cleared.json()["status"] == "Cleared"
     wait_for(lambda: debug_incident(number).state == "closed", what="Send Clear")
-    removed = entity(client, {**acked, "clearTimestamp": 1763872500,
-                              "removed": {"userId": "u-8", "timestamp": 1763872600}})
+    removed = entity(
+        client,
+        {
+            **acked,
+            "clearTimestamp": 1763872500,
+            "removed": {"userId": "u-8", "timestamp": 1763872600},
+        },
+    )
     assert removed.status_code == 200 and removed.json()["status"] == "Closed"
 
 
 def test_entity_incidents_batch_and_severity_map(client: Client) -> None:
-    resp = entity(client, [
-        {"id": unique("inc"), "entityId": unique("sw"), "text": "Degraded", "state": 2},
-        {"entityId": "no-id"},
-        {"id": unique("inc"), "entityId": unique("sw"), "text": "Back", "state": 3},
-    ])
+    resp = entity(
+        client,
+        [
+            {"id": unique("inc"), "entityId": unique("sw"), "text": "Degraded", "state": 2},
+            {"entityId": "no-id"},
+            {"id": unique("inc"), "entityId": unique("sw"), "text": "Back", "state": 3},
+        ],
+    )
     assert resp.status_code == 200
     good, bad, clear = resp.json()["results"]
     assert good["ok"] and event(client, good["eventId"])["severity"] == 3  # 2 → warning
@@ -415,5 +563,14 @@ def test_entity_incidents_batch_and_severity_map(client: Client) -> None:
 def test_body_limits_are_413(client: Client) -> None:
     big = {"id": "big", "entityId": "e", "text": "x" * (1 << 20)}
     assert entity(client, big).status_code == 413
-    assert pagerduty(client, {"event_action": "trigger", "routing_key": "ingest-key",
-                              "payload": {"summary": "x" * (1 << 20)}}).status_code == 413
+    assert (
+        pagerduty(
+            client,
+            {
+                "event_action": "trigger",
+                "routing_key": "ingest-key",
+                "payload": {"summary": "x" * (1 << 20)},
+            },
+        ).status_code
+        == 413
+    )

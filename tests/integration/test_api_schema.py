@@ -14,11 +14,18 @@ from helpers import API_KEY
 
 CONFIG: dict[str, Any] = {
     "triggers": [{"id": "all", "when": {"severity": {"_gte": 3}}}],
-    "notifications": [{"id": "debug", "integration": "debug", "triggers": ["all"],
-                       "config": {"password": "never-shown"}}],
+    "notifications": [
+        {
+            "id": "debug",
+            "integration": "debug",
+            "triggers": ["all"],
+            "config": {"password": "never-shown"},
+        }
+    ],
 }
-FORMAT_TAGS = "^(event management|itsm events|alertmanager|pagerduty|entity incidents|" \
-              "configuration)$"
+FORMAT_TAGS = (
+    "^(event management|itsm events|alertmanager|pagerduty|entity incidents|configuration)$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +36,35 @@ def stack(make_stack: Any) -> Any:
 def schemathesis(stack: Any, report_dir: Path, *selection: str) -> subprocess.CompletedProcess[str]:
     st = Path(sys.executable).parent / "st"
     return subprocess.run(
-        [str(st), "run", f"{stack.url}/openapi.json", *selection,
-         "--checks", "not_a_server_error", "--max-examples", "20",
-         "--phases", "examples,coverage,fuzzing", "--seed", "5", "--workers", "1",
-         "--no-shrink", "--suppress-health-check", "all", "--request-timeout", "20",
-         "--report-dir", str(report_dir), "--header", f"Authorization: Bearer {API_KEY}"],
-        capture_output=True, text=True, timeout=170)
+        [
+            str(st),
+            "run",
+            f"{stack.url}/openapi.json",
+            *selection,
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "20",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--seed",
+            "5",
+            "--workers",
+            "1",
+            "--no-shrink",
+            "--suppress-health-check",
+            "all",
+            "--request-timeout",
+            "20",
+            "--report-dir",
+            str(report_dir),
+            "--header",
+            f"Authorization: Bearer {API_KEY}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
 
 
 def test_no_server_errors_on_event_formats_and_configuration(stack: Any, tmp_path: Path) -> None:

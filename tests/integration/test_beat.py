@@ -13,14 +13,16 @@ import redis
 from conftest import Stack
 from helpers import wait_for
 
-from incman.poll_schedule import RUNS_KEY
+from incman.sync.schedule import RUNS_KEY
 from incman.testing.procs import Proc
 
 CYCLES = {"poll-fast": 2, "poll-slow": 4}
 CONFIG: dict[str, Any] = {
     "triggers": [{"id": "never", "when": {"device": {"_m": "^never-matches-"}}}],
-    "notifications": [{"id": nid, "integration": "debug", "triggers": ["never"],
-                       "cycletime": cycle} for nid, cycle in CYCLES.items()],
+    "notifications": [
+        {"id": nid, "integration": "debug", "triggers": ["never"], "cycletime": cycle}
+        for nid, cycle in CYCLES.items()
+    ],
 }
 
 
@@ -31,9 +33,25 @@ def stack(make_stack: Any) -> Stack:
 
 @pytest.fixture
 def beats(stack: Stack) -> Iterator[list[Proc]]:
-    procs = [Proc([sys.executable, "-m", "celery", "-A", "workers.app", "beat", "-l", "INFO",
-                   "-s", str(stack.logs / f"beat-{name}-schedule")], stack.env,
-                  stack.logs / f"beat-{name}.log") for name in ("a", "b")]
+    procs = [
+        Proc(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "beat",
+                "-l",
+                "INFO",
+                "-s",
+                str(stack.logs / f"beat-{name}-schedule"),
+            ],
+            stack.env,
+            stack.logs / f"beat-{name}.log",
+        )
+        for name in ("a", "b")
+    ]
     yield procs
     for proc in procs:
         proc.stop()
@@ -45,7 +63,8 @@ def runs(r: redis.Redis) -> dict[str, int]:
 
 
 def test_two_beat_replicas_poll_each_notification_once_per_cycle(
-        stack: Stack, beats: list[Proc]) -> None:
+    stack: Stack, beats: list[Proc]
+) -> None:
     r = redis.Redis.from_url(stack.env["INCMAN_REDIS_URL"])
     wait_for(lambda: all(runs(r).values()), timeout=30, what="the first polls")
     start, before = time.monotonic(), runs(r)
@@ -60,4 +79,7 @@ def test_two_beat_replicas_poll_each_notification_once_per_cycle(
         polls = after[nid] - before[nid]
         # ...yet each notification is polled once per cycle, not once per tick
         assert math.floor(elapsed / cycle) - 1 <= polls <= math.ceil(elapsed / cycle) + 1, (
-            nid, polls, elapsed)
+            nid,
+            polls,
+            elapsed,
+        )

@@ -14,15 +14,21 @@ import requests
 from helpers import API_KEY, unique, wait_for
 from sqlalchemy import func, select
 
-from incman.db import session_scope
-from incman.models import Action, DebugIncident, Event, EventIncident, Incident
+from incman.store.db import session_scope
+from incman.store.models import Action, DebugIncident, Event, EventIncident, Incident
 from incman.testing.procs import start_api
 
 CONFIG: dict[str, Any] = {
     "triggers": [{"id": "all", "when": {"severity": {"_gte": 1}}}],
     # Every re-occurrence queues an action too: the claim path is raced 2,000 times.
-    "notifications": [{"id": "flood", "integration": "debug", "triggers": ["all"],
-                       "options": {"initial_occurrence_only": False}}],
+    "notifications": [
+        {
+            "id": "flood",
+            "integration": "debug",
+            "triggers": ["all"],
+            "options": {"initial_occurrence_only": False},
+        }
+    ],
 }
 EVENTS = 2000
 KEYS = 50
@@ -34,10 +40,17 @@ def _send_all(urls: list[str], prefix: str) -> None:
         s.headers["Authorization"] = f"Bearer {API_KEY}"
 
     def send(n: int) -> int:
-        body = {"device": f"{prefix}-{n % KEYS}", "component": "c", "severity": 4,
-                "summary": "flood"}
-        return sessions[n % len(urls)].post(urls[n % len(urls)] + "/api/v1/events", json=body,
-                                            timeout=60).status_code
+        body = {
+            "device": f"{prefix}-{n % KEYS}",
+            "component": "c",
+            "severity": 4,
+            "summary": "flood",
+        }
+        return (
+            sessions[n % len(urls)]
+            .post(urls[n % len(urls)] + "/api/v1/events", json=body, timeout=60)
+            .status_code
+        )
 
     with ThreadPoolExecutor(16) as pool:
         codes = list(pool.map(send, range(EVENTS)))
@@ -46,10 +59,17 @@ def _send_all(urls: list[str], prefix: str) -> None:
 
 def _settled(prefix: str) -> bool:
     with session_scope() as session:
-        busy = session.scalar(select(func.count()).select_from(Action).where(
-            Action.notification_id == "flood", Action.status.in_(("pending", "running"))))
-        linked = session.scalar(select(func.count()).select_from(EventIncident).join(
-            Event, Event.id == EventIncident.event_id).where(Event.device.like(f"{prefix}-%")))
+        busy = session.scalar(
+            select(func.count())
+            .select_from(Action)
+            .where(Action.notification_id == "flood", Action.status.in_(("pending", "running")))
+        )
+        linked = session.scalar(
+            select(func.count())
+            .select_from(EventIncident)
+            .join(Event, Event.id == EventIncident.event_id)
+            .where(Event.device.like(f"{prefix}-%"))
+        )
     return busy == 0 and linked == KEYS
 
 
@@ -58,18 +78,26 @@ def _check(prefix: str) -> None:
         events = session.scalars(select(Event).where(Event.device.like(f"{prefix}-%"))).all()
         assert len(events) == KEYS
         assert sum(e.count for e in events) == EVENTS  # every occurrence is on a linked event
-        incidents = session.scalars(select(Incident).where(
-            Incident.dedupid.in_([e.dedupid for e in events]))).all()
+        incidents = session.scalars(
+            select(Incident).where(Incident.dedupid.in_([e.dedupid for e in events]))
+        ).all()
         assert len(incidents) == KEYS
         assert all(i.state == "OPEN" and i.number for i in incidents)
-        remote = session.scalar(select(func.count()).select_from(DebugIncident).where(
-            DebugIncident.correlation_key.in_([i.correlation_key for i in incidents])))
+        remote = session.scalar(
+            select(func.count())
+            .select_from(DebugIncident)
+            .where(DebugIncident.correlation_key.in_([i.correlation_key for i in incidents]))
+        )
         assert remote == KEYS
-        links = session.scalars(select(EventIncident).where(
-            EventIncident.event_id.in_([e.id for e in events]))).all()
+        links = session.scalars(
+            select(EventIncident).where(EventIncident.event_id.in_([e.id for e in events]))
+        ).all()
         assert len(links) == KEYS
-        dead = session.scalar(select(func.count()).select_from(Action).where(
-            Action.notification_id == "flood", Action.status == "dead"))
+        dead = session.scalar(
+            select(func.count())
+            .select_from(Action)
+            .where(Action.notification_id == "flood", Action.status == "dead")
+        )
         assert dead == 0
 
 

@@ -9,35 +9,44 @@ from typing import Any
 from helpers import unique, wait_for
 from sqlalchemy import func, select
 
-from incman.db import session_scope
-from incman.models import DebugIncident, Incident
+from incman.store.db import session_scope
+from incman.store.models import DebugIncident, Incident
 
 CONFIG: dict[str, Any] = {
     "triggers": [{"id": "all", "when": {"severity": {"_gte": 1}}}],
     # The remote commits the ticket, then takes 4 s to answer: the kill lands in between.
-    "notifications": [{"id": "slow", "integration": "debug", "triggers": ["all"],
-                       "config": {"answer_delay": 4}}],
+    "notifications": [
+        {"id": "slow", "integration": "debug", "triggers": ["all"], "config": {"answer_delay": 4}}
+    ],
 }
 
 
 def remote_count(device: str) -> int:
     with session_scope() as session:
-        return int(session.scalar(select(func.count()).select_from(DebugIncident).where(
-            DebugIncident.fields["device"].as_string() == device)) or 0)
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(DebugIncident)
+                .where(DebugIncident.fields["device"].as_string() == device)
+            )
+            or 0
+        )
 
 
 def test_sigkill_mid_create_leaves_exactly_one_incident(make_stack: Any) -> None:
     stack = make_stack(CONFIG, workers=0)
     first = stack.add_worker("itsm.debug", concurrency=1, name="doomed")
     device = unique("crash")
-    event_id = stack.client.post("/api/v1/events", {"device": device, "severity": 5,
-                                                    "summary": "crash test"}).json()["eventId"]
+    event_id = stack.client.post(
+        "/api/v1/events", {"device": device, "severity": 5, "summary": "crash test"}
+    ).json()["eventId"]
     wait_for(lambda: remote_count(device) == 1, what="the remote ticket to be committed")
     first.kill(signal.SIGKILL)  # the worker dies before the answer arrives
     first.popen.wait(10)
     with session_scope() as session:
-        pending = session.scalars(select(Incident.state).where(
-            Incident.origin_event_id == event_id)).one()
+        pending = session.scalars(
+            select(Incident.state).where(Incident.origin_event_id == event_id)
+        ).one()
     assert pending == "PENDING"
 
     stack.add_worker("itsm.debug", concurrency=1, name="heir")
@@ -49,7 +58,8 @@ def test_sigkill_mid_create_leaves_exactly_one_incident(make_stack: Any) -> None
     ev = wait_for(settled, timeout=90, what="the re-delivered create to finish")
     assert remote_count(device) == 1
     with session_scope() as session:
-        incidents = session.scalars(select(Incident).where(
-            Incident.origin_event_id == event_id)).all()
+        incidents = session.scalars(
+            select(Incident).where(Incident.origin_event_id == event_id)
+        ).all()
         assert len(incidents) == 1
         assert incidents[0].number == ev["incident"]

@@ -14,8 +14,8 @@ from conftest import Stack
 from helpers import Client, unique, wait_for
 from sqlalchemy import func, select
 
-from incman.db import session_scope
-from incman.models import Action, DebugIncident, EventIncident, Incident
+from incman.store.db import session_scope
+from incman.store.models import Action, DebugIncident, EventIncident, Incident
 
 OUTAGE = 15.0  # seconds from the configuration's writing: the stack starts well within it
 
@@ -26,42 +26,64 @@ def outage(make_stack: Any) -> tuple[Stack, float]:
     fail_until = time.time() + OUTAGE
     config = {
         "triggers": [{"id": "dead-devices", "when": {"device": {"_m": "^dead-"}}}],
-        "notifications": [{"id": "debug-dead", "integration": "debug",
-                           "triggers": ["dead-devices"],
-                           "config": {"fail": "permanent", "fail_until": fail_until}}],
+        "notifications": [
+            {
+                "id": "debug-dead",
+                "integration": "debug",
+                "triggers": ["dead-devices"],
+                "config": {"fail": "permanent", "fail_until": fail_until},
+            }
+        ],
     }
     return make_stack(config), fail_until
 
 
 def dead_ids(event_ids: list[str]) -> list[int]:
     with session_scope() as session:
-        return sorted(session.scalars(select(Action.id).where(
-            Action.event_id.in_(event_ids), Action.status == "dead")))
+        return sorted(
+            session.scalars(
+                select(Action.id).where(Action.event_id.in_(event_ids), Action.status == "dead")
+            )
+        )
 
 
 def created(event_ids: list[str]) -> list[tuple[str, int]]:
     """(event id, debug incidents made for it) of each event that has an incident."""
     with session_scope() as session:
-        rows = session.execute(select(EventIncident.event_id, Incident.correlation_key).join(
-            Incident, Incident.id == EventIncident.incident_id).where(
-            EventIncident.event_id.in_(event_ids), Incident.state == "OPEN")).all()
-        return [(event_id, int(session.scalar(
-            select(func.count()).select_from(DebugIncident)
-            .where(DebugIncident.correlation_key == key)) or 0)) for event_id, key in rows]
+        rows = session.execute(
+            select(EventIncident.event_id, Incident.correlation_key)
+            .join(Incident, Incident.id == EventIncident.incident_id)
+            .where(EventIncident.event_id.in_(event_ids), Incident.state == "OPEN")
+        ).all()
+        return [
+            (
+                event_id,
+                int(
+                    session.scalar(
+                        select(func.count())
+                        .select_from(DebugIncident)
+                        .where(DebugIncident.correlation_key == key)
+                    )
+                    or 0
+                ),
+            )
+            for event_id, key in rows
+        ]
 
 
-def test_dead_actions_are_listed_and_replayed_after_the_outage(
-        outage: tuple[Stack, float]) -> None:
+def test_dead_actions_are_listed_and_replayed_after_the_outage(outage: tuple[Stack, float]) -> None:
     stack, fail_until = outage
     client = stack.client
     events = []
     for _ in range(6):
-        resp = client.post("/api/v1/events", {"device": unique("dead"), "severity": 5,
-                                              "summary": "down"})
+        resp = client.post(
+            "/api/v1/events", {"device": unique("dead"), "severity": 5, "summary": "down"}
+        )
         assert resp.status_code == 201
         events.append(resp.json()["eventId"])
-    ids = wait_for(lambda: len(dead_ids(events)) == 6 and dead_ids(events),
-                   what="six dead creations")
+    ids = wait_for(
+        lambda: len(dead_ids(events)) == 6 and dead_ids(events), what="six dead creations"
+    )
     assert time.time() < fail_until, "the outage ended before the actions died"
 
     listed = client.get("/api/v1/dead-letter", params={"notificationId": "debug-dead"}).json()
@@ -78,8 +100,13 @@ def test_dead_actions_are_listed_and_replayed_after_the_outage(
     assert answer == {"replayed": 3, "ids": ids[:3], "notDead": [], "missing": []}
     wait_for(lambda: len(created(events)) == 3, what="three replayed incidents")
 
-    cli = subprocess.run([sys.executable, "-m", "incman.cli", "dead-letter", "replay", "--all"],
-                         env=stack.env, capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [sys.executable, "-m", "incman.cli", "dead-letter", "replay", "--all"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 0, cli.stderr
     assert "replaying [" in cli.stderr
     wait_for(lambda: len(created(events)) == 6, what="every missing incident")

@@ -13,9 +13,9 @@ import pytest
 import redis
 from helpers import unique
 
-from incman.flood import Deferred, FloodGuard, FloodSettings
 from incman.integrations.errors import TransientError
 from incman.integrations.http import HttpClient
+from incman.store.flood import Deferred, FloodGuard, FloodSettings
 
 
 @pytest.fixture
@@ -37,7 +37,8 @@ def deferred_for(g: FloodGuard, now_ms: int | None = None) -> float | None:
 
 
 def test_breaker_opens_after_consecutive_failures_then_lets_one_probe_through(
-        client: redis.Redis) -> None:
+    client: redis.Redis,
+) -> None:
     g = guard(client, unique("breaker"), breaker_failures=3, breaker_cooldown=1.0)
     t = 1_000_000
     for _ in range(2):
@@ -147,8 +148,9 @@ def remote() -> Iterator[str]:
     server.server_close()
 
 
-def test_http_client_429_pauses_the_other_workers_without_calling(client: redis.Redis,
-                                                                  remote: str) -> None:
+def test_http_client_429_pauses_the_other_workers_without_calling(
+    client: redis.Redis, remote: str
+) -> None:
     key = unique("http")
     one = HttpClient(timeout=5, guard=guard(client, key))
     two = HttpClient(timeout=5, guard=guard(client, key))

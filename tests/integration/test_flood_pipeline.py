@@ -13,8 +13,8 @@ import pytest
 from helpers import Client, unique, wait_for
 from sqlalchemy import select
 
-from incman.db import session_scope
-from incman.models import Action, EventIncident, Incident
+from incman.store.db import session_scope
+from incman.store.models import Action, EventIncident, Incident
 from incman.testing.servicenow_sim import ServiceNowSim
 from incman.testing.simbase import SimControl, SimServer
 
@@ -31,10 +31,21 @@ def sim() -> Iterator[SimControl]:
 def client(make_stack: Any, sim: SimControl) -> Client:
     config = {
         "triggers": [{"id": "flood", "when": {"device": {"_m": "^flood-"}}}],
-        "notifications": [{
-            "id": "snow-flood", "integration": "servicenow", "triggers": ["flood"],
-            "config": {"url": sim.url, "username": "incman", "password": PASSWORD,
-                       "timeout": 5, "breaker_failures": 3, "breaker_cooldown": 1.5}}],
+        "notifications": [
+            {
+                "id": "snow-flood",
+                "integration": "servicenow",
+                "triggers": ["flood"],
+                "config": {
+                    "url": sim.url,
+                    "username": "incman",
+                    "password": PASSWORD,
+                    "timeout": 5,
+                    "breaker_failures": 3,
+                    "breaker_cooldown": 1.5,
+                },
+            }
+        ],
     }
     return make_stack(config, concurrency=4).client
 
@@ -42,8 +53,10 @@ def client(make_stack: Any, sim: SimControl) -> Client:
 def send_all(client: Client, count: int) -> list[str]:
     ids = []
     for _ in range(count):
-        resp = client.post("/api/v1/events", {"device": unique("flood"), "component": "app",
-                                              "severity": 5, "summary": "down"})
+        resp = client.post(
+            "/api/v1/events",
+            {"device": unique("flood"), "component": "app", "severity": 5, "summary": "down"},
+        )
         assert resp.status_code == 201, resp.text
         ids.append(resp.json()["eventId"])
     return ids
@@ -52,14 +65,19 @@ def send_all(client: Client, count: int) -> list[str]:
 def all_created(event_ids: list[str]) -> list[str] | None:
     """The correlation keys once every event's create action is done."""
     with session_scope() as session:
-        statuses = list(session.scalars(select(Action.status).where(
-            Action.event_id.in_(event_ids))))
+        statuses = list(
+            session.scalars(select(Action.status).where(Action.event_id.in_(event_ids)))
+        )
         if statuses != ["done"] * len(event_ids):
             assert "dead" not in statuses, statuses
             return None
-        return list(session.scalars(select(Incident.correlation_key).join(
-            EventIncident, EventIncident.incident_id == Incident.id).where(
-            EventIncident.event_id.in_(event_ids))))
+        return list(
+            session.scalars(
+                select(Incident.correlation_key)
+                .join(EventIncident, EventIncident.incident_id == Incident.id)
+                .where(EventIncident.event_id.in_(event_ids))
+            )
+        )
 
 
 def remote_calls(sim: SimControl, since: float) -> list[dict[str, Any]]:
@@ -77,8 +95,7 @@ def quiet_after(calls: list[dict[str, Any]], at: float, start: float, end: float
     return not [c for c in calls if at + start < c["at"] < at + end]
 
 
-def test_a_429_storm_pauses_every_worker_and_loses_nothing(client: Client,
-                                                           sim: SimControl) -> None:
+def test_a_429_storm_pauses_every_worker_and_loses_nothing(client: Client, sim: SimControl) -> None:
     since = time.time()
     sim.fault("429", count=4, retry_after=1)
     events = send_all(client, 20)
@@ -93,8 +110,9 @@ def test_a_429_storm_pauses_every_worker_and_loses_nothing(client: Client,
         assert quiet_after(calls, at, 0.3, 0.9), (at, calls)
 
 
-def test_an_outage_opens_the_breaker_then_probes_one_call_at_a_time(client: Client,
-                                                                    sim: SimControl) -> None:
+def test_an_outage_opens_the_breaker_then_probes_one_call_at_a_time(
+    client: Client, sim: SimControl
+) -> None:
     since = time.time()
     sim.fault("500", count=6)
     events = send_all(client, 8)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from helpers import Client, send_disk_event, unique, wait_for
 
-from incman.poll import poll_notification
+from incman.sync.poll import poll_notification
 from incman.testing.http_sim import HttpSim, Record
 from incman.testing.simbase import SimControl, SimServer
 
@@ -28,31 +28,38 @@ def stack(make_stack: Any, sim: HttpSim) -> Any:
     base = sim.base_url
     config = {
         "triggers": [{"id": "http-devices", "when": {"device": {"_m": "^http-"}}}],
-        "notifications": [{
-            "id": "http-ops", "integration": "http", "triggers": ["http-devices"],
-            "options": {"initial_occurrence_only": False, "close_event_on_resolve": True},
-            "config": {
-                "url": f"{base}/incidents",
-                "headers": {"Authorization": "Bearer ${env:HTTP_TEST_TOKEN}"},
-                "body": {
-                    "create": {"title": "${evt/summary} on ${dev/titleOrId}",
-                               "severity": "${python: mappingUtils.getSevString(evt)}",
-                               "link": "${urls/eventUrl}",
-                               "correlationKey": "${correlationKey}"},
-                    "note": {"note": "${note}"},
-                    "assign": {"assignee": "${assignee}", "status": "assigned"},
-                    "close": {"status": "closed", "note": "${note}"},
-                    "reopen": {"status": "open", "note": "${note}"},
+        "notifications": [
+            {
+                "id": "http-ops",
+                "integration": "http",
+                "triggers": ["http-devices"],
+                "options": {"initial_occurrence_only": False, "close_event_on_resolve": True},
+                "config": {
+                    "url": f"{base}/incidents",
+                    "headers": {"Authorization": "Bearer ${env:HTTP_TEST_TOKEN}"},
+                    "body": {
+                        "create": {
+                            "title": "${evt/summary} on ${dev/titleOrId}",
+                            "severity": "${python: mappingUtils.getSevString(evt)}",
+                            "link": "${urls/eventUrl}",
+                            "correlationKey": "${correlationKey}",
+                        },
+                        "note": {"note": "${note}"},
+                        "assign": {"assignee": "${assignee}", "status": "assigned"},
+                        "close": {"status": "closed", "note": "${note}"},
+                        "reopen": {"status": "open", "note": "${note}"},
+                    },
+                    "urls": {a: base + ONE for a in ("note", "assign", "close", "reopen")},
+                    "methods": {"close": "PATCH", "reopen": "PATCH"},
+                    "number_path": "number",
+                    "url_path": "url",
+                    "status_url": base + ONE,
+                    "find_url": base + "/incidents?correlationKey=${correlationKey}",
+                    "find_path": "items[0]",
                 },
-                "urls": {a: base + ONE for a in ("note", "assign", "close", "reopen")},
-                "methods": {"close": "PATCH", "reopen": "PATCH"},
-                "number_path": "number", "url_path": "url",
-                "status_url": base + ONE,
-                "find_url": base + "/incidents?correlationKey=${correlationKey}",
-                "find_path": "items[0]",
-            },
-            "field_mapping": "team, ${python: 'dba' if dev.getPriority() > 500 else 'ops'}",
-        }],
+                "field_mapping": "team, ${python: 'dba' if dev.getPriority() > 500 else 'ops'}",
+            }
+        ],
         "devices": [{"id": "http-db01", "title": "Primary database", "priority": 800}],
     }
     return make_stack(config, extra_env={"HTTP_TEST_TOKEN": TOKEN})
@@ -64,8 +71,10 @@ def client(stack: Any) -> Client:
 
 
 def record_of(client: Client, sim: HttpSim, event_id: str) -> Record:
-    number = wait_for(lambda: client.get(f"/api/v1/events/{event_id}").json()["incident"],
-                      what=f"an incident on {event_id}")
+    number = wait_for(
+        lambda: client.get(f"/api/v1/events/{event_id}").json()["incident"],
+        what=f"an incident on {event_id}",
+    )
     with sim.lock:
         return next(r for r in sim.records.values() if r.number == number)
 
@@ -80,11 +89,14 @@ def test_the_whole_lifecycle(client: Client, sim: HttpSim) -> None:
     assert len(record.correlation_key) == 32
 
     send_disk_event(client, "http-db01")  # re-occurrence → note
-    wait_for(lambda: any("occurred again" in n["text"] for n in record.notes),
-             what="the re-occurrence note")
+    wait_for(
+        lambda: any("occurred again" in n["text"] for n in record.notes),
+        what="the re-occurrence note",
+    )
     assert client.post(f"/api/v1/events/{event_id}/acknowledge").status_code == 200
-    wait_for(lambda: record.status == "assigned" and record.assignee == "tester",
-             what="the assignment")
+    wait_for(
+        lambda: record.status == "assigned" and record.assignee == "tester", what="the assignment"
+    )
     assert client.post(f"/api/v1/events/{event_id}/close").status_code == 200
     wait_for(lambda: record.status == "closed", what="the close")
     assert client.post(f"/api/v1/events/{event_id}/reopen").status_code == 200

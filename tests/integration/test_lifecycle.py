@@ -14,8 +14,8 @@ import pytest
 from helpers import Client, unique, wait_for
 from sqlalchemy import select, update
 
-from incman.db import session_scope
-from incman.models import DebugIncident, Incident
+from incman.store.db import session_scope
+from incman.store.models import DebugIncident, Incident
 
 
 def sha(key: str) -> str:
@@ -27,32 +27,72 @@ def prefixed(name: str) -> dict[str, Any]:
 
 
 CONFIG: dict[str, Any] = {
-    "triggers": [prefixed(n)
-                 for n in ("plain", "reopen", "follow", "ackcreate", "repeat", "linked")]
+    "triggers": [
+        prefixed(n) for n in ("plain", "reopen", "follow", "ackcreate", "repeat", "linked")
+    ]
     + [{"id": "never", "when": {"device": {"_eq": "no-such-device"}}}],
     "notifications": [
         {"id": "plain", "integration": "debug", "triggers": ["plain"]},
-        {"id": "reopen", "integration": "debug", "triggers": ["reopen"],
-         "options": {"reopen_incident_on_reoccur": True, "send_clear": True}},
-        {"id": "follow", "integration": "debug", "triggers": ["follow"],
-         "options": {"close_event_on_resolve": True, "ack_event_on_assign": True}},
-        {"id": "ackcreate", "integration": "debug", "triggers": ["ackcreate"],
-         "options": {"ack_event_on_create": True}},
-        {"id": "linked", "integration": "debug", "triggers": ["linked"],
-         "field_mapping": "ack, ${urls/ackUrl}\nclose, ${urls/closeUrl}\n"
-                          "summary, ${evt/summary} on ${dev/titleOrId}"},
-        {"id": "repeat", "integration": "debug", "triggers": ["repeat"],
-         "options": {"initial_occurrence_only": False}},
-        {"id": "manual-one", "integration": "debug", "triggers": ["never"],
-         "subscribers": ["ops"], "options": {"send_clear": True}},
-        {"id": "manual-all", "integration": "debug", "triggers": ["never"],
-         "subscribers": ["oncall1"], "options": {"one_incident_per_event": False}},
-        {"id": "manual-hidden", "integration": "debug", "triggers": ["never"],
-         "subscribers": ["ops"], "options": {"hidden": True}},
+        {
+            "id": "reopen",
+            "integration": "debug",
+            "triggers": ["reopen"],
+            "options": {"reopen_incident_on_reoccur": True, "send_clear": True},
+        },
+        {
+            "id": "follow",
+            "integration": "debug",
+            "triggers": ["follow"],
+            "options": {"close_event_on_resolve": True, "ack_event_on_assign": True},
+        },
+        {
+            "id": "ackcreate",
+            "integration": "debug",
+            "triggers": ["ackcreate"],
+            "options": {"ack_event_on_create": True},
+        },
+        {
+            "id": "linked",
+            "integration": "debug",
+            "triggers": ["linked"],
+            "field_mapping": "ack, ${urls/ackUrl}\nclose, ${urls/closeUrl}\n"
+            "summary, ${evt/summary} on ${dev/titleOrId}",
+        },
+        {
+            "id": "repeat",
+            "integration": "debug",
+            "triggers": ["repeat"],
+            "options": {"initial_occurrence_only": False},
+        },
+        {
+            "id": "manual-one",
+            "integration": "debug",
+            "triggers": ["never"],
+            "subscribers": ["ops"],
+            "options": {"send_clear": True},
+        },
+        {
+            "id": "manual-all",
+            "integration": "debug",
+            "triggers": ["never"],
+            "subscribers": ["oncall1"],
+            "options": {"one_incident_per_event": False},
+        },
+        {
+            "id": "manual-hidden",
+            "integration": "debug",
+            "triggers": ["never"],
+            "subscribers": ["ops"],
+            "options": {"hidden": True},
+        },
     ],
     "users": [
-        {"name": "oncall1", "role": "operator", "groups": ["ops"],
-         "api_key_sha256": sha("oncall-key")},
+        {
+            "name": "oncall1",
+            "role": "operator",
+            "groups": ["ops"],
+            "api_key_sha256": sha("oncall-key"),
+        },
         {"name": "stranger", "role": "operator", "api_key_sha256": sha("stranger-key")},
     ],
 }
@@ -69,9 +109,17 @@ def client(stack: Any) -> Client:
 
 
 def send(client: Client, device: str, severity: int = 4, **extra: Any) -> dict[str, Any]:
-    resp = client.post("/api/v1/events", {"device": device, "component": "c",
-                                          "eventClass": "/X", "severity": severity,
-                                          "summary": f"{device} is unwell", **extra})
+    resp = client.post(
+        "/api/v1/events",
+        {
+            "device": device,
+            "component": "c",
+            "eventClass": "/X",
+            "severity": severity,
+            "summary": f"{device} is unwell",
+            **extra,
+        },
+    )
     assert resp.status_code in (200, 201), resp.text
     return dict(resp.json())
 
@@ -94,8 +142,9 @@ def debug_row(number: str) -> DebugIncident:
 def set_remote(number: str, **values: Any) -> None:
     """Act as a person in the remote system."""
     with session_scope() as session:
-        session.execute(update(DebugIncident).where(DebugIncident.number == number)
-                        .values(**values))
+        session.execute(
+            update(DebugIncident).where(DebugIncident.number == number).values(**values)
+        )
 
 
 def note_texts(number: str) -> list[str]:
@@ -113,11 +162,15 @@ def test_new_event_for_an_open_incident_is_associated_with_a_note(client: Client
     second_id = send(client, device)["eventId"]
     second = incident_of(client, second_id)
     assert second["incident"] == first["incident"]
-    wait_for(lambda: f"New event for existing incident: {second_id}" in note_texts(
-        first["incident"]), what="the association note")
+    wait_for(
+        lambda: f"New event for existing incident: {second_id}" in note_texts(first["incident"]),
+        what="the association note",
+    )
     with session_scope() as session:
-        assert len(session.scalars(select(Incident).where(
-            Incident.dedupid == first["dedupid"])).all()) == 1
+        assert (
+            len(session.scalars(select(Incident).where(Incident.dedupid == first["dedupid"])).all())
+            == 1
+        )
 
 
 def test_check_closed_opens_a_new_incident_when_the_remote_closed_it(client: Client) -> None:
@@ -139,16 +192,16 @@ def test_reopen_on_reoccur_reopens_the_same_incident(client: Client) -> None:
     assert incident_of(client, second_id)["incident"] == number
     wait_for(lambda: debug_row(number).state == "open", what="the re-open")
     with session_scope() as session:
-        assert session.scalars(select(Incident.state).where(
-            Incident.number == number)).one() == "OPEN"
+        assert (
+            session.scalars(select(Incident.state).where(Incident.number == number)).one() == "OPEN"
+        )
 
 
 def test_ack_close_reopen_and_notes_follow_the_event(client: Client) -> None:
     event_id = send(client, unique("plain"))["eventId"]
     number = incident_of(client, event_id)["incident"]
 
-    assert client.post(f"/api/v1/events/{event_id}/acknowledge").json()["status"] == \
-        "Acknowledged"
+    assert client.post(f"/api/v1/events/{event_id}/acknowledge").json()["status"] == "Acknowledged"
     wait_for(lambda: debug_row(number).assignee == "tester", what="the assignment")
 
     note = client.post(f"/api/v1/events/{event_id}/notes", {"text": "looking into it"})
@@ -163,7 +216,7 @@ def test_ack_close_reopen_and_notes_follow_the_event(client: Client) -> None:
 
 
 def test_remote_resolve_and_assign_flow_back_through_the_poller(client: Client) -> None:
-    from incman.poll import poll_notification
+    from incman.sync.poll import poll_notification
 
     assigned_id = send(client, unique("follow"))["eventId"]
     resolved_id = send(client, unique("follow"))["eventId"]
@@ -184,8 +237,12 @@ def test_remote_resolve_and_assign_flow_back_through_the_poller(client: Client) 
 def test_ack_event_on_creation(client: Client) -> None:
     event_id = send(client, unique("ackcreate"))["eventId"]
     incident_of(client, event_id)
-    ev = wait_for(lambda: (e := client.get(f"/api/v1/events/{event_id}").json())["status"]
-                  == "Acknowledged" and e, what="the acknowledgement")
+    ev = wait_for(
+        lambda: (
+            (e := client.get(f"/api/v1/events/{event_id}").json())["status"] == "Acknowledged" and e
+        ),
+        what="the acknowledgement",
+    )
     assert ev["acknowledgedBy"] == "incman"
 
 
@@ -206,17 +263,28 @@ def test_without_initial_occurrence_only_repeats_add_notes_never_tickets(client:
         send(client, device)
     event_id = send(client, device)["eventId"]
     number = incident_of(client, event_id)["incident"]
-    wait_for(lambda: len([t for t in note_texts(number) if "occurred again" in t]) == 20,
-             what="a note per re-occurrence")
+    wait_for(
+        lambda: len([t for t in note_texts(number) if "occurred again" in t]) == 20,
+        what="a note per re-occurrence",
+    )
     with session_scope() as session:
-        assert len(session.scalars(select(DebugIncident).where(
-            DebugIncident.fields["device"].as_string() == device)).all()) == 1
+        assert (
+            len(
+                session.scalars(
+                    select(DebugIncident).where(
+                        DebugIncident.fields["device"].as_string() == device
+                    )
+                ).all()
+            )
+            == 1
+        )
     # No self-monitoring event came out of it (the seed's event-loop bug).
     failures = client.get("/api/v1/events", params={"device": "incman"}).json()["items"]
     assert not [f for f in failures if f["component"] == "repeat"]
 
 
 # -- manual incidents ------------------------------------------------------------------------
+
 
 def test_manual_incident_per_event_by_a_subscriber(stack: Any) -> None:
     operator = Client(stack.url, key="oncall-key")
@@ -242,23 +310,28 @@ def test_manual_incident_for_all_selected_events(stack: Any) -> None:
     assert sorted(items[0]["eventIds"]) == sorted(ids)
 
 
-@pytest.mark.parametrize(("key", "notification", "status"), [
-    ("stranger-key", "manual-one", 403),   # not a subscriber
-    ("oncall-key", "manual-hidden", 403),  # hidden from manual use
-    ("oncall-key", "no-such", 404),
-    ("ingest-key", "manual-one", 403),     # role too low
-])
+@pytest.mark.parametrize(
+    ("key", "notification", "status"),
+    [
+        ("stranger-key", "manual-one", 403),  # not a subscriber
+        ("oncall-key", "manual-hidden", 403),  # hidden from manual use
+        ("oncall-key", "no-such", 404),
+        ("ingest-key", "manual-one", 403),  # role too low
+    ],
+)
 def test_manual_incident_refusals(stack: Any, key: str, notification: str, status: int) -> None:
     event_id = send(stack.client, unique("quiet"))["eventId"]
     resp = Client(stack.url, key=key).post(
-        "/api/v1/incidents", {"eventIds": [event_id], "notificationId": notification})
+        "/api/v1/incidents", {"eventIds": [event_id], "notificationId": notification}
+    )
     assert resp.status_code == status, resp.text
     assert resp.json()["detail"]
 
 
 def test_manual_incident_with_an_unknown_event(stack: Any) -> None:
-    resp = stack.client.post("/api/v1/incidents",
-                             {"eventIds": ["nope"], "notificationId": "manual-one"})
+    resp = stack.client.post(
+        "/api/v1/incidents", {"eventIds": ["nope"], "notificationId": "manual-one"}
+    )
     assert resp.status_code == 404
     assert "nope" in resp.json()["detail"]
 
@@ -267,7 +340,8 @@ def test_associate_with_a_typed_incident_number(stack: Any) -> None:
     ids = [send(stack.client, unique("quiet"))["eventId"] for _ in range(2)]
     resp = Client(stack.url, key="oncall-key").post(
         "/api/v1/incidents/associate",
-        {"eventIds": ids, "notificationId": "manual-one", "incident": "INC0099999"})
+        {"eventIds": ids, "notificationId": "manual-one", "incident": "INC0099999"},
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["number"] == "INC0099999"
     assert sorted(resp.json()["eventIds"]) == sorted(ids)
@@ -279,19 +353,55 @@ def test_associate_with_a_typed_incident_number(stack: Any) -> None:
 def test_incident_cli(stack: Any) -> None:
     ids = [send(stack.client, unique("quiet"))["eventId"] for _ in range(2)]
     env = {**os.environ, "INCMAN_URL": stack.url, "INCMAN_API_KEY": "oncall-key"}
-    out = subprocess.run([sys.executable, "-m", "incman.cli", "incident", "create", "-n",
-                          "manual-one", ids[0], "--json"], env=env, capture_output=True,
-                         text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "incman.cli",
+            "incident",
+            "create",
+            "-n",
+            "manual-one",
+            ids[0],
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["items"][0]["eventIds"] == [ids[0]]
-    out = subprocess.run([sys.executable, "-m", "incman.cli", "incident", "associate", "-n",
-                          "manual-one", "-i", "INC0012345", ids[1]], env=env,
-                         capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "incman.cli",
+            "incident",
+            "associate",
+            "-n",
+            "manual-one",
+            "-i",
+            "INC0012345",
+            ids[1],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert "INC0012345" in out.stdout
-    refused = subprocess.run([sys.executable, "-m", "incman.cli", "incident", "create", "-n",
-                              "manual-hidden", ids[1]], env=env, capture_output=True,
-                             text=True, timeout=60, check=False)
+    refused = subprocess.run(
+        [sys.executable, "-m", "incman.cli", "incident", "create", "-n", "manual-hidden", ids[1]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert refused.returncode != 0
     assert "hidden" in refused.stderr
 

@@ -9,7 +9,7 @@ import pytest
 from helpers import Client, unique, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
-from incman.metrics import FLUSH_SECONDS
+from incman.store.metrics import FLUSH_SECONDS
 
 CONFIG: dict[str, Any] = {
     "triggers": [
@@ -18,8 +18,12 @@ CONFIG: dict[str, Any] = {
     ],
     "notifications": [
         {"id": "debug-ok", "integration": "debug", "triggers": ["ok-devices"]},
-        {"id": "debug-flaky", "integration": "debug", "triggers": ["flaky-devices"],
-         "config": {"fail": "transient"}},
+        {
+            "id": "debug-flaky",
+            "integration": "debug",
+            "triggers": ["flaky-devices"],
+            "config": {"fail": "transient"},
+        },
     ],
 }
 
@@ -41,18 +45,22 @@ def samples(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
     return out
 
 
-def value(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-          **labels: str) -> float:
+def value(
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_an_incident_shows_in_events_actions_and_queue_latency(client: Client) -> None:
-    created = client.post("/api/v1/events", {"device": unique("ok"), "severity": 5,
-                                             "summary": "Disk full"})
+    created = client.post(
+        "/api/v1/events", {"device": unique("ok"), "severity": 5, "summary": "Disk full"}
+    )
     assert created.status_code == 201, created.text
     event_id = created.json()["eventId"]
-    wait_for(lambda: client.get(f"/api/v1/events/{event_id}").json().get("incident"),
-             what="the Debug incident")
+    wait_for(
+        lambda: client.get(f"/api/v1/events/{event_id}").json().get("incident"),
+        what="the Debug incident",
+    )
 
     def outcome_shown() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
         found = samples(client)
@@ -64,15 +72,19 @@ def test_an_incident_shows_in_events_actions_and_queue_latency(client: Client) -
     found = wait_for(outcome_shown, what="the event and the action's outcome in /metrics")
     count = value(found, "incman_queue_latency_seconds_count", integration="debug")
     assert count >= 1
-    assert value(found, "incman_queue_latency_seconds_bucket", integration="debug",
-                 le="+Inf") == count
+    assert (
+        value(found, "incman_queue_latency_seconds_bucket", integration="debug", le="+Inf") == count
+    )
     # Buckets are cumulative and the waits are real (positive, and not minutes on loopback).
-    bounds = sorted((float(dict(labels)["le"]), v) for (name, labels), v in found.items()
-                    if name == "incman_queue_latency_seconds_bucket"
-                    and dict(labels)["integration"] == "debug")
+    bounds = sorted(
+        (float(dict(labels)["le"]), v)
+        for (name, labels), v in found.items()
+        if name == "incman_queue_latency_seconds_bucket" and dict(labels)["integration"] == "debug"
+    )
     assert [v for _, v in bounds] == sorted(v for _, v in bounds)
-    assert value(found, "incman_queue_latency_seconds_bucket", integration="debug",
-                 le="30.0") == count
+    assert (
+        value(found, "incman_queue_latency_seconds_bucket", integration="debug", le="30.0") == count
+    )
     assert value(found, "incman_queue_latency_seconds_sum", integration="debug") > 0
 
 
@@ -91,9 +103,11 @@ def test_events_are_counted_per_event(client: Client) -> None:
 
 def test_retries_are_counted_by_integration(client: Client) -> None:
     before = value(samples(client), "incman_action_retries_total", integration="debug")
-    created = client.post("/api/v1/events", {"device": unique("flaky"), "severity": 5,
-                                             "summary": "Disk full"})
+    created = client.post(
+        "/api/v1/events", {"device": unique("flaky"), "severity": 5, "summary": "Disk full"}
+    )
     assert created.status_code == 201
-    wait_for(lambda: value(samples(client), "incman_action_retries_total",
-                           integration="debug") > before,
-             what="a retry of the transiently failing action")
+    wait_for(
+        lambda: value(samples(client), "incman_action_retries_total", integration="debug") > before,
+        what="a retry of the transiently failing action",
+    )

@@ -9,18 +9,35 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from incman.migrations import current_head
+from incman.store.migrations import current_head
 from incman.testing.pg import fresh_database
 
 PG_ADMIN = os.environ.get("INCMAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-TABLES = {"events", "occurrences", "incidents", "event_incidents", "notes", "triggers",
-          "notifications", "actions", "audit", "debug_incidents", "alembic_version"}
+TABLES = {
+    "events",
+    "occurrences",
+    "incidents",
+    "event_incidents",
+    "notes",
+    "triggers",
+    "notifications",
+    "actions",
+    "audit",
+    "debug_incidents",
+    "alembic_version",
+}
 
 
 def _upgrade(url: str, tmp: Path) -> None:
     env = {**os.environ, "INCMAN_DATABASE_URL": url, "INCMAN_DATA_DIR": str(tmp)}
-    out = subprocess.run([sys.executable, "-m", "incman.cli", "db", "upgrade"], env=env,
-                         capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "incman.cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -30,8 +47,10 @@ def _check(url: str) -> None:
         names = set(sa.inspect(engine).get_table_names())
         assert names >= TABLES, TABLES - names
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
+            assert (
+                conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
                 == current_head()
+            )
         indexes = {i["name"]: i for i in sa.inspect(engine).get_indexes("incidents")}
         assert indexes["uq_incidents_open_dedupid"]["unique"]
     finally:

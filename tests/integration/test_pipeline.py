@@ -8,8 +8,8 @@ import pytest
 from helpers import Client, unique, wait_for
 from sqlalchemy import func, select
 
-from incman.db import session_scope
-from incman.models import DebugIncident, Incident
+from incman.store.db import session_scope
+from incman.store.models import DebugIncident, Incident
 
 CONFIG: dict[str, Any] = {
     "triggers": [
@@ -18,12 +18,24 @@ CONFIG: dict[str, Any] = {
         {"id": "broken-devices", "when": {"device": {"_m": "^broken-"}}},
     ],
     "notifications": [
-        {"id": "debug-clear", "integration": "debug", "triggers": ["clear-devices"],
-         "options": {"send_clear": True}},
-        {"id": "debug-keep", "integration": "debug", "triggers": ["keep-devices"],
-         "options": {"send_clear": False}},
-        {"id": "debug-broken", "integration": "debug", "triggers": ["broken-devices"],
-         "config": {"fail": "permanent"}},
+        {
+            "id": "debug-clear",
+            "integration": "debug",
+            "triggers": ["clear-devices"],
+            "options": {"send_clear": True},
+        },
+        {
+            "id": "debug-keep",
+            "integration": "debug",
+            "triggers": ["keep-devices"],
+            "options": {"send_clear": False},
+        },
+        {
+            "id": "debug-broken",
+            "integration": "debug",
+            "triggers": ["broken-devices"],
+            "config": {"fail": "permanent"},
+        },
     ],
 }
 
@@ -58,8 +70,14 @@ def event_with_incident(client: Client, event_id: str) -> dict[str, Any]:
 
 def test_event_opens_one_debug_incident_and_repeats_fold(client: Client) -> None:
     device = unique("keep")
-    body = {"device": device, "component": "disk", "eventClass": "/Perf/Disk",
-            "eventKey": "usage", "severity": 5, "summary": "Disk full"}
+    body = {
+        "device": device,
+        "component": "disk",
+        "eventClass": "/Perf/Disk",
+        "eventKey": "usage",
+        "severity": 5,
+        "summary": "Disk full",
+    }
     first = client.post("/api/v1/events", body)
     assert first.status_code == 201, first.text
     assert first.json()["created"] is True
@@ -82,24 +100,41 @@ def test_event_opens_one_debug_incident_and_repeats_fold(client: Client) -> None
     assert ev["count"] == 51
     assert len(ev["occurrences"]) == 51
     assert {o["occurrenceId"] for o in ev["occurrences"]} == {
-        f"{event_id}:{n}" for n in range(1, 52)}
+        f"{event_id}:{n}" for n in range(1, 52)
+    }
     assert len(incidents_for(ev["dedupid"])) == 1
     assert len(debug_incidents(ev["incident"])) == 1
 
 
 def _clear(client: Client, device: str) -> dict[str, Any]:
-    resp = client.post("/api/v1/events", {"device": device, "component": "disk",
-                                          "eventClass": "/Perf/Disk", "eventKey": "usage",
-                                          "severity": "clear", "summary": "Disk ok"})
+    resp = client.post(
+        "/api/v1/events",
+        {
+            "device": device,
+            "component": "disk",
+            "eventClass": "/Perf/Disk",
+            "eventKey": "usage",
+            "severity": "clear",
+            "summary": "Disk ok",
+        },
+    )
     assert resp.status_code in (200, 201), resp.text
     return resp.json()
 
 
 def test_clear_closes_the_incident_with_send_clear(client: Client) -> None:
     device = unique("clear")
-    created = client.post("/api/v1/events", {"device": device, "component": "disk",
-                                             "eventClass": "/Perf/Disk", "eventKey": "usage",
-                                             "severity": "Critical", "summary": "Disk full"})
+    created = client.post(
+        "/api/v1/events",
+        {
+            "device": device,
+            "component": "disk",
+            "eventClass": "/Perf/Disk",
+            "eventKey": "usage",
+            "severity": "Critical",
+            "summary": "Disk full",
+        },
+    )
     event_id = created.json()["eventId"]
     number = event_with_incident(client, event_id)["incident"]
     cleared = _clear(client, device)
@@ -112,16 +147,25 @@ def test_clear_closes_the_incident_with_send_clear(client: Client) -> None:
 
 def test_clear_leaves_the_incident_open_without_send_clear(client: Client) -> None:
     device = unique("keep")
-    created = client.post("/api/v1/events", {"device": device, "component": "disk",
-                                             "eventClass": "/Perf/Disk", "eventKey": "usage",
-                                             "severity": 4, "summary": "Disk full"})
+    created = client.post(
+        "/api/v1/events",
+        {
+            "device": device,
+            "component": "disk",
+            "eventClass": "/Perf/Disk",
+            "eventKey": "usage",
+            "severity": 4,
+            "summary": "Disk full",
+        },
+    )
     event_id = created.json()["eventId"]
     number = event_with_incident(client, event_id)["incident"]
     _clear(client, device)
     assert client.get(f"/api/v1/events/{event_id}").json()["status"] == "Cleared"
     # A later event behind the clear is handled, so the clear's turn has passed.
-    later = client.post("/api/v1/events", {"device": unique("keep"), "severity": 4,
-                                           "summary": "marker"}).json()["eventId"]
+    later = client.post(
+        "/api/v1/events", {"device": unique("keep"), "severity": 4, "summary": "marker"}
+    ).json()["eventId"]
     event_with_incident(client, later)
     assert debug_incidents(number)[0].state == "open"
     assert incidents_for(created.json()["dedupid"])[0].state == "OPEN"
@@ -139,8 +183,9 @@ def test_a_permanent_failure_raises_a_failure_event(client: Client) -> None:
     assert created.status_code == 201
 
     def failure_event() -> list[dict[str, Any]]:
-        items = client.get("/api/v1/events", params={"device": "incman",
-                                                     "component": "debug-broken"}).json()
+        items = client.get(
+            "/api/v1/events", params={"device": "incman", "component": "debug-broken"}
+        ).json()
         return items["items"]
 
     failures = wait_for(failure_event, what="a /App/Incman/Failure event")
@@ -150,17 +195,28 @@ def test_a_permanent_failure_raises_a_failure_event(client: Client) -> None:
     # It never triggers a notification itself.
     assert failures[0]["incident"] is None
     with session_scope() as session:
-        assert session.scalar(select(func.count()).select_from(Incident).where(
-            Incident.notification_id == "debug-broken", Incident.state != "PENDING")) == 0
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Incident)
+                .where(Incident.notification_id == "debug-broken", Incident.state != "PENDING")
+            )
+            == 0
+        )
 
 
 def test_a_batch_folds_repeats_and_keeps_order_with_clears(client: Client) -> None:
     device, other = unique("keep"), unique("keep")
-    ev = {"device": device, "component": "c", "eventClass": "/B", "severity": 4,
-          "summary": "batch"}
-    batch = [ev, {**ev, "summary": "again"}, {"device": other, "severity": 3, "summary": "o"},
-             {**ev, "summary": "third"}, {**ev, "severity": 0, "summary": "fine"},
-             {**ev, "summary": "after the clear"}, {"device": device}]
+    ev = {"device": device, "component": "c", "eventClass": "/B", "severity": 4, "summary": "batch"}
+    batch = [
+        ev,
+        {**ev, "summary": "again"},
+        {"device": other, "severity": 3, "summary": "o"},
+        {**ev, "summary": "third"},
+        {**ev, "severity": 0, "summary": "fine"},
+        {**ev, "summary": "after the clear"},
+        {"device": device},
+    ]
     resp = client.post("/api/v1/events", batch)
     assert resp.status_code == 200, resp.text
     results = resp.json()["results"]
@@ -196,8 +252,9 @@ def test_bad_input_gets_a_reason_and_stores_nothing(client: Client) -> None:
     ]
     for body, status, field in cases:
         if isinstance(body, bytes):
-            resp = client.session.post(url, data=body, timeout=30,
-                                       headers={"Content-Type": "application/json"})
+            resp = client.session.post(
+                url, data=body, timeout=30, headers={"Content-Type": "application/json"}
+            )
         else:
             resp = client.post("/api/v1/events", body)
         assert resp.status_code == status, (body if len(str(body)) < 200 else status, resp.text)
@@ -215,13 +272,13 @@ def test_keys_are_required_and_roles_enforced(client: Client) -> None:
     body = {"device": device, "severity": 4, "summary": "s"}
     url = client.base + "/api/v1/events"
     assert requests.post(url, json=body, timeout=30).status_code == 401
-    wrong = requests.post(url, json=body, timeout=30,
-                          headers={"Authorization": "Bearer not-a-key"})
+    wrong = requests.post(url, json=body, timeout=30, headers={"Authorization": "Bearer not-a-key"})
     assert wrong.status_code == 401 and wrong.json()["detail"]
     # The ingest key may send but not act on events.
     sent = requests.post(url, json=body, timeout=30, headers={"zenoss-api-key": "ingest-key"})
     assert sent.status_code == 201
-    ack = requests.post(f"{url}/{sent.json()['eventId']}/acknowledge", timeout=30,
-                        params={"api_key": "ingest-key"})
+    ack = requests.post(
+        f"{url}/{sent.json()['eventId']}/acknowledge", timeout=30, params={"api_key": "ingest-key"}
+    )
     assert ack.status_code == 403
     assert _stored(client, device) == 1

@@ -11,9 +11,9 @@ import pytest
 import redis
 from helpers import unique
 
-from incman.catalog import parse_catalog
-from incman.config import Settings
-from incman.poll_schedule import (
+from incman.settings import Settings
+from incman.store.catalog import parse_catalog
+from incman.sync.schedule import (
     LAST_KEY,
     RUNS_KEY,
     claim_due,
@@ -30,14 +30,16 @@ def client(redis_url: str) -> redis.Redis:
 
 
 def test_pollable_notifications_and_their_cycletimes() -> None:
-    catalog = parse_catalog({
-        "triggers": [{"id": "t", "when": {"severity": {"_gte": 3}}}],
-        "notifications": [
-            {"id": "fast", "integration": "debug", "triggers": ["t"], "cycletime": 10},
-            {"id": "default", "integration": "debug", "triggers": ["t"]},
-            {"id": "off", "integration": "debug", "triggers": ["t"], "enabled": False},
-        ],
-    })
+    catalog = parse_catalog(
+        {
+            "triggers": [{"id": "t", "when": {"severity": {"_gte": 3}}}],
+            "notifications": [
+                {"id": "fast", "integration": "debug", "triggers": ["t"], "cycletime": 10},
+                {"id": "default", "integration": "debug", "triggers": ["t"]},
+                {"id": "off", "integration": "debug", "triggers": ["t"], "enabled": False},
+            ],
+        }
+    )
     settings = Settings(poll_cycletime=45)
     assert pollable_notifications(catalog, settings) == {"fast": 10, "default": 45}
     assert cycletime_of(None, settings) == 45  # a deleted notification: the default

@@ -13,8 +13,7 @@ from incman.domain.event import EventError
 
 CONFIG: dict[str, Any] = {
     "triggers": [{"id": "produced", "when": {"device": {"_m": "^prod-"}}}],
-    "notifications": [{"id": "debug-produced", "integration": "debug",
-                       "triggers": ["produced"]}],
+    "notifications": [{"id": "debug-produced", "integration": "debug", "triggers": ["produced"]}],
 }
 
 
@@ -42,11 +41,23 @@ def test_broker_only_producer_task_stores_and_routes(stack: Any) -> None:
     # A producer that has only Celery and the broker URL, not incman.
     producer = Celery("producer", broker=stack.env["INCMAN_BROKER_URL"])
     try:
-        producer.send_task("incman.ingest_events", queue="ingest", args=[[
-            {"device": good, "component": "disk", "eventClass": "/Perf/Disk",
-             "severity": "Critical", "summary": "Disk full", "rack": "R7"},
-            {"device": bad, "severity": "Loud", "summary": "refused"},
-        ]])
+        producer.send_task(
+            "incman.ingest_events",
+            queue="ingest",
+            args=[
+                [
+                    {
+                        "device": good,
+                        "component": "disk",
+                        "eventClass": "/Perf/Disk",
+                        "severity": "Critical",
+                        "summary": "Disk full",
+                        "rack": "R7",
+                    },
+                    {"device": bad, "severity": "Loud", "summary": "refused"},
+                ]
+            ],
+        )
     finally:
         producer.close()
 
@@ -64,25 +75,37 @@ def test_send_events_from_python_stores_routes_and_reports_each_item(stack: Any)
     from incman.producer import send_event, send_events
     from workers.app import app
 
-    assert app.conf.broker_url == stack.env["INCMAN_BROKER_URL"], \
+    assert app.conf.broker_url == stack.env["INCMAN_BROKER_URL"], (
         "workers.app was imported with another broker before this module's stack started"
+    )
     device = unique("prod-py")
-    results = send_events([
-        {"device": device, "severity": 4, "summary": "CPU hot", "eventKey": "cpu"},
-        {"severity": 4, "summary": "no device"},
-        {"device": device, "severity": 4, "summary": "CPU hot", "eventKey": "cpu"},
-    ])
+    results = send_events(
+        [
+            {"device": device, "severity": 4, "summary": "CPU hot", "eventKey": "cpu"},
+            {"severity": 4, "summary": "no device"},
+            {"device": device, "severity": 4, "summary": "CPU hot", "eventKey": "cpu"},
+        ]
+    )
     assert [r["index"] for r in results] == [0, 1, 2]
     assert results[0]["ok"] and results[0]["created"] is True
-    assert results[1] == {"index": 1, "ok": False, "error": "device: is required",
-                          "field": "device"}
+    assert results[1] == {
+        "index": 1,
+        "ok": False,
+        "error": "device: is required",
+        "field": "device",
+    }
     assert results[2]["ok"] and results[2]["created"] is False
     assert results[2]["count"] == 2 and results[2]["eventId"] == results[0]["eventId"]
     ev = incident_of(stack.client, results[0]["eventId"])
     assert ev["notificationId"] == "debug-produced"
 
-    one = send_event(device=unique("prod-one"), severity="Error", summary="Link down",
-                     event_class="/Net/Link", interface="eth0")
+    one = send_event(
+        device=unique("prod-one"),
+        severity="Error",
+        summary="Link down",
+        event_class="/Net/Link",
+        interface="eth0",
+    )
     assert one["created"] is True and one["dedupid"].endswith("|/Net/Link||4")
     stored = stack.client.get(f"/api/v1/events/{one['eventId']}").json()
     assert stored["eventClass"] == "/Net/Link"

@@ -14,9 +14,9 @@ from helpers import Client, unique, wait_for
 from kombu import Connection
 from sqlalchemy import select
 
-from incman.config import Settings
-from incman.db import session_scope
-from incman.models import Action, DebugIncident, Incident
+from incman.settings import Settings
+from incman.store.db import session_scope
+from incman.store.models import Action, DebugIncident, Incident
 from workers.routes import all_queue_names
 
 RABBITMQ_URL = os.environ.get("INCMAN_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672//")
@@ -29,10 +29,18 @@ CONFIG: dict[str, Any] = {
         {"id": "flaky-devices", "when": {"device": {"_m": "^flaky-"}}},
     ],
     "notifications": [
-        {"id": "debug-rabbit", "integration": "debug", "triggers": ["rabbit-devices"],
-         "options": {"send_clear": True}},
-        {"id": "debug-flaky", "integration": "debug", "triggers": ["flaky-devices"],
-         "config": {"fail": "transient"}},
+        {
+            "id": "debug-rabbit",
+            "integration": "debug",
+            "triggers": ["rabbit-devices"],
+            "options": {"send_clear": True},
+        },
+        {
+            "id": "debug-flaky",
+            "integration": "debug",
+            "triggers": ["flaky-devices"],
+            "config": {"fail": "transient"},
+        },
     ],
 }
 
@@ -43,8 +51,10 @@ def purge_queues(url: str) -> None:
         try:
             conn.ensure_connection(max_retries=1)
         except Exception as exc:
-            pytest.fail(f"RabbitMQ is not reachable at {url} ({exc}); start it with "
-                        "`rabbitmq-server -detached`")
+            pytest.fail(
+                f"RabbitMQ is not reachable at {url} ({exc}); start it with "
+                "`rabbitmq-server -detached`"
+            )
         for name in all_queue_names():
             channel = conn.channel()
             try:
@@ -96,8 +106,14 @@ def test_the_stack_uses_rabbitmq(stack: Any, client: Client) -> None:
 
 def test_event_opens_one_incident_repeats_fold_and_a_clear_closes_it(client: Client) -> None:
     device = unique("rabbit")
-    body = {"device": device, "component": "disk", "eventClass": "/Perf/Disk",
-            "eventKey": "usage", "severity": 5, "summary": "Disk full"}
+    body = {
+        "device": device,
+        "component": "disk",
+        "eventClass": "/Perf/Disk",
+        "eventKey": "usage",
+        "severity": 5,
+        "summary": "Disk full",
+    }
     first = client.post("/api/v1/events", body)
     assert first.status_code == 201, first.text
     event_id = first.json()["eventId"]
@@ -116,8 +132,10 @@ def test_event_opens_one_incident_repeats_fold_and_a_clear_closes_it(client: Cli
     cleared = client.post("/api/v1/events", {**body, "severity": "clear", "summary": "Disk ok"})
     assert cleared.status_code in (200, 201), cleared.text
     assert cleared.json()["cleared"] == [event_id]
-    wait_for(lambda: (row := debug_incident(number)) is not None and row.state == "closed",
-             what="the remote close")
+    wait_for(
+        lambda: (row := debug_incident(number)) is not None and row.state == "closed",
+        what="the remote close",
+    )
     assert [i.state for i in incidents_for(ev["dedupid"])] == ["CLOSED"]
 
 
@@ -127,7 +145,10 @@ def consumer_timeout() -> float:
     try:
         out = subprocess.run(
             ["rabbitmqctl", "eval", "application:get_env(rabbit, consumer_timeout)."],
-            capture_output=True, text=True, timeout=60).stdout
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return DEFAULT_CONSUMER_TIMEOUT
     found = re.search(r"\{ok,\s*(\d+)\}", out)
@@ -136,8 +157,7 @@ def consumer_timeout() -> float:
     return float("inf") if out.strip() == "undefined" else DEFAULT_CONSUMER_TIMEOUT
 
 
-def test_retry_countdowns_stay_below_the_consumer_timeout(monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+def test_retry_countdowns_stay_below_the_consumer_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     """With acks_late a worker holds a retried message unacknowledged until its countdown
     ends; the longest countdown (default settings, a huge Retry-After) is well below it."""
     import workers.tasks as tasks
@@ -149,8 +169,9 @@ def test_retry_countdowns_stay_below_the_consumer_timeout(monkeypatch: pytest.Mo
 
 
 def test_a_transient_failure_is_retried_through_rabbitmq(stack: Any, client: Client) -> None:
-    created = client.post("/api/v1/events", {"device": unique("flaky"), "severity": 5,
-                                             "summary": "Disk full"})
+    created = client.post(
+        "/api/v1/events", {"device": unique("flaky"), "severity": 5, "summary": "Disk full"}
+    )
     assert created.status_code == 201
     event_id = created.json()["eventId"]
 
@@ -162,8 +183,10 @@ def test_a_transient_failure_is_retried_through_rabbitmq(stack: Any, client: Cli
     # Each retry is a message with a countdown, held by the worker until it is due.
     wait_for(lambda: attempts() >= 3, timeout=30, what="two retries of the action")
     # The worker's channel survived: new work still flows.
-    later = client.post("/api/v1/events", {"device": unique("rabbit"), "severity": 4,
-                                           "summary": "after the retries"})
+    later = client.post(
+        "/api/v1/events",
+        {"device": unique("rabbit"), "severity": 4, "summary": "after the retries"},
+    )
     incident_of(client, later.json()["eventId"])
     for worker in stack.workers:
         assert "PRECONDITION_FAILED" not in worker.output()

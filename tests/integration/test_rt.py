@@ -18,33 +18,49 @@ from incman.integrations import rt as rt_module
 from incman.integrations.base import RemoteIncident
 from incman.integrations.errors import PermanentError
 from incman.integrations.rt import RTIntegration, check_messages, ticket_body
-from incman.poll import poll_notification
+from incman.sync.poll import poll_notification
 from incman.testing.rt_server import RT_SERVER, RTServer, rt_installed
 
-MISSING = (f"Request Tracker 5 is not installed ({RT_SERVER} is absent): `make test-rt` "
-           "installs it and runs these tests")
+MISSING = (
+    f"Request Tracker 5 is not installed ({RT_SERVER} is absent): `make test-rt` "
+    "installs it and runs these tests"
+)
 REQUIRED = os.environ.get("INCMAN_REQUIRE_RT") == "1"  # set by `make test-rt`
 needs_rt = pytest.mark.skipif(not rt_installed() and not REQUIRED, reason=MISSING)
 
 
 # -- pure parts (no server) ----------------------------------------------------------------
 
+
 def test_ticket_body_keeps_rt_fields_and_custom_fields() -> None:
-    body = ticket_body({"Subject": "s", "Content": "c", "summary": "not RT",
-                        "CF.Site": "Paris", "CF.{Service}": "db"})
-    assert body == {"Subject": "s", "Content": "c",
-                    "CustomFields": {"Site": "Paris", "Service": "db"}}
+    body = ticket_body(
+        {
+            "Subject": "s",
+            "Content": "c",
+            "summary": "not RT",
+            "CF.Site": "Paris",
+            "CF.{Service}": "db",
+        }
+    )
+    assert body == {
+        "Subject": "s",
+        "Content": "c",
+        "CustomFields": {"Site": "Paris", "Service": "db"},
+    }
 
 
-@pytest.mark.parametrize(("messages", "refused"), [
-    ([], None),
-    (["Ticket 1: Owner changed from Nobody to root"], None),
-    (["That user already owns that ticket"], None),
-    (["Comments added", "Status changed from 'new' to 'resolved'"], None),
-    (["Ticket 1: Status 'bogus' isn't a valid status for this ticket."], "isn't a valid"),
-    (["Ticket 1: That user may not own tickets in that queue"], "may not own"),
-    ({"message": "odd"}, "unexpected answer"),
-])
+@pytest.mark.parametrize(
+    ("messages", "refused"),
+    [
+        ([], None),
+        (["Ticket 1: Owner changed from Nobody to root"], None),
+        (["That user already owns that ticket"], None),
+        (["Comments added", "Status changed from 'new' to 'resolved'"], None),
+        (["Ticket 1: Status 'bogus' isn't a valid status for this ticket."], "isn't a valid"),
+        (["Ticket 1: That user may not own tickets in that queue"], "may not own"),
+        ({"message": "odd"}, "unexpected answer"),
+    ],
+)
 def test_put_messages_are_read(messages: Any, refused: str | None) -> None:
     if refused is None:
         check_messages("1", messages, "update")
@@ -59,6 +75,7 @@ def test_without_credentials_the_config_is_refused() -> None:
 
 
 # -- against a real RT ----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def rt() -> Iterator[RTServer]:
@@ -116,8 +133,11 @@ def test_plugin_create_find_status_with_basic_auth(rt: RTServer, monkeypatch: An
     missing = RemoteIncident(remote_id="99999", number="99999")
     states = plugin.get_status([ref, *others, missing])
     assert {k: v.state for k, v in states.items()} == {
-        ref.remote_id: "OPEN", others[0].remote_id: "RESOLVED",
-        others[1].remote_id: "CLOSED", others[2].remote_id: "ASSIGNED"}
+        ref.remote_id: "OPEN",
+        others[0].remote_id: "RESOLVED",
+        others[1].remote_id: "CLOSED",
+        others[2].remote_id: "ASSIGNED",
+    }
     assert states[others[2].remote_id].assignee == "root"
 
 
@@ -125,8 +145,9 @@ def test_plugin_create_find_status_with_basic_auth(rt: RTServer, monkeypatch: An
 def test_a_missing_custom_field_is_a_clear_permanent_error(rt: RTServer, token: str) -> None:
     rt.create_queue("NoCorrelation")
     plugin = RTIntegration({"url": rt.url, "token": token, "queue": "NoCorrelation"})
-    with pytest.raises(PermanentError, match="'IncidentID' must exist and apply to queue "
-                                             "'NoCorrelation'") as caught:
+    with pytest.raises(
+        PermanentError, match="'IncidentID' must exist and apply to queue 'NoCorrelation'"
+    ) as caught:
         plugin.create({"Subject": "orphan"}, "key-orphan")
     ticket_id = str(caught.value).split("ticket ")[1].split(" ")[0]
     assert get(rt, f"ticket/{ticket_id}")["Status"] == "rejected"
@@ -138,8 +159,9 @@ def test_refusals_in_200_answers_are_errors(rt: RTServer, token: str) -> None:
     ref = plugin.create({"Subject": "refusals"}, unique("key"))
     with pytest.raises(PermanentError, match="isn't a valid status"):
         plugin.update(ref, {"Status": "bogus"})
-    requests.post(f"{rt.rest}/user", auth=rt.auth, timeout=30,
-                  json={"Name": "norights", "Privileged": 1}).raise_for_status()
+    requests.post(
+        f"{rt.rest}/user", auth=rt.auth, timeout=30, json={"Name": "norights", "Privileged": 1}
+    ).raise_for_status()
     with pytest.raises(PermanentError, match="may not own tickets"):
         plugin.assign(ref, "norights")
     with pytest.raises(PermanentError, match="HTTP 401"):
@@ -148,20 +170,26 @@ def test_refusals_in_200_answers_are_errors(rt: RTServer, token: str) -> None:
 
 # -- the pipeline -----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def stack(make_stack: Any, rt: RTServer, token: str) -> Any:
     config = {
         "triggers": [{"id": "rt-devices", "when": {"device": {"_m": "^rt-"}}}],
-        "notifications": [{
-            "id": "rt-ops", "integration": "rt", "triggers": ["rt-devices"],
-            "options": {"initial_occurrence_only": False, "close_event_on_resolve": True},
-            "config": {"url": rt.url, "token": "${env:RT_TEST_TOKEN}", "queue": "General"},
-            "field_mapping": "Subject, ${evt/summary} on ${dev/titleOrId}",
-        }],
+        "notifications": [
+            {
+                "id": "rt-ops",
+                "integration": "rt",
+                "triggers": ["rt-devices"],
+                "options": {"initial_occurrence_only": False, "close_event_on_resolve": True},
+                "config": {"url": rt.url, "token": "${env:RT_TEST_TOKEN}", "queue": "General"},
+                "field_mapping": "Subject, ${evt/summary} on ${dev/titleOrId}",
+            }
+        ],
         "devices": [{"id": "rt-db01", "title": "Primary database"}],
     }
-    return make_stack(config, queues="ingest,poll,maintenance,itsm.rt",
-                      extra_env={"RT_TEST_TOKEN": token})
+    return make_stack(
+        config, queues="ingest,poll,maintenance,itsm.rt", extra_env={"RT_TEST_TOKEN": token}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -170,11 +198,15 @@ def client(stack: Any) -> Client:
 
 
 @needs_rt
-def test_the_whole_lifecycle_on_a_real_rt(client: Client, rt: RTServer, stack: Any,
-                                           token: str) -> None:
+def test_the_whole_lifecycle_on_a_real_rt(
+    client: Client, rt: RTServer, stack: Any, token: str
+) -> None:
     event_id = send_disk_event(client, "rt-db01")
-    ev = wait_for(lambda: (e := client.get(f"/api/v1/events/{event_id}").json())["incident"]
-                  and e, timeout=60, what="the RT ticket")
+    ev = wait_for(
+        lambda: (e := client.get(f"/api/v1/events/{event_id}").json())["incident"] and e,
+        timeout=60,
+        what="the RT ticket",
+    )
     ticket_id = ev["incident"]
     incident = client.get(f"/api/v1/incidents/{ev['incidents'][0]['id']}").json()
     ticket = get(rt, f"ticket/{ticket_id}")
@@ -187,15 +219,24 @@ def test_the_whole_lifecycle_on_a_real_rt(client: Client, rt: RTServer, stack: A
     wait_for(lambda: comments(rt, ticket_id) == 1, timeout=60, what="the re-occurrence comment")
 
     assert client.post(f"/api/v1/events/{event_id}/acknowledge").status_code == 200
-    wait_for(lambda: get(rt, f"ticket/{ticket_id}")["Owner"]["id"] == "root", timeout=60,
-             what="the ticket taken")
+    wait_for(
+        lambda: get(rt, f"ticket/{ticket_id}")["Owner"]["id"] == "root",
+        timeout=60,
+        what="the ticket taken",
+    )
 
     assert client.post(f"/api/v1/events/{event_id}/close").status_code == 200
-    wait_for(lambda: get(rt, f"ticket/{ticket_id}")["Status"] == "resolved", timeout=60,
-             what="the ticket resolved")
+    wait_for(
+        lambda: get(rt, f"ticket/{ticket_id}")["Status"] == "resolved",
+        timeout=60,
+        what="the ticket resolved",
+    )
     assert client.post(f"/api/v1/events/{event_id}/reopen").status_code == 200
-    wait_for(lambda: get(rt, f"ticket/{ticket_id}")["Status"] == "open", timeout=60,
-             what="the ticket re-opened")
+    wait_for(
+        lambda: get(rt, f"ticket/{ticket_id}")["Status"] == "open",
+        timeout=60,
+        what="the ticket re-opened",
+    )
 
     # Someone resolves it in RT; the poller brings that back onto the event.
     put(rt, f"ticket/{ticket_id}", {"Status": "resolved"})

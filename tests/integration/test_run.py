@@ -18,8 +18,9 @@ from helpers import wait_for
 
 from incman.testing.procs import free_port
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
-                                reason="reads the process table from /proc")
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="reads the process table from /proc"
+)
 
 
 def _stat(pid: int) -> tuple[str, int, int] | None:
@@ -85,9 +86,14 @@ def test_run_embedded_event_to_debug_incident_and_ctrl_c_leaves_nothing(tmp_path
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "run.log"
     with open(log, "wb") as out:
-        run = subprocess.Popen([sys.executable, "-m", "incman.cli", "run", "--port", str(port)],
-                               cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "incman.cli", "run", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_api(run, url, log)
         assert stat.S_ISSOCK((data / "redis.sock").stat().st_mode)
@@ -95,10 +101,33 @@ def test_run_embedded_event_to_debug_incident_and_ctrl_c_leaves_nothing(tmp_path
         assert (data / "incman.db").exists()
 
         sent = subprocess.run(
-            [sys.executable, "-m", "incman.cli", "send-event", "--url", url, "--json",
-             "-d", "run-db01", "-p", "disk", "-c", "/Perf/Disk", "-s", "Critical",
-             "-o", "rack=R12", "Disk", "full"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "incman.cli",
+                "send-event",
+                "--url",
+                url,
+                "--json",
+                "-d",
+                "run-db01",
+                "-p",
+                "disk",
+                "-c",
+                "/Perf/Disk",
+                "-s",
+                "Critical",
+                "-o",
+                "rack=R12",
+                "Disk",
+                "full",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert sent.returncode == 0, sent.stderr
         event_id = json.loads(sent.stdout)["eventId"]
 
@@ -127,8 +156,9 @@ def test_run_embedded_event_to_debug_incident_and_ctrl_c_leaves_nothing(tmp_path
 
     left = [pid for pid in tree if _running(pid)]
     assert not left, f"still running after Ctrl-C: {left}"
-    in_groups = [pid for pid, (state, _, pgid) in _processes().items()
-                 if pgid in groups and state != "Z"]
+    in_groups = [
+        pid for pid, (state, _, pgid) in _processes().items() if pgid in groups and state != "Z"
+    ]
     assert not in_groups, f"processes left in the run's process groups: {in_groups}"
     assert not (data / "redis.sock").exists()
     assert not (data / "redis.pid").exists()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from helpers import Client, created_incident, unique, wait_for
 
-from incman.poll import poll_notification
+from incman.sync.poll import poll_notification
 from incman.testing.servicenow_sim import ServiceNowSim
 from incman.testing.simbase import SimControl, SimServer
 
@@ -24,10 +24,20 @@ def sim() -> Iterator[SimControl]:
 
 
 def _notification(nid: str, url: str, trigger: str, **extra: Any) -> dict[str, Any]:
-    config = {"url": url, "username": "incman", "password": PASSWORD, "timeout": 5,
-              **extra.pop("config", {})}
-    return {"id": nid, "integration": "servicenow", "triggers": [trigger], "config": config,
-            **extra}
+    config = {
+        "url": url,
+        "username": "incman",
+        "password": PASSWORD,
+        "timeout": 5,
+        **extra.pop("config", {}),
+    }
+    return {
+        "id": nid,
+        "integration": "servicenow",
+        "triggers": [trigger],
+        "config": config,
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -36,20 +46,39 @@ def stack(make_stack: Any, sim: SimControl) -> Any:
         return {"id": tid, "when": {"device": {"_m": f"^{prefix}-"}}}
 
     config = {
-        "triggers": [trigger("life", "snowlife"), trigger("faults", "snowfault"),
-                     trigger("map", "snowmap"), trigger("bad", "snowbad"),
-                     trigger("never", "never-matches")],
+        "triggers": [
+            trigger("life", "snowlife"),
+            trigger("faults", "snowfault"),
+            trigger("map", "snowmap"),
+            trigger("bad", "snowbad"),
+            trigger("never", "never-matches"),
+        ],
         "notifications": [
-            _notification("snow-life", sim.url, "life", options={
-                "initial_occurrence_only": False, "close_event_on_resolve": True}),
+            _notification(
+                "snow-life",
+                sim.url,
+                "life",
+                options={"initial_occurrence_only": False, "close_event_on_resolve": True},
+            ),
             _notification("snow-faults", sim.url, "faults", config={"timeout": 2}),
-            _notification("snow-map", sim.url, "map", field_mapping=(
-                "short_description, ${evt/summary} on ${dev/titleOrId}\n"
-                "u_device, ${dev/title}\n")),
+            _notification(
+                "snow-map",
+                sim.url,
+                "map",
+                field_mapping=(
+                    "short_description, ${evt/summary} on ${dev/titleOrId}\n"
+                    "u_device, ${dev/title}\n"
+                ),
+            ),
             _notification("snow-bad", sim.url, "bad", config={"password": WRONG_PASSWORD}),
-            _notification("snow-manual", sim.url, "never", subscribers=["tester"],
-                          options={"send_clear": True},
-                          config={"assignment_group": "Service Desk"}),
+            _notification(
+                "snow-manual",
+                sim.url,
+                "never",
+                subscribers=["tester"],
+                options={"send_clear": True},
+                config={"assignment_group": "Service Desk"},
+            ),
         ],
         "devices": [{"id": "snowmap-db01", "title": "Primary database", "priority": 800}],
     }
@@ -62,8 +91,15 @@ def client(stack: Any) -> Client:
 
 
 def send(client: Client, device: str, **fields: Any) -> dict[str, Any]:
-    body = {"device": device, "component": "disk", "eventClass": "/Perf/Disk",
-            "eventKey": "usage", "severity": 5, "summary": "Disk full", **fields}
+    body = {
+        "device": device,
+        "component": "disk",
+        "eventClass": "/Perf/Disk",
+        "eventKey": "usage",
+        "severity": 5,
+        "summary": "Disk full",
+        **fields,
+    }
     resp = client.post("/api/v1/events", body)
     assert resp.status_code in (200, 201), resp.text
     return resp.json()
@@ -82,7 +118,8 @@ def wait_record(sim: SimControl, number: str, check: Any, what: str) -> dict[str
 
 
 def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
-        client: Client, sim: SimControl) -> None:
+    client: Client, sim: SimControl
+) -> None:
     device = unique("snowlife")
     created = send(client, device)
     event_id = created["eventId"]
@@ -97,32 +134,50 @@ def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
 
     again = send(client, device)  # a re-occurrence → a work note
     assert (again["eventId"], again["count"]) == (event_id, 2)
-    wait_record(sim, inc["number"], lambda r: any("occurred again" in j["value"]
-                                                  for j in r["journal"]), "the re-occur note")
+    wait_record(
+        sim,
+        inc["number"],
+        lambda r: any("occurred again" in j["value"] for j in r["journal"]),
+        "the re-occur note",
+    )
 
     assert client.post(f"/api/v1/events/{event_id}/acknowledge").status_code == 200
     wait_record(sim, inc["number"], lambda r: r["assigned_to_name"] == "Tester", "the assign")
 
-    assert client.post(f"/api/v1/events/{event_id}/notes",
-                       {"text": "disks checked"}).status_code == 201
-    wait_record(sim, inc["number"], lambda r: any(j["value"] == "tester: disks checked"
-                                                  for j in r["journal"]), "the event note")
+    assert (
+        client.post(f"/api/v1/events/{event_id}/notes", {"text": "disks checked"}).status_code
+        == 201
+    )
+    wait_record(
+        sim,
+        inc["number"],
+        lambda r: any(j["value"] == "tester: disks checked" for j in r["journal"]),
+        "the event note",
+    )
 
     assert client.post(f"/api/v1/events/{event_id}/close").status_code == 200
     rec = wait_record(sim, inc["number"], lambda r: r["state"] == "6", "the remote resolve")
-    assert rec["close_code"] == "Solved (Permanently)" and "closed by tester" in rec[
-        "close_notes"]
-    wait_for(lambda: client.get(f"/api/v1/incidents/{inc['id']}").json()["state"] == "CLOSED",
-             what="the incident CLOSED")
+    assert rec["close_code"] == "Solved (Permanently)" and "closed by tester" in rec["close_notes"]
+    wait_for(
+        lambda: client.get(f"/api/v1/incidents/{inc['id']}").json()["state"] == "CLOSED",
+        what="the incident CLOSED",
+    )
 
     assert client.post(f"/api/v1/events/{event_id}/reopen").status_code == 200
     rec = wait_record(sim, inc["number"], lambda r: r["state"] == "2", "the remote re-open")
     assert rec["reopen_count"] == "1"
-    wait_for(lambda: client.get(f"/api/v1/incidents/{inc['id']}").json()["state"] == "OPEN",
-             what="the incident OPEN again")
+    wait_for(
+        lambda: client.get(f"/api/v1/incidents/{inc['id']}").json()["state"] == "OPEN",
+        what="the incident OPEN again",
+    )
 
-    sim.act(inc["number"], state="6", close_code="Solved Remotely (Permanently)",
-            close_notes="fixed by the database team", by="oncall1")
+    sim.act(
+        inc["number"],
+        state="6",
+        close_code="Solved Remotely (Permanently)",
+        close_notes="fixed by the database team",
+        by="oncall1",
+    )
     result = poll_notification("snow-life")
     assert result["changed"] >= 1 and result["requests"] >= 1
     assert client.get(f"/api/v1/incidents/{inc['id']}").json()["state"] == "RESOLVED"
@@ -142,25 +197,34 @@ def test_field_mapping_reaches_the_record(client: Client, sim: SimControl) -> No
 def test_manual_incident_then_assign_has_no_403(client: Client, sim: SimControl) -> None:
     """The seed's 3.0.2 bug: assigning a manually created ServiceNow incident got 403."""
     created = send(client, unique("console"))  # matches no trigger
-    resp = client.post("/api/v1/incidents", {"eventIds": [created["eventId"]],
-                                             "notificationId": "snow-manual"})
+    resp = client.post(
+        "/api/v1/incidents", {"eventIds": [created["eventId"]], "notificationId": "snow-manual"}
+    )
     assert resp.status_code == 201, resp.text
     inc = created_incident(client, created["eventId"])
     assert client.post(f"/api/v1/events/{created['eventId']}/acknowledge").status_code == 200
-    rec = wait_record(sim, inc["number"], lambda r: r["assigned_to_name"] == "Tester",
-                      "the manual incident's assign")
+    rec = wait_record(
+        sim,
+        inc["number"],
+        lambda r: r["assigned_to_name"] == "Tester",
+        "the manual incident's assign",
+    )
     assert rec["assignment_group_name"] == "Service Desk"
     assert not [r for r in sim.requests() if r["status"] == 403]
 
 
-@pytest.mark.parametrize(("fault", "options"), [
-    ("429", {"count": 5, "retry_after": 1}),
-    ("500", {"count": 3}),
-    ("commit_then_drop", {"count": 1, "method": "POST"}),
-    ("slow", {"count": 1, "method": "POST", "delay": 3}),  # the answer outlives the timeout
-])
-def test_faults_still_make_exactly_one_ticket(client: Client, sim: SimControl, fault: str,
-                                              options: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("fault", "options"),
+    [
+        ("429", {"count": 5, "retry_after": 1}),
+        ("500", {"count": 3}),
+        ("commit_then_drop", {"count": 1, "method": "POST"}),
+        ("slow", {"count": 1, "method": "POST", "delay": 3}),  # the answer outlives the timeout
+    ],
+)
+def test_faults_still_make_exactly_one_ticket(
+    client: Client, sim: SimControl, fault: str, options: dict[str, Any]
+) -> None:
     before = len(sim.requests())
     sim.fault(fault, path="/api/now/table/incident", **options)
     created = send(client, unique("snowfault"))
@@ -169,25 +233,26 @@ def test_faults_still_make_exactly_one_ticket(client: Client, sim: SimControl, f
     seen = [r for r in sim.requests()[before:] if r["fault"] == fault]
     assert len(seen) == options["count"]
     assert sim.faults() == []
-    assert client.get(f"/api/v1/events/{created['eventId']}").json()["incident"] == inc[
-        "number"]
+    assert client.get(f"/api/v1/events/{created['eventId']}").json()["incident"] == inc["number"]
 
 
-def test_secrets_stay_out_of_logs_and_answers(client: Client, stack: Any,
-                                              sim: SimControl) -> None:
+def test_secrets_stay_out_of_logs_and_answers(client: Client, stack: Any, sim: SimControl) -> None:
     send(client, unique("snowbad"))  # 401 with the wrong password: a failure event
 
     def failure() -> list[dict[str, Any]]:
-        return client.get("/api/v1/events", params={"device": "incman",
-                                                    "component": "snow-bad"}).json()["items"]
+        return client.get(
+            "/api/v1/events", params={"device": "incman", "component": "snow-bad"}
+        ).json()["items"]
 
     [event] = wait_for(failure, what="the failure event of snow-bad")
     assert "HTTP 401" in event["summary"]
-    answers = [client.get("/api/v1/notifications/snow-bad").text,
-               client.get("/api/v1/notifications/snow-life").text,
-               client.get("/api/v1/notifications", params={"manual": "true"}).text,
-               client.get(f"/api/v1/events/{event['eventId']}").text,
-               client.get("/api/v1/incidents").text]
+    answers = [
+        client.get("/api/v1/notifications/snow-bad").text,
+        client.get("/api/v1/notifications/snow-life").text,
+        client.get("/api/v1/notifications", params={"manual": "true"}).text,
+        client.get(f"/api/v1/events/{event['eventId']}").text,
+        client.get("/api/v1/incidents").text,
+    ]
     logs = [p.read_text(errors="replace") for p in stack.logs.glob("*.log")]
     assert any("snow-bad" in text for text in logs)  # the failure was logged...
     for text in answers + logs:

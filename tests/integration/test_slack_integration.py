@@ -10,8 +10,8 @@ import requests
 from helpers import Client, unique, wait_for
 from sqlalchemy import select
 
-from incman.db import session_scope
-from incman.models import Action
+from incman.store.db import session_scope
+from incman.store.models import Action
 from incman.testing.simbase import SimServer
 from incman.testing.slack_sim import SlackSim
 
@@ -30,14 +30,21 @@ def slack() -> Iterator[SlackSim]:
 def stack(make_stack: Any, slack: SlackSim) -> Any:
     config = {
         "triggers": [{"id": "slack-devices", "when": {"device": {"_m": "^slack-"}}}],
-        "notifications": [{
-            "id": "slack-ops", "integration": "slack", "triggers": ["slack-devices"],
-            "options": {"initial_occurrence_only": False, "send_clear": True},
-            "config": {"api_url": slack.api_url, "token": "${env:SLACK_TEST_TOKEN}",
-                       "channel": CHANNEL,
-                       "close_template": "Resolved: ${evt/summary} on ${dev/titleOrId}"},
-            "field_mapping": "text, ${evt/summary} on ${dev/titleOrId} (${urls/eventUrl})",
-        }],
+        "notifications": [
+            {
+                "id": "slack-ops",
+                "integration": "slack",
+                "triggers": ["slack-devices"],
+                "options": {"initial_occurrence_only": False, "send_clear": True},
+                "config": {
+                    "api_url": slack.api_url,
+                    "token": "${env:SLACK_TEST_TOKEN}",
+                    "channel": CHANNEL,
+                    "close_template": "Resolved: ${evt/summary} on ${dev/titleOrId}",
+                },
+                "field_mapping": "text, ${evt/summary} on ${dev/titleOrId} (${urls/eventUrl})",
+            }
+        ],
         "devices": [{"id": "slack-db01", "title": "Primary database"}],
     }
     return make_stack(config, extra_env={"SLACK_TEST_TOKEN": TOKEN})
@@ -49,9 +56,16 @@ def client(stack: Any) -> Client:
 
 
 def send(client: Client, device: str, severity: int = 5) -> dict[str, Any]:
-    resp = client.post("/api/v1/events", {"device": device, "component": "disk",
-                                          "eventClass": "/Perf", "severity": severity,
-                                          "summary": "Disk full"})
+    resp = client.post(
+        "/api/v1/events",
+        {
+            "device": device,
+            "component": "disk",
+            "eventClass": "/Perf",
+            "severity": severity,
+            "summary": "Disk full",
+        },
+    )
     assert resp.status_code in (200, 201), resp.text
     return dict(resp.json())
 
@@ -68,16 +82,19 @@ def replies(slack: SlackSim, ts: str) -> list[str]:
 
 def finished(event_id: str, kind: str) -> list[Action]:
     with session_scope() as session:
-        rows = list(session.scalars(select(Action).where(Action.event_id == event_id,
-                                                         Action.kind == kind)))
+        rows = list(
+            session.scalars(select(Action).where(Action.event_id == event_id, Action.kind == kind))
+        )
     return rows if rows and all(a.status in ("done", "skipped", "dead") for a in rows) else []
 
 
 def test_the_whole_lifecycle_in_one_thread(client: Client, slack: SlackSim, stack: Any) -> None:
     event = send(client, "slack-db01")
     event_id = event["eventId"]
-    ev = wait_for(lambda: (e := client.get(f"/api/v1/events/{event_id}").json())["incident"]
-                  and e, what="the Slack message")
+    ev = wait_for(
+        lambda: (e := client.get(f"/api/v1/events/{event_id}").json())["incident"] and e,
+        what="the Slack message",
+    )
     ts = ev["incident"]
     message = parent(slack, ts)
     assert message["text"].startswith("Disk full on Primary database (http")
@@ -86,16 +103,22 @@ def test_the_whole_lifecycle_in_one_thread(client: Client, slack: SlackSim, stac
     assert requests.get(ev["incidentUrl"], timeout=5).json()["message"]["ts"] == ts
 
     send(client, "slack-db01")  # re-occurrence → a thread reply
-    wait_for(lambda: any("occurred again" in r for r in replies(slack, ts)),
-             what="the re-occurrence reply")
+    wait_for(
+        lambda: any("occurred again" in r for r in replies(slack, ts)),
+        what="the re-occurrence reply",
+    )
 
     assert client.post(f"/api/v1/events/{event_id}/acknowledge").status_code == 200
-    wait_for(lambda: parent(slack, ts)["text"].endswith("Assigned to tester"),
-             what="the assignment on the parent")
+    wait_for(
+        lambda: parent(slack, ts)["text"].endswith("Assigned to tester"),
+        what="the assignment on the parent",
+    )
 
     send(client, "slack-db01", severity=0)  # clear → close (Send Clear)
-    wait_for(lambda: parent(slack, ts)["text"] == "Resolved: Disk full on Primary database",
-             what="the closed parent")
+    wait_for(
+        lambda: parent(slack, ts)["text"] == "Resolved: Disk full on Primary database",
+        what="the closed parent",
+    )
     # Closing the cleared event as well must not say "closed" a second time.
     assert client.post(f"/api/v1/events/{event_id}/close").status_code == 200
     wait_for(lambda: finished(event_id, "close"), what="the close action")
@@ -104,8 +127,10 @@ def test_the_whole_lifecycle_in_one_thread(client: Client, slack: SlackSim, stac
     assert len(slack.state()["channels"][CHANNEL]["messages"]) == 1
 
     assert client.post(f"/api/v1/events/{event_id}/reopen").status_code == 200
-    wait_for(lambda: parent(slack, ts)["metadata"]["event_payload"]["state"] == "open",
-             what="the re-opened parent")
+    wait_for(
+        lambda: parent(slack, ts)["metadata"]["event_payload"]["state"] == "open",
+        what="the re-opened parent",
+    )
     assert parent(slack, ts)["text"].startswith(":repeat: *Re-opened*: Disk full")
     assert sum("re-opened" in r for r in replies(slack, ts)) == 1
 
@@ -113,14 +138,20 @@ def test_the_whole_lifecycle_in_one_thread(client: Client, slack: SlackSim, stac
 def test_a_new_event_after_close_opens_a_new_message(client: Client, slack: SlackSim) -> None:
     device = unique("slack")
     first_id = send(client, device)["eventId"]
-    first = wait_for(lambda: client.get(f"/api/v1/events/{first_id}").json()["incident"],
-                     what="the first message")
+    first = wait_for(
+        lambda: client.get(f"/api/v1/events/{first_id}").json()["incident"],
+        what="the first message",
+    )
     send(client, device, severity=0)
-    wait_for(lambda: parent(slack, first)["metadata"]["event_payload"]["state"] == "closed",
-             what="the first message closed")
+    wait_for(
+        lambda: parent(slack, first)["metadata"]["event_payload"]["state"] == "closed",
+        what="the first message closed",
+    )
     second_id = send(client, device)["eventId"]
-    second = wait_for(lambda: client.get(f"/api/v1/events/{second_id}").json()["incident"],
-                      what="the second message")
+    second = wait_for(
+        lambda: client.get(f"/api/v1/events/{second_id}").json()["incident"],
+        what="the second message",
+    )
     assert second != first
 
 

@@ -10,17 +10,24 @@ from helpers import Client, unique, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from incman.db import session_scope
-from incman.models import Action, Event, Incident
+from incman.store.db import session_scope
+from incman.store.models import Action, Event, Incident
 
 CONFIG: dict[str, Any] = {
     "triggers": [{"id": "supp-devices", "when": {"device": {"_m": "^supp-"}}}],
     "notifications": [
-        {"id": "debug-supp", "integration": "debug", "triggers": ["supp-devices"],
-         "suppression": {"threshold_num": 3}},
+        {
+            "id": "debug-supp",
+            "integration": "debug",
+            "triggers": ["supp-devices"],
+            "suppression": {"threshold_num": 3},
+        },
     ],
-    "suppression": {"threshold_num": 100, "threshold_secs": 60,
-                    "dedup_format": "device|component|severity"},
+    "suppression": {
+        "threshold_num": 100,
+        "threshold_secs": 60,
+        "dedup_format": "device|component|severity",
+    },
 }
 
 
@@ -30,9 +37,17 @@ def client(make_stack: Any) -> Client:
 
 
 def send(client: Client, device: str, component: str, key: str) -> str:
-    resp = client.post("/api/v1/events", {"device": device, "component": component,
-                                          "eventClass": "/Perf/Disk", "eventKey": key,
-                                          "severity": 5, "summary": f"{component} {key}"})
+    resp = client.post(
+        "/api/v1/events",
+        {
+            "device": device,
+            "component": component,
+            "eventClass": "/Perf/Disk",
+            "eventKey": key,
+            "severity": 5,
+            "summary": f"{component} {key}",
+        },
+    )
     assert resp.status_code == 201, resp.text
     return str(resp.json()["eventId"])
 
@@ -40,8 +55,7 @@ def send(client: Client, device: str, component: str, key: str) -> str:
 def finished_actions(event_ids: list[str]) -> list[Action] | None:
     with session_scope() as session:
         rows = list(session.scalars(select(Action).where(Action.event_id.in_(event_ids))))
-    if len(rows) == len(event_ids) and all(r.status not in ("pending", "running")
-                                           for r in rows):
+    if len(rows) == len(event_ids) and all(r.status not in ("pending", "running") for r in rows):
         return rows
     return None
 
@@ -49,8 +63,10 @@ def finished_actions(event_ids: list[str]) -> list[Action] | None:
 def suppressed_total(client: Client, notification: str) -> float:
     for family in text_string_to_metric_families(client.get("/metrics").text):
         for sample in family.samples:
-            if (sample.name == "incman_suppressed_creations_total"
-                    and sample.labels.get("notification") == notification):
+            if (
+                sample.name == "incman_suppressed_creations_total"
+                and sample.labels.get("notification") == notification
+            ):
                 return sample.value
     return 0.0
 
@@ -65,12 +81,23 @@ def test_flood_beyond_the_threshold_is_suppressed_once_per_key(client: Client) -
 
     with session_scope() as session:
         events = list(session.scalars(select(Event).where(Event.id.in_(ids))))
-        incidents = list(session.scalars(select(Incident).where(
-            Incident.notification_id == "debug-supp",
-            Incident.dedupid.in_([e.dedupid for e in events]))))
-        flood_events = list(session.scalars(select(Event).where(
-            Event.event_class == "/App/Incman/Suppression", Event.component == "debug-supp",
-            Event.event_key == f"{device}|disk|5")))
+        incidents = list(
+            session.scalars(
+                select(Incident).where(
+                    Incident.notification_id == "debug-supp",
+                    Incident.dedupid.in_([e.dedupid for e in events]),
+                )
+            )
+        )
+        flood_events = list(
+            session.scalars(
+                select(Event).where(
+                    Event.event_class == "/App/Incman/Suppression",
+                    Event.component == "debug-supp",
+                    Event.event_key == f"{device}|disk|5",
+                )
+            )
+        )
     assert len(incidents) == 3
     held_back = [e for e in events if e.suppressed_by == "debug-supp"]
     assert len(held_back) == 4

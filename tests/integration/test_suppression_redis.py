@@ -10,15 +10,20 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 from helpers import unique
 
+from incman.actions.suppression import admit_creation, window_keys
 from incman.domain.suppression import SuppressionRule, WindowState, admit
-from incman.suppression import METRICS_KEY, admit_creation, window_keys
+from incman.store.metrics import SUPPRESSED_KEY
 
 
 def test_lua_window_answers_like_the_reference_model(redis_url: str) -> None:
     r = redis.Redis.from_url(redis_url)
     rng = random.Random(7)
-    for rule in (SuppressionRule(3, 10), SuppressionRule(1, 5), SuppressionRule(0, 5),
-                 SuppressionRule(5, 2)):
+    for rule in (
+        SuppressionRule(3, 10),
+        SuppressionRule(1, 5),
+        SuppressionRule(0, 5),
+        SuppressionRule(5, 2),
+    ):
         notification = unique("model")
         state = WindowState()
         now_ms = 1_000_000
@@ -46,8 +51,7 @@ def test_eight_concurrent_workers_count_exactly(redis_url: str) -> None:
         return out
 
     with ThreadPoolExecutor(8) as pool:
-        results = [x for part in pool.map(worker, [members[i::8] for i in range(8)])
-                   for x in part]
+        results = [x for part in pool.map(worker, [members[i::8] for i in range(8)]) for x in part]
     allowed = sum(1 for ok, _ in results if ok)
     starts = sum(1 for ok, started in results if not ok and started)
     assert allowed == 50  # no over- and no under-count
@@ -55,10 +59,9 @@ def test_eight_concurrent_workers_count_exactly(redis_url: str) -> None:
     r = redis.Redis.from_url(redis_url)
     win, refused = window_keys(notification, "web01|eth0|4")
     assert r.zcard(win) == 50
-    assert int(r.hget(METRICS_KEY, notification) or 0) == 270
+    assert int(r.hget(SUPPRESSED_KEY, notification) or 0) == 270
     # every key expires by itself
     assert 0 < r.pttl(win) <= 60_000 and 0 < r.pttl(refused) <= 60_000
     # the same events delivered again are not counted twice
-    again = [admit_creation(r, notification, "web01|eth0|4", m, rule).allowed
-             for m in members]
+    again = [admit_creation(r, notification, "web01|eth0|4", m, rule).allowed for m in members]
     assert sum(again) == 50

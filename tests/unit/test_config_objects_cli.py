@@ -6,19 +6,30 @@ from pathlib import Path
 
 import pytest
 
-from incman.cli import CliError
+from incman.commands import CliError
 from incman.commands.config_objects import load_objects
 
 
-@pytest.mark.parametrize("text, kind, ids", [
-    ("id: t1\nwhen: {severity: {_gte: 4}}\n", "trigger", ["t1"]),
-    ('[{"id": "t1"}, {"id": "t2", "enabled": false}]', "trigger", ["t1", "t2"]),
-    ("triggers: [{id: t1}]\nnotifications: [{id: n1, integration: debug}]\n", "notification",
-     ["n1"]),
-    ("triggers: [{id: t1}]\nnotifications: [{id: n1, integration: debug}]\n", "trigger", ["t1"]),
-])
-def test_one_object_a_list_or_the_config_file_shape(tmp_path: Path, text: str, kind: str,
-                                                    ids: list[str]) -> None:
+@pytest.mark.parametrize(
+    "text, kind, ids",
+    [
+        ("id: t1\nwhen: {severity: {_gte: 4}}\n", "trigger", ["t1"]),
+        ('[{"id": "t1"}, {"id": "t2", "enabled": false}]', "trigger", ["t1", "t2"]),
+        (
+            "triggers: [{id: t1}]\nnotifications: [{id: n1, integration: debug}]\n",
+            "notification",
+            ["n1"],
+        ),
+        (
+            "triggers: [{id: t1}]\nnotifications: [{id: n1, integration: debug}]\n",
+            "trigger",
+            ["t1"],
+        ),
+    ],
+)
+def test_one_object_a_list_or_the_config_file_shape(
+    tmp_path: Path, text: str, kind: str, ids: list[str]
+) -> None:
     path = tmp_path / "objects.yaml"
     path.write_text(text)
     assert [o["id"] for o in load_objects(str(path), kind)] == ids

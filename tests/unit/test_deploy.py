@@ -65,8 +65,11 @@ def celery_queues(args: list[str]) -> list[str]:
 
 
 def worker_services(services: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
-    return {name: argv(svc) for name, svc in services.items()
-            if "command" in svc and "worker" in argv(svc)}
+    return {
+        name: argv(svc)
+        for name, svc in services.items()
+        if "command" in svc and "worker" in argv(svc)
+    }
 
 
 def test_every_queue_has_a_worker_service(services: dict[str, dict[str, Any]]) -> None:
@@ -118,28 +121,38 @@ def test_systemd_worker_template_takes_the_queue_from_the_instance() -> None:
     assert exec_start[1:4] == ["-A", "workers.app", "worker"]
     assert exec_start[exec_start.index("-Q") + 1] == "%i"
     assert repeated("incman-worker@.service", "EnvironmentFile") == [
-        "/etc/incman/incman.env", "-/etc/incman/worker-%i.env"]
+        "/etc/incman/incman.env",
+        "-/etc/incman/worker-%i.env",
+    ]
     assert service["KillMode"] == "mixed"
 
 
-@pytest.mark.parametrize("name, command", [
-    ("incman-api.service", ["incman", "api", "--host", "0.0.0.0"]),
-    ("incman-beat.service", ["celery", "-A", "workers.app", "beat"]),
-    ("incman-flower.service", ["celery", "-A", "workers.app", "flower", "--port=5555"]),
-    ("incman-migrate.service", ["incman", "db", "upgrade"]),
-])
+@pytest.mark.parametrize(
+    "name, command",
+    [
+        ("incman-api.service", ["incman", "api", "--host", "0.0.0.0"]),
+        ("incman-beat.service", ["celery", "-A", "workers.app", "beat"]),
+        ("incman-flower.service", ["celery", "-A", "workers.app", "flower", "--port=5555"]),
+        ("incman-migrate.service", ["incman", "db", "upgrade"]),
+    ],
+)
 def test_systemd_units(name: str, command: list[str]) -> None:
     service = unit(name)["Service"]
     words = service["ExecStart"].split()
     assert Path(words[0]).name == command[0]
-    assert words[1:len(command)] == command[1:]
+    assert words[1 : len(command)] == command[1:]
     assert service["EnvironmentFile"] == "/etc/incman/incman.env"
     assert service["User"] == "incman"
 
 
 def test_the_readme_lists_a_worker_unit_per_queue() -> None:
-    listed = set(re.findall(r"^systemctl enable --now incman-worker@(\S+)$",
-                            (DEPLOY / "README.md").read_text(), re.MULTILINE))
+    listed = set(
+        re.findall(
+            r"^systemctl enable --now incman-worker@(\S+)$",
+            (DEPLOY / "README.md").read_text(),
+            re.MULTILINE,
+        )
+    )
     missing = [q for q in all_queue_names() if q not in listed]
     assert not missing, f"deploy/README.md lists no incman-worker@ unit for {missing}: {FIX}"
 

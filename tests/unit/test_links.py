@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from incman.config import reset_settings
-from incman.links import LinkError, event_urls, sign_action, verify_action
+from incman.settings import reset_settings
+from incman.store.links import LinkError, event_urls, sign_action, verify_action
 
 
 @pytest.fixture(autouse=True)
@@ -28,12 +28,15 @@ def test_expired() -> None:
         verify_action(token, now=1061.0)
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature changed
-    lambda t: "x" + t,                                             # body changed
-    lambda t: t.split(".")[0],                                     # no signature
-    lambda t: "garbage",
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature changed
+        lambda t: "x" + t,  # body changed
+        lambda t: t.split(".")[0],  # no signature
+        lambda t: "garbage",
+    ],
+)
 def test_forged(mangle) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(LinkError):
         verify_action(mangle(sign_action("reopen", "ev-1")))

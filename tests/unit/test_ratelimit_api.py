@@ -8,15 +8,22 @@ import fakeredis
 import pytest
 from fastapi import HTTPException
 
-from incman import ratelimit_api
-from incman.config import reset_settings
-from incman.ratelimit_api import RateLimit, check_rate, parse_rate_limit, window_of
+from incman.api import ratelimit as ratelimit_api
+from incman.api.ratelimit import RateLimit, check_rate, parse_rate_limit, window_of
+from incman.settings import reset_settings
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("", None), ("0", None), ("  ", None), ("0/10", None),
-    ("100", RateLimit(100, 1)), ("600/60", RateLimit(600, 60)),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("", None),
+        ("0", None),
+        ("  ", None),
+        ("0/10", None),
+        ("100", RateLimit(100, 1)),
+        ("600/60", RateLimit(600, 60)),
+    ],
+)
 def test_parse_rate_limit(raw: str, expected: RateLimit | None) -> None:
     assert parse_rate_limit(raw) == expected
 
@@ -27,13 +34,16 @@ def test_bad_rate_limits_are_errors(raw: str) -> None:
         parse_rate_limit(raw)
 
 
-@pytest.mark.parametrize("now, limit, expected", [
-    (100.0, RateLimit(5, 1), (100, 1)),
-    (100.9, RateLimit(5, 1), (100, 1)),
-    (120.0, RateLimit(5, 60), (2, 60)),
-    (179.5, RateLimit(5, 60), (2, 1)),
-    (150.2, RateLimit(5, 60), (2, 30)),
-])
+@pytest.mark.parametrize(
+    "now, limit, expected",
+    [
+        (100.0, RateLimit(5, 1), (100, 1)),
+        (100.9, RateLimit(5, 1), (100, 1)),
+        (120.0, RateLimit(5, 60), (2, 60)),
+        (179.5, RateLimit(5, 60), (2, 1)),
+        (150.2, RateLimit(5, 60), (2, 30)),
+    ],
+)
 def test_window_of(now: float, limit: RateLimit, expected: tuple[int, int]) -> None:
     assert window_of(now, limit) == expected
 
@@ -49,12 +59,13 @@ def fresh_settings() -> Iterator[None]:
 @pytest.fixture
 def fake_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[fakeredis.FakeRedis]:
     server = fakeredis.FakeRedis()
-    monkeypatch.setattr("incman.redisconn.get_redis", lambda: server)
+    monkeypatch.setattr("incman.store.redisconn.get_redis", lambda: server)
     yield server
 
 
-def test_the_limit_is_per_key_and_per_window(fake_redis: fakeredis.FakeRedis,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_limit_is_per_key_and_per_window(
+    fake_redis: fakeredis.FakeRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(ratelimit_api.ENV_NAME, "3/10")
     reset_settings()
     for _ in range(3):
@@ -96,6 +107,6 @@ class _DownRedis:
 def test_an_unreachable_redis_lets_requests_through(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ratelimit_api.ENV_NAME, "1")
     reset_settings()
-    monkeypatch.setattr("incman.redisconn.get_redis", lambda: _DownRedis())
+    monkeypatch.setattr("incman.store.redisconn.get_redis", lambda: _DownRedis())
     check_rate("k:a", now=1000.0)
     check_rate("k:a", now=1000.0)

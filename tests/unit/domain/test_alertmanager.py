@@ -8,8 +8,13 @@ from typing import Any
 
 import pytest
 
-from incman.domain.alertmanager import AlertError, alert_event, fingerprint_of, webhook_alerts
 from incman.domain.event import normalise_event
+from incman.domain.formats.alertmanager import (
+    AlertError,
+    alert_event,
+    fingerprint_of,
+    webhook_alerts,
+)
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "alertmanager"
 
@@ -40,9 +45,12 @@ def test_partial_resolve_sample_clears_only_the_resolved_alert() -> None:
     resolved, firing = events_of(sample("partial-resolve"))
     assert resolved["severity"] == 0
     assert resolved["summary"] == "DiskFull"  # no annotations on the resolved alert
-    assert (resolved["device"], resolved["component"], resolved["eventClass"],
-            resolved["eventKey"]) == ("db01:9100", "postgres", "/Alertmanager/DiskFull",
-                                      "be769692bbeaf3e2")
+    assert (
+        resolved["device"],
+        resolved["component"],
+        resolved["eventClass"],
+        resolved["eventKey"],
+    ) == ("db01:9100", "postgres", "/Alertmanager/DiskFull", "be769692bbeaf3e2")
     assert firing["severity"] == 5
     ev = normalise_event(resolved)
     assert ev.is_clear
@@ -54,10 +62,19 @@ def test_resolved_sample() -> None:
     assert only["eventClass"] == "/Alertmanager/HighLatency"
 
 
-@pytest.mark.parametrize("severity, expected", [
-    ("critical", 5), ("CRITICAL", 5), ("error", 4), ("high", 4), ("warning", 3), ("info", 2),
-    ("page", 3), (None, 3),
-])
+@pytest.mark.parametrize(
+    "severity, expected",
+    [
+        ("critical", 5),
+        ("CRITICAL", 5),
+        ("error", 4),
+        ("high", 4),
+        ("warning", 3),
+        ("info", 2),
+        ("page", 3),
+        (None, 3),
+    ],
+)
 def test_severity_label(severity: str | None, expected: int) -> None:
     labels = {"alertname": "A", "instance": "h"}
     if severity is not None:
@@ -65,11 +82,14 @@ def test_severity_label(severity: str | None, expected: int) -> None:
     assert alert_event({"status": "firing", "labels": labels}, {})["severity"] == expected
 
 
-@pytest.mark.parametrize("labels, device, component", [
-    ({"instance": "h:1", "job": "node", "service": "svc"}, "h:1", "svc"),
-    ({"job": "node"}, "node", "node"),
-    ({}, "alertmanager", ""),
-])
+@pytest.mark.parametrize(
+    "labels, device, component",
+    [
+        ({"instance": "h:1", "job": "node", "service": "svc"}, "h:1", "svc"),
+        ({"job": "node"}, "node", "node"),
+        ({}, "alertmanager", ""),
+    ],
+)
 def test_device_and_component(labels: dict[str, str], device: str, component: str) -> None:
     ev = alert_event({"status": "firing", "labels": {"alertname": "A", **labels}}, {})
     assert (ev["device"], ev["component"]) == (device, component)
@@ -86,23 +106,31 @@ def test_a_missing_fingerprint_is_a_stable_hash_of_the_labels() -> None:
     assert a != fingerprint_of({}, {"alertname": "A", "instance": "g"})
 
 
-@pytest.mark.parametrize("alert, field", [
-    ("x", "alert"),
-    ({"status": "firing", "labels": {}}, "labels.alertname"),
-    ({"status": "firing", "labels": {"alertname": 5}}, "labels"),
-    ({"status": "firing", "labels": {"alertname": "A"}, "annotations": []}, "annotations"),
-    ({"status": "pending", "labels": {"alertname": "A"}}, "status"),
-])
+@pytest.mark.parametrize(
+    "alert, field",
+    [
+        ("x", "alert"),
+        ({"status": "firing", "labels": {}}, "labels.alertname"),
+        ({"status": "firing", "labels": {"alertname": 5}}, "labels"),
+        ({"status": "firing", "labels": {"alertname": "A"}, "annotations": []}, "annotations"),
+        ({"status": "pending", "labels": {"alertname": "A"}}, "status"),
+    ],
+)
 def test_bad_alerts_name_the_field(alert: Any, field: str) -> None:
     with pytest.raises(AlertError) as err:
         alert_event(alert, {})
     assert err.value.field == field
 
 
-@pytest.mark.parametrize("doc, field", [
-    ([], "body"), ({}, "alerts"), ({"alerts": {}}, "alerts"),
-    ({"version": "3", "alerts": []}, "version"),
-])
+@pytest.mark.parametrize(
+    "doc, field",
+    [
+        ([], "body"),
+        ({}, "alerts"),
+        ({"alerts": {}}, "alerts"),
+        ({"version": "3", "alerts": []}, "version"),
+    ],
+)
 def test_bad_messages_name_the_field(doc: Any, field: str) -> None:
     with pytest.raises(AlertError) as err:
         webhook_alerts(doc)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from incman.domain.itsm_request import (
+from incman.domain.formats.itsm_request import (
     MATCH_WINDOW,
     UPDATABLE,
     ItsmError,
@@ -24,48 +24,75 @@ from incman.domain.itsm_request import (
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-DEVICES = {"db01": {"id": "db01", "service_instance": "Database Service"},
-           "web01": {"id": "web01", "serviceInstances": ["Web Shop", "Intranet"]}}
+DEVICES = {
+    "db01": {"id": "db01", "service_instance": "Database Service"},
+    "web01": {"id": "web01", "serviceInstances": ["Web Shop", "Intranet"]},
+}
 
 
 def test_the_seed_example_query_parses() -> None:
     # POST /events?subject=Server%20Down&source=MyMonitoringTool&sourceID=882395&note=...
-    params = parse_params({"subject": "Server Down", "source": "MyMonitoringTool",
-                           "sourceID": "882395", "note": "Not reachable"})
-    assert params == {"subject": "Server Down", "source": "MyMonitoringTool",
-                      "source_id": "882395", "note": "Not reachable"}
+    params = parse_params(
+        {
+            "subject": "Server Down",
+            "source": "MyMonitoringTool",
+            "sourceID": "882395",
+            "note": "Not reachable",
+        }
+    )
+    assert params == {
+        "subject": "Server Down",
+        "source": "MyMonitoringTool",
+        "source_id": "882395",
+        "note": "Not reachable",
+    }
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ({"source_id": "1"}, {"source_id": "1"}),
-    ({"sourceID": "1", "source_id": "1"}, {"source_id": "1"}),
-    ({"ci_id": "17"}, {"ci_id": 17}),
-    ({"category": "incident", "impact": "top", "status": "waiting_for"},
-     {"category": "incident", "impact": "top", "status": "waiting_for"}),
-    ({"waiting_until": "2026-11-24T08:00:00+01:00"}, {"waiting_until": "2026-11-24T07:00:00Z"}),
-    ({"desired_completion_at": "2026-11-24T08:00:00Z"},
-     {"desired_completion_at": "2026-11-24T08:00:00Z"}),
-    ({"note": ""}, {}),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ({"source_id": "1"}, {"source_id": "1"}),
+        ({"sourceID": "1", "source_id": "1"}, {"source_id": "1"}),
+        ({"ci_id": "17"}, {"ci_id": 17}),
+        (
+            {"category": "incident", "impact": "top", "status": "waiting_for"},
+            {"category": "incident", "impact": "top", "status": "waiting_for"},
+        ),
+        ({"waiting_until": "2026-11-24T08:00:00+01:00"}, {"waiting_until": "2026-11-24T07:00:00Z"}),
+        (
+            {"desired_completion_at": "2026-11-24T08:00:00Z"},
+            {"desired_completion_at": "2026-11-24T08:00:00Z"},
+        ),
+        ({"note": ""}, {}),
+    ],
+)
 def test_parameters_are_typed(raw: dict[str, Any], expected: dict[str, Any]) -> None:
     assert parse_params(raw) == expected
 
 
-@pytest.mark.parametrize("raw, field", [
-    ({"colour": "red"}, "colour"),
-    ({"category": "bogus"}, "category"),
-    ({"status": "closed"}, "status"),
-    ({"impact": "huge"}, "impact"),
-    ({"completion_reason": "bored"}, "completion_reason"),
-    ({"ci_id": "abc"}, "ci_id"),
-    ({"team_id": "0"}, "team_id"),
-    ({"waiting_until": "tomorrow"}, "waiting_until"),
-    ({"subject": "x" * 256}, "subject"),
-    ({"subject": ["a", "b"]}, "subject"),
-    ({"sourceID": "1", "source_id": "2"}, "source_id"),
-    ({"downtime_start_at": "2026-11-24T08:00:00Z", "downtime_end_at": "2026-11-24T07:00:00Z"},
-     "downtime_end_at"),
-])
+@pytest.mark.parametrize(
+    "raw, field",
+    [
+        ({"colour": "red"}, "colour"),
+        ({"category": "bogus"}, "category"),
+        ({"status": "closed"}, "status"),
+        ({"impact": "huge"}, "impact"),
+        ({"completion_reason": "bored"}, "completion_reason"),
+        ({"ci_id": "abc"}, "ci_id"),
+        ({"team_id": "0"}, "team_id"),
+        ({"waiting_until": "tomorrow"}, "waiting_until"),
+        ({"subject": "x" * 256}, "subject"),
+        ({"subject": ["a", "b"]}, "subject"),
+        ({"sourceID": "1", "source_id": "2"}, "source_id"),
+        (
+            {
+                "downtime_start_at": "2026-11-24T08:00:00Z",
+                "downtime_end_at": "2026-11-24T07:00:00Z",
+            },
+            "downtime_end_at",
+        ),
+    ],
+)
 def test_bad_parameters_name_themselves(raw: dict[str, Any], field: str) -> None:
     with pytest.raises(ItsmError) as err:
         parse_params(raw)
@@ -78,8 +105,12 @@ def test_defaults_with_only_a_subject() -> None:
     assert rec["impact"] is None
     assert rec["status"] == "assigned"
     assert rec["source"] == "Event"
-    assert rec["created_by"] == rec["requested_by"] == rec["requested_for"] == {
-        "name": "monitor", "id": None}
+    assert (
+        rec["created_by"]
+        == rec["requested_by"]
+        == rec["requested_for"]
+        == {"name": "monitor", "id": None}
+    )
     assert rec["member"] is None
     assert rec["service_instance"] is None
     assert rec["created_at"] == rec["updated_at"] == "2026-11-23T12:00:00Z"
@@ -96,9 +127,21 @@ def test_defaults_with_a_ci_take_its_service_instance() -> None:
 
 
 def test_defaults_never_override_what_is_given() -> None:
-    rec = new_record({"subject": "s", "category": "rfc", "impact": "low", "source": "Nagios",
-                      "requested_by": "a@x", "requested_for_id": 7, "status": "in_progress",
-                      "member": "m@x"}, "monitor", {}, NOW)
+    rec = new_record(
+        {
+            "subject": "s",
+            "category": "rfc",
+            "impact": "low",
+            "source": "Nagios",
+            "requested_by": "a@x",
+            "requested_for_id": 7,
+            "status": "in_progress",
+            "member": "m@x",
+        },
+        "monitor",
+        {},
+        NOW,
+    )
     assert (rec["category"], rec["impact"], rec["source"]) == ("rfc", "low", "Nagios")
     assert rec["requested_by"] == {"name": "a@x", "id": None}
     assert rec["requested_for"] == {"name": None, "id": 7}
@@ -115,8 +158,9 @@ def test_a_request_needs_a_subject_and_completion_reason_needs_completed() -> No
         new_record({"source": "x"}, "monitor", {}, NOW)
     with pytest.raises(ItsmError, match="completion_reason"):
         new_record({"subject": "s", "completion_reason": "solved"}, "monitor", {}, NOW)
-    done = new_record({"subject": "s", "status": "completed", "completion_reason": "solved"},
-                      "monitor", {}, NOW)
+    done = new_record(
+        {"subject": "s", "status": "completed", "completion_reason": "solved"}, "monitor", {}, NOW
+    )
     assert done["completed_at"] == "2026-11-23T12:00:00Z"
 
 
@@ -124,46 +168,56 @@ WITH_CI = {"subject": "Disk", "source": "Mon", "ci": "db01", "note": "95%"}
 NO_CI = {"subject": "Server Down", "source": "Mon", "note": "Not reachable"}
 
 
-def _existing(params: dict[str, Any], age: timedelta, account: str = "monitor",
-              open_: bool = True) -> Any:
+def _existing(
+    params: dict[str, Any], age: timedelta, account: str = "monitor", open_: bool = True
+) -> Any:
     return replace(facts_of(params, account, DEVICES), created_at=NOW - age, open=open_)
 
 
-@pytest.mark.parametrize("age, matched", [
-    (timedelta(0), True),
-    (timedelta(hours=23, minutes=59, seconds=59), True),
-    (MATCH_WINDOW, True),
-    (MATCH_WINDOW + timedelta(seconds=1), False),
-    (timedelta(days=3), False),
-])
+@pytest.mark.parametrize(
+    "age, matched",
+    [
+        (timedelta(0), True),
+        (timedelta(hours=23, minutes=59, seconds=59), True),
+        (MATCH_WINDOW, True),
+        (MATCH_WINDOW + timedelta(seconds=1), False),
+        (timedelta(days=3), False),
+    ],
+)
 def test_the_24_hour_boundary(age: timedelta, matched: bool) -> None:
     for params in (WITH_CI, NO_CI):
         incoming = facts_of(params, "monitor", DEVICES)
         assert is_match(_existing(params, age), incoming, NOW) is matched
 
 
-@pytest.mark.parametrize("change, matched", [
-    ({}, True),
-    ({"note": "97%"}, True),  # with a CI the note does not matter
-    ({"subject": "Other"}, True),  # nor the subject
-    ({"requested_for": "x@y"}, True),
-    ({"source": "Other"}, False),
-    ({"ci": "web01"}, False),
-    ({"service_instance": "Another Service"}, False),
-])
+@pytest.mark.parametrize(
+    "change, matched",
+    [
+        ({}, True),
+        ({"note": "97%"}, True),  # with a CI the note does not matter
+        ({"subject": "Other"}, True),  # nor the subject
+        ({"requested_for": "x@y"}, True),
+        ({"source": "Other"}, False),
+        ({"ci": "web01"}, False),
+        ({"service_instance": "Another Service"}, False),
+    ],
+)
 def test_matching_with_a_ci(change: dict[str, Any], matched: bool) -> None:
     incoming = facts_of({**WITH_CI, **change}, "monitor", DEVICES)
     assert is_match(_existing(WITH_CI, timedelta(hours=1)), incoming, NOW) is matched
 
 
-@pytest.mark.parametrize("change, account, matched", [
-    ({}, "monitor", True),
-    ({"subject": "Other"}, "monitor", False),
-    ({"note": "Other"}, "monitor", False),
-    ({"source": "Other"}, "monitor", False),
-    ({"requested_for": "x@y"}, "monitor", False),
-    ({}, "another-key", False),
-])
+@pytest.mark.parametrize(
+    "change, account, matched",
+    [
+        ({}, "monitor", True),
+        ({"subject": "Other"}, "monitor", False),
+        ({"note": "Other"}, "monitor", False),
+        ({"source": "Other"}, "monitor", False),
+        ({"requested_for": "x@y"}, "monitor", False),
+        ({}, "another-key", False),
+    ],
+)
 def test_matching_without_a_ci(change: dict[str, Any], account: str, matched: bool) -> None:
     incoming = facts_of({**NO_CI, **change}, account, DEVICES)
     assert is_match(_existing(NO_CI, timedelta(hours=1)), incoming, NOW) is matched
@@ -176,32 +230,44 @@ def test_a_closed_request_never_matches() -> None:
 
 def test_the_newest_match_wins() -> None:
     incoming = facts_of(WITH_CI, "monitor", DEVICES)
-    candidates = [("old", _existing(WITH_CI, timedelta(hours=5))),
-                  ("new", _existing(WITH_CI, timedelta(hours=1))),
-                  ("stale", _existing(WITH_CI, timedelta(hours=30))),
-                  ("other", _existing({**WITH_CI, "ci": "web01"}, timedelta(minutes=1)))]
+    candidates = [
+        ("old", _existing(WITH_CI, timedelta(hours=5))),
+        ("new", _existing(WITH_CI, timedelta(hours=1))),
+        ("stale", _existing(WITH_CI, timedelta(hours=30))),
+        ("other", _existing({**WITH_CI, "ci": "web01"}, timedelta(minutes=1))),
+    ]
     assert find_match(candidates, incoming, NOW) == "new"
     assert find_match(candidates[2:], incoming, NOW) is None
 
 
-@pytest.mark.parametrize("note, earlier, added", [
-    ("Not reachable", [], True),
-    ("Not reachable", ["Not reachable"], False),
-    ("Not reachable ", ["Not reachable"], False),
-    ("Still down", ["Not reachable"], True),
-    (None, ["x"], False),
-    ("", [], False),
-])
-def test_a_note_is_added_only_when_new(note: str | None, earlier: list[str],
-                                       added: bool) -> None:
+@pytest.mark.parametrize(
+    "note, earlier, added",
+    [
+        ("Not reachable", [], True),
+        ("Not reachable", ["Not reachable"], False),
+        ("Not reachable ", ["Not reachable"], False),
+        ("Still down", ["Not reachable"], True),
+        (None, ["x"], False),
+        ("", [], False),
+    ],
+)
+def test_a_note_is_added_only_when_new(note: str | None, earlier: list[str], added: bool) -> None:
     assert note_is_new(note, earlier) is added
 
 
 def test_an_update_takes_only_the_listed_parameters() -> None:
     rec = new_record({"subject": "s"}, "monitor", {}, NOW)
     later = NOW + timedelta(hours=1)
-    params = parse_params({"subject": "changed", "impact": "low", "status": "completed",
-                           "completion_reason": "solved", "team": "Unix", "note": "n"})
+    params = parse_params(
+        {
+            "subject": "changed",
+            "impact": "low",
+            "status": "completed",
+            "completion_reason": "solved",
+            "team": "Unix",
+            "note": "n",
+        }
+    )
     out, changed = apply_update(rec, params, "monitor", later)
     assert out["subject"] == "s" and out["impact"] is None
     assert (out["status"], out["completion_reason"]) == ("completed", "solved")
@@ -221,8 +287,12 @@ def test_an_update_with_nothing_new_changes_nothing() -> None:
 
 
 def test_the_event_of_a_request() -> None:
-    rec = new_record({"subject": "Disk", "ci": "db01", "source": "Mon", "source_id": "9"},
-                     "monitor", DEVICES, NOW)
+    rec = new_record(
+        {"subject": "Disk", "ci": "db01", "source": "Mon", "source_id": "9"},
+        "monitor",
+        DEVICES,
+        NOW,
+    )
     rec["id"] = 12
     ev = event_fields(rec, "95%")
     assert (ev["device"], ev["component"], ev["eventKey"]) == ("db01", "Database Service", "9")
@@ -234,5 +304,4 @@ def test_the_event_of_a_request() -> None:
     assert event_fields(plain, None)["device"] == "Mail"
     bare = new_record({"subject": "s", "source": "Mon"}, "monitor", {}, NOW)
     bare["id"] = 14
-    assert (event_fields(bare, None)["device"], event_fields(bare, None)["severity"]) == (
-        "Mon", 3)
+    assert (event_fields(bare, None)["device"], event_fields(bare, None)["severity"]) == ("Mon", 3)

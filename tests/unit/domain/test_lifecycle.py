@@ -64,12 +64,13 @@ NEW_EVENT_TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("check_closed", "reopen", "state", "can_reopen", "expected"),
-                         NEW_EVENT_TABLE)
-def test_new_event(check_closed: bool, reopen: bool, state: str | None, can_reopen: bool,
-                   expected: str) -> None:
-    options = replace(D, check_closed_before_assign=check_closed,
-                      reopen_incident_on_reoccur=reopen)
+@pytest.mark.parametrize(
+    ("check_closed", "reopen", "state", "can_reopen", "expected"), NEW_EVENT_TABLE
+)
+def test_new_event(
+    check_closed: bool, reopen: bool, state: str | None, can_reopen: bool, expected: str
+) -> None:
+    options = replace(D, check_closed_before_assign=check_closed, reopen_incident_on_reoccur=reopen)
     assert decide_new_event(options, state, can_reopen) == expected
 
 
@@ -93,21 +94,28 @@ EVENT_CHANGE_TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("change", "option", "value", "linked", "expected"),
-                         EVENT_CHANGE_TABLE)
-def test_event_change(change: str, option: str, value: bool, linked: bool,
-                      expected: str | None) -> None:
+@pytest.mark.parametrize(("change", "option", "value", "linked", "expected"), EVENT_CHANGE_TABLE)
+def test_event_change(
+    change: str, option: str, value: bool, linked: bool, expected: str | None
+) -> None:
     options = replace(D, **{option: value})
     assert incident_action_for(change, options, linked=linked) == expected
 
 
-@pytest.mark.parametrize(("send_clear", "has_trigger", "expected"), [
-    (True, True, "assign"), (False, True, None), (True, False, None), (False, False, None)])
+@pytest.mark.parametrize(
+    ("send_clear", "has_trigger", "expected"),
+    [(True, True, "assign"), (False, True, None), (True, False, None), (False, False, None)],
+)
 def test_manual_incidents_follow_events_only_with_send_clear_and_a_trigger(
-        send_clear: bool, has_trigger: bool, expected: str | None) -> None:
+    send_clear: bool, has_trigger: bool, expected: str | None
+) -> None:
     options = replace(D, send_clear=send_clear)
-    assert incident_action_for("acknowledge", options, linked=True, manual=True,
-                               has_enabled_trigger=has_trigger) == expected
+    assert (
+        incident_action_for(
+            "acknowledge", options, linked=True, manual=True, has_enabled_trigger=has_trigger
+        )
+        == expected
+    )
 
 
 def test_unknown_change_is_an_error() -> None:
@@ -130,8 +138,7 @@ REMOTE_TABLE = [
 
 
 @pytest.mark.parametrize(("old", "new", "option", "value", "expected"), REMOTE_TABLE)
-def test_remote_change(old: str, new: str, option: str, value: bool,
-                       expected: str | None) -> None:
+def test_remote_change(old: str, new: str, option: str, value: bool, expected: str | None) -> None:
     assert event_change_for_remote(old, new, replace(D, **{option: value})) == expected
 
 

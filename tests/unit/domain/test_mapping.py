@@ -7,14 +7,9 @@ from typing import Any
 
 import pytest
 
-from incman.domain.mapping import (
-    REMOVE_FIELD,
-    SEVERITY_NAMES,
-    MappingError,
-    apply_field_mapping,
-    build_context,
-    parse_field_mapping,
-)
+from incman.domain.event import SEVERITY_NAMES
+from incman.domain.mapping import MappingError, apply_field_mapping, parse_field_mapping
+from incman.domain.mapping_context import REMOVE_FIELD, build_context
 
 EVENT: dict[str, Any] = {
     "eventId": "ev-1",

@@ -6,13 +6,24 @@ from typing import Any
 
 import pytest
 
-from incman.domain.pagerduty import InvalidEvent, parse_enqueue
+from incman.domain.formats.pagerduty import InvalidEvent, parse_enqueue
 
-TRIGGER = {"routing_key": "k", "event_action": "trigger", "dedup_key": "disk-db01",
-           "payload": {"summary": "Disk full", "source": "db01", "severity": "critical",
-                       "component": "disk", "group": "prod", "class": "disk",
-                       "custom_details": {"free": "1%"}},
-           "client": "Monitor", "links": [{"href": "http://x"}]}
+TRIGGER = {
+    "routing_key": "k",
+    "event_action": "trigger",
+    "dedup_key": "disk-db01",
+    "payload": {
+        "summary": "Disk full",
+        "source": "db01",
+        "severity": "critical",
+        "component": "disk",
+        "group": "prod",
+        "class": "disk",
+        "custom_details": {"free": "1%"},
+    },
+    "client": "Monitor",
+    "links": [{"href": "http://x"}],
+}
 
 
 def test_a_trigger_is_an_event_folded_by_its_dedup_key() -> None:
@@ -21,7 +32,11 @@ def test_a_trigger_is_an_event_folded_by_its_dedup_key() -> None:
     ev = parsed.event
     assert ev is not None
     assert (ev["device"], ev["component"], ev["eventClass"], ev["eventKey"]) == (
-        "db01", "disk", "/PagerDuty/disk", "disk-db01")
+        "db01",
+        "disk",
+        "/PagerDuty/disk",
+        "disk-db01",
+    )
     assert (ev["severity"], ev["summary"], ev["dedupid"]) == (5, "Disk full", "disk-db01")
     assert ev["details"]["custom_details"] == {"free": "1%"}
     assert ev["details"]["group"] == "prod" and ev["details"]["links"] == [{"href": "http://x"}]
@@ -34,8 +49,9 @@ def test_a_trigger_without_dedup_key_gets_one() -> None:
     assert first.event is not None and first.event["dedupid"] == first.dedup_key
 
 
-@pytest.mark.parametrize("severity, expected", [
-    ("critical", 5), ("error", 4), ("warning", 3), ("info", 2)])
+@pytest.mark.parametrize(
+    "severity, expected", [("critical", 5), ("error", 4), ("warning", 3), ("info", 2)]
+)
 def test_severities(severity: str, expected: int) -> None:
     body = {**TRIGGER, "payload": {**TRIGGER["payload"], "severity": severity}}
     event = parse_enqueue(body).event
@@ -48,25 +64,43 @@ def test_acknowledge_and_resolve_need_only_the_dedup_key(action: str) -> None:
     assert (parsed.action, parsed.dedup_key, parsed.event) == (action, "disk-db01", None)
 
 
-@pytest.mark.parametrize("body, errors", [
-    ("x", ["the event must be a JSON object"]),
-    ({}, ["'event_action' is missing or invalid (trigger, acknowledge, resolve)"]),
-    ({"event_action": "resolve"}, ["'dedup_key' is missing or blank"]),
-    ({"event_action": "acknowledge", "dedup_key": "   "}, ["'dedup_key' is missing or blank"]),
-    ({"event_action": "trigger"}, ["'payload' is missing or not an object"]),
-    ({"event_action": "trigger", "payload": {"severity": "bad"}},
-     ["'payload.summary' is missing or blank", "'payload.source' is missing or blank",
-      "'payload.severity' must be one of critical, error, warning, info"]),
-    ({"event_action": "trigger", "payload": {"summary": "s", "source": "h", "severity": {}}},
-     ["'payload.severity' must be one of critical, error, warning, info"]),
-    ({"event_action": ["trigger"]},
-     ["'event_action' is missing or invalid (trigger, acknowledge, resolve)"]),
-    ({"event_action": "trigger", "routing_key": 5, "dedup_key": "x" * 256},
-     ["'routing_key' must be a string", "'dedup_key' is longer than 255 characters"]),
-    ({"event_action": "trigger", "payload": {"summary": "s" * 1025, "source": "h",
-                                             "severity": "info"}},
-     ["'payload.summary' is longer than 1024 characters"]),
-])
+@pytest.mark.parametrize(
+    "body, errors",
+    [
+        ("x", ["the event must be a JSON object"]),
+        ({}, ["'event_action' is missing or invalid (trigger, acknowledge, resolve)"]),
+        ({"event_action": "resolve"}, ["'dedup_key' is missing or blank"]),
+        ({"event_action": "acknowledge", "dedup_key": "   "}, ["'dedup_key' is missing or blank"]),
+        ({"event_action": "trigger"}, ["'payload' is missing or not an object"]),
+        (
+            {"event_action": "trigger", "payload": {"severity": "bad"}},
+            [
+                "'payload.summary' is missing or blank",
+                "'payload.source' is missing or blank",
+                "'payload.severity' must be one of critical, error, warning, info",
+            ],
+        ),
+        (
+            {"event_action": "trigger", "payload": {"summary": "s", "source": "h", "severity": {}}},
+            ["'payload.severity' must be one of critical, error, warning, info"],
+        ),
+        (
+            {"event_action": ["trigger"]},
+            ["'event_action' is missing or invalid (trigger, acknowledge, resolve)"],
+        ),
+        (
+            {"event_action": "trigger", "routing_key": 5, "dedup_key": "x" * 256},
+            ["'routing_key' must be a string", "'dedup_key' is longer than 255 characters"],
+        ),
+        (
+            {
+                "event_action": "trigger",
+                "payload": {"summary": "s" * 1025, "source": "h", "severity": "info"},
+            },
+            ["'payload.summary' is longer than 1024 characters"],
+        ),
+    ],
+)
 def test_invalid_events_list_every_reason(body: Any, errors: list[str]) -> None:
     with pytest.raises(InvalidEvent) as err:
         parse_enqueue(body)

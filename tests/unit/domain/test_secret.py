@@ -18,14 +18,21 @@ def test_secrets_are_masked() -> None:
     assert "s3cret" not in repr(out)
 
 
-@pytest.mark.parametrize("new, expected", [
-    ({"url": "https://y"}, {"url": "https://y", "password": "s3cret", "token": "t0k"}),
-    ({"url": "https://y", "password": MASK}, {"url": "https://y", "password": "s3cret",
-                                              "token": "t0k"}),
-    ({"url": "https://y", "password": "new"}, {"url": "https://y", "password": "new",
-                                               "token": "t0k"}),
-    ({"url": "https://y", "password": None}, {"url": "https://y", "token": "t0k"}),
-])
+@pytest.mark.parametrize(
+    "new, expected",
+    [
+        ({"url": "https://y"}, {"url": "https://y", "password": "s3cret", "token": "t0k"}),
+        (
+            {"url": "https://y", "password": MASK},
+            {"url": "https://y", "password": "s3cret", "token": "t0k"},
+        ),
+        (
+            {"url": "https://y", "password": "new"},
+            {"url": "https://y", "password": "new", "token": "t0k"},
+        ),
+        ({"url": "https://y", "password": None}, {"url": "https://y", "token": "t0k"}),
+    ],
+)
 def test_an_edit_keeps_what_it_leaves_out(new: dict[str, Any], expected: dict[str, Any]) -> None:
     assert merge_secrets(new, STORED, SECRETS) == expected
 

@@ -17,67 +17,93 @@ from incman.domain.suppression import (
     suppression_key,
 )
 
-DOC: dict[str, Any] = {"device": "db01", "component": "disk", "severity": 5,
-                       "eventClass": "/Perf/Disk", "eventKey": "usage",
-                       "details": {"site": "paris"}}
+DOC: dict[str, Any] = {
+    "device": "db01",
+    "component": "disk",
+    "severity": 5,
+    "eventClass": "/Perf/Disk",
+    "eventKey": "usage",
+    "details": {"site": "paris"},
+}
 
 
-@pytest.mark.parametrize(("global_raw", "override", "expected"), [
-    (None, None, SuppressionRule()),
-    ({}, None, SuppressionRule(-1, -1, DEFAULT_DEDUP_FORMAT)),
-    ({"threshold_num": 10, "threshold_secs": 60}, None, SuppressionRule(10, 60)),
-    ({"threshold_num": 10, "threshold_secs": 60}, {"threshold_num": 5}, SuppressionRule(5, 60)),
-    ({"threshold_num": 10, "threshold_secs": 60}, {"threshold_secs": -1},
-     SuppressionRule(10, -1)),
-    (None, {"threshold_num": 2, "threshold_secs": 30, "dedup_format": "device"},
-     SuppressionRule(2, 30, "device")),
-    ({"threshold_num": 0, "threshold_secs": 1}, None, SuppressionRule(0, 1)),
-])
+@pytest.mark.parametrize(
+    ("global_raw", "override", "expected"),
+    [
+        (None, None, SuppressionRule()),
+        ({}, None, SuppressionRule(-1, -1, DEFAULT_DEDUP_FORMAT)),
+        ({"threshold_num": 10, "threshold_secs": 60}, None, SuppressionRule(10, 60)),
+        ({"threshold_num": 10, "threshold_secs": 60}, {"threshold_num": 5}, SuppressionRule(5, 60)),
+        (
+            {"threshold_num": 10, "threshold_secs": 60},
+            {"threshold_secs": -1},
+            SuppressionRule(10, -1),
+        ),
+        (
+            None,
+            {"threshold_num": 2, "threshold_secs": 30, "dedup_format": "device"},
+            SuppressionRule(2, 30, "device"),
+        ),
+        ({"threshold_num": 0, "threshold_secs": 1}, None, SuppressionRule(0, 1)),
+    ],
+)
 def test_effective_rule_lays_the_notification_over_the_global_rule(
-        global_raw: Any, override: Any, expected: SuppressionRule) -> None:
+    global_raw: Any, override: Any, expected: SuppressionRule
+) -> None:
     assert effective_rule(global_raw, override, "n1") == expected
 
 
-@pytest.mark.parametrize(("rule", "enabled"), [
-    (SuppressionRule(), False),
-    (SuppressionRule(5, -1), False),
-    (SuppressionRule(-1, 60), False),
-    (SuppressionRule(5, 60), True),
-    (SuppressionRule(0, 60), True),
-])
+@pytest.mark.parametrize(
+    ("rule", "enabled"),
+    [
+        (SuppressionRule(), False),
+        (SuppressionRule(5, -1), False),
+        (SuppressionRule(-1, 60), False),
+        (SuppressionRule(5, 60), True),
+        (SuppressionRule(0, 60), True),
+    ],
+)
 def test_minus_one_in_either_number_disables(rule: SuppressionRule, enabled: bool) -> None:
     assert rule.enabled is enabled
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ([1], "suppression: must be a mapping"),
-    ({"threshold": 1}, "suppression.threshold: unknown setting"),
-    ({"threshold_num": "5"}, "suppression.threshold_num: must be an integer"),
-    ({"threshold_num": True}, "suppression.threshold_num: must be an integer"),
-    ({"threshold_num": -2}, "suppression.threshold_num: must be -1 (off) or at least 0"),
-    ({"threshold_secs": 0}, "suppression.threshold_secs: must be -1 (off) or at least 1"),
-    ({"dedup_format": ""}, "suppression.dedup_format: must be field names"),
-    ({"dedup_format": "device|colour"}, "suppression.dedup_format: unknown field 'colour'"),
-    ({"dedup_format": "device|details."}, "unknown field 'details.'"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([1], "suppression: must be a mapping"),
+        ({"threshold": 1}, "suppression.threshold: unknown setting"),
+        ({"threshold_num": "5"}, "suppression.threshold_num: must be an integer"),
+        ({"threshold_num": True}, "suppression.threshold_num: must be an integer"),
+        ({"threshold_num": -2}, "suppression.threshold_num: must be -1 (off) or at least 0"),
+        ({"threshold_secs": 0}, "suppression.threshold_secs: must be -1 (off) or at least 1"),
+        ({"dedup_format": ""}, "suppression.dedup_format: must be field names"),
+        ({"dedup_format": "device|colour"}, "suppression.dedup_format: unknown field 'colour'"),
+        ({"dedup_format": "device|details."}, "unknown field 'details.'"),
+    ],
+)
 def test_bad_settings_say_where_and_why(raw: Any, message: str) -> None:
-    with pytest.raises(SuppressionConfigError, match=message.replace("(", r"\(").replace(
-            ")", r"\)")):
+    with pytest.raises(
+        SuppressionConfigError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
         parse_rule(raw, "suppression")
 
 
-@pytest.mark.parametrize(("fmt", "doc", "key"), [
-    (DEFAULT_DEDUP_FORMAT, DOC, "db01|disk|5"),
-    ("device|eventClass|eventKey", DOC, "db01|/Perf/Disk|usage"),
-    ("device|details.site", DOC, "db01|paris"),
-    ("device|details.rack", DOC, "db01|"),
-    ("device|agent", DOC, "db01|"),
-    (DEFAULT_DEDUP_FORMAT, {**DOC, "device": ""}, None),
-    (DEFAULT_DEDUP_FORMAT, {**DOC, "device": "  "}, None),
-    ("component|severity", {**DOC, "device": ""}, None),
-])
+@pytest.mark.parametrize(
+    ("fmt", "doc", "key"),
+    [
+        (DEFAULT_DEDUP_FORMAT, DOC, "db01|disk|5"),
+        ("device|eventClass|eventKey", DOC, "db01|/Perf/Disk|usage"),
+        ("device|details.site", DOC, "db01|paris"),
+        ("device|details.rack", DOC, "db01|"),
+        ("device|agent", DOC, "db01|"),
+        (DEFAULT_DEDUP_FORMAT, {**DOC, "device": ""}, None),
+        (DEFAULT_DEDUP_FORMAT, {**DOC, "device": "  "}, None),
+        ("component|severity", {**DOC, "device": ""}, None),
+    ],
+)
 def test_key_uses_api_field_names_and_events_without_device_are_never_counted(
-        fmt: str, doc: dict[str, Any], key: str | None) -> None:
+    fmt: str, doc: dict[str, Any], key: str | None
+) -> None:
     assert suppression_key(doc, SuppressionRule(1, 1, fmt)) == key
 
 
@@ -87,33 +113,53 @@ def run_window(rule: SuppressionRule, calls: list[tuple[str, float]]) -> list[st
     out = []
     for member, now in calls:
         decision, state = admit(state, member, now, rule)
-        out.append("ok" if decision.allowed else
-                   "SUPPRESS+START" if decision.started else "suppress")
+        out.append(
+            "ok" if decision.allowed else "SUPPRESS+START" if decision.started else "suppress"
+        )
     return out
 
 
-@pytest.mark.parametrize(("rule", "calls", "expected"), [
-    # three per 10 s: the fourth and fifth are held back, one start for the flood
-    (SuppressionRule(3, 10), [("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4)],
-     ["ok", "ok", "ok", "SUPPRESS+START", "suppress"]),
-    # the window slides: at t=10 the creation of t=0 has left it (older than 10 s)
-    (SuppressionRule(3, 10), [("a", 0), ("b", 1), ("c", 2), ("d", 9.9), ("e", 10), ("f", 10.5)],
-     ["ok", "ok", "ok", "SUPPRESS+START", "ok", "suppress"]),
-    # refusals are not counted: they never push the window's end further
-    (SuppressionRule(1, 10), [("a", 0), ("b", 5), ("c", 9), ("d", 10.5)],
-     ["ok", "SUPPRESS+START", "suppress", "ok"]),
-    # a flood that pauses a whole window and starts again raises a second start
-    (SuppressionRule(1, 10), [("a", 0), ("b", 1), ("c", 30), ("d", 31)],
-     ["ok", "SUPPRESS+START", "ok", "SUPPRESS+START"]),
-    # the same member (a re-delivered create) is admitted again without counting twice
-    (SuppressionRule(2, 10), [("a", 0), ("a", 1), ("a", 2), ("b", 3), ("c", 4)],
-     ["ok", "ok", "ok", "ok", "SUPPRESS+START"]),
-    # threshold 0 holds back every creation
-    (SuppressionRule(0, 10), [("a", 0), ("b", 1)], ["SUPPRESS+START", "suppress"]),
-    # disabled: everything passes
-    (SuppressionRule(-1, 10), [("a", 0), ("b", 0), ("c", 0)], ["ok", "ok", "ok"]),
-    (SuppressionRule(1, -1), [("a", 0), ("b", 0)], ["ok", "ok"]),
-])
-def test_sliding_window_with_frozen_time(rule: SuppressionRule, calls: list[tuple[str, float]],
-                                         expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("rule", "calls", "expected"),
+    [
+        # three per 10 s: the fourth and fifth are held back, one start for the flood
+        (
+            SuppressionRule(3, 10),
+            [("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4)],
+            ["ok", "ok", "ok", "SUPPRESS+START", "suppress"],
+        ),
+        # the window slides: at t=10 the creation of t=0 has left it (older than 10 s)
+        (
+            SuppressionRule(3, 10),
+            [("a", 0), ("b", 1), ("c", 2), ("d", 9.9), ("e", 10), ("f", 10.5)],
+            ["ok", "ok", "ok", "SUPPRESS+START", "ok", "suppress"],
+        ),
+        # refusals are not counted: they never push the window's end further
+        (
+            SuppressionRule(1, 10),
+            [("a", 0), ("b", 5), ("c", 9), ("d", 10.5)],
+            ["ok", "SUPPRESS+START", "suppress", "ok"],
+        ),
+        # a flood that pauses a whole window and starts again raises a second start
+        (
+            SuppressionRule(1, 10),
+            [("a", 0), ("b", 1), ("c", 30), ("d", 31)],
+            ["ok", "SUPPRESS+START", "ok", "SUPPRESS+START"],
+        ),
+        # the same member (a re-delivered create) is admitted again without counting twice
+        (
+            SuppressionRule(2, 10),
+            [("a", 0), ("a", 1), ("a", 2), ("b", 3), ("c", 4)],
+            ["ok", "ok", "ok", "ok", "SUPPRESS+START"],
+        ),
+        # threshold 0 holds back every creation
+        (SuppressionRule(0, 10), [("a", 0), ("b", 1)], ["SUPPRESS+START", "suppress"]),
+        # disabled: everything passes
+        (SuppressionRule(-1, 10), [("a", 0), ("b", 0), ("c", 0)], ["ok", "ok", "ok"]),
+        (SuppressionRule(1, -1), [("a", 0), ("b", 0)], ["ok", "ok"]),
+    ],
+)
+def test_sliding_window_with_frozen_time(
+    rule: SuppressionRule, calls: list[tuple[str, float]], expected: list[str]
+) -> None:
     assert run_window(rule, calls) == expected

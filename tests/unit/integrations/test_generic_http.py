@@ -28,8 +28,15 @@ from incman.integrations.generic_http import HttpIntegration, is_secret_header
 from incman.testing.http_sim import DEFAULT_TOKEN, HttpSim
 from incman.testing.simbase import SimControl, SimServer
 
-EVENT = {"eventId": "ev-1", "device": "db01", "component": "disk", "severity": 5,
-         "summary": "Disk full", "message": "/var is full", "count": 2}
+EVENT = {
+    "eventId": "ev-1",
+    "device": "db01",
+    "component": "disk",
+    "severity": 5,
+    "summary": "Disk full",
+    "message": "/var is full",
+    "count": 2,
+}
 DEVICE = {"id": "db01", "title": "Primary DB", "priority": 800}
 URLS = {"eventUrl": "http://incman.test/api/v1/events/ev-1"}
 ONE = "/incidents/${incident/remoteId}"
@@ -53,20 +60,21 @@ def full_config(base: str, **extra: Any) -> dict[str, Any]:
         "url": f"{base}/incidents",
         "headers": {"Authorization": f"Bearer {DEFAULT_TOKEN}", "X-Source": "incman"},
         "body": {
-            "create": {"title": "${evt/summary} on ${dev/titleOrId}",
-                       "severity": "${python: evt.severity}",
-                       "correlationKey": "${correlationKey}",
-                       "tag": "incman-${correlationKey}",
-                       "details": {"component": "${component}", "notes": ["${urls/eventUrl}"]},
-                       "gone": "${removeField}"},
+            "create": {
+                "title": "${evt/summary} on ${dev/titleOrId}",
+                "severity": "${python: evt.severity}",
+                "correlationKey": "${correlationKey}",
+                "tag": "incman-${correlationKey}",
+                "details": {"component": "${component}", "notes": ["${urls/eventUrl}"]},
+                "gone": "${removeField}",
+            },
             "update": {"title": "${fields/title}", "count": "${fields/count}"},
             "note": {"note": "${note}"},
             "assign": {"assignee": "${assignee}", "status": "assigned"},
             "close": {"status": "closed", "note": "${note}"},
             "reopen": {"status": "open", "note": "${note} (was ${incident/state})"},
         },
-        "urls": {action: base + ONE for action in ("update", "note", "assign", "close",
-                                                     "reopen")},
+        "urls": {action: base + ONE for action in ("update", "note", "assign", "close", "reopen")},
         "methods": {"close": "PATCH"},
         "number_path": "number",
         "url_path": "url",
@@ -83,7 +91,7 @@ def plugin(sim: HttpSim, **extra: Any) -> HttpIntegration:
 
 
 def fields(p: HttpIntegration) -> dict[str, Any]:
-    return p.create_body(EVENT, DEVICE, URLS)
+    return p.default_fields(EVENT, DEVICE, URLS)
 
 
 def test_the_create_template_renders_with_the_event_and_keeps_types(sim: HttpSim) -> None:
@@ -128,7 +136,10 @@ def test_actions_change_the_record(sim: HttpSim) -> None:
     p.update(ref, {"title": "New title", "count": 7})
     assert record.status == "open"
     assert [n["text"] for n in record.notes] == [
-        "occurred again", "event closed", "event re-opened (was CLOSED)"]
+        "occurred again",
+        "event closed",
+        "event re-opened (was CLOSED)",
+    ]
     assert (record.fields["title"], record.fields["count"]) == ("New title", 7)
     methods = [(r["method"], r["path"]) for r in SimControl(sim.base_url).requests()]
     assert ("PATCH", f"/incidents/{ref.remote_id}") in methods
@@ -144,7 +155,9 @@ def test_status_is_read_per_incident_and_mapped(sim: HttpSim) -> None:
     states = p.get_status([first, second, gone])
     assert set(states) == {first.remote_id, second.remote_id}
     assert (states[first.remote_id].state, states[first.remote_id].remote_state) == (
-        "RESOLVED", "resolved")
+        "RESOLVED",
+        "resolved",
+    )
     assert states[second.remote_id].state == "ASSIGNED"
     custom = plugin(sim, status_map={"resolved": "CLOSED"}, assignee_path="assignee")
     assert custom.get_status([first])[first.remote_id].state == "CLOSED"
@@ -153,8 +166,9 @@ def test_status_is_read_per_incident_and_mapped(sim: HttpSim) -> None:
 
 def test_capabilities_follow_the_configuration(sim: HttpSim) -> None:
     assert plugin(sim).capabilities == {CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN, STATUS}
-    minimal = HttpIntegration({"url": f"{sim.base_url}/incidents",
-                               "body": {"close": {"status": "closed"}}})
+    minimal = HttpIntegration(
+        {"url": f"{sim.base_url}/incidents", "body": {"close": {"status": "closed"}}}
+    )
     assert minimal.capabilities == {CREATE, CLOSE}
     ref = RemoteIncident(remote_id="r1", number="1")
     with pytest.raises(NotSupported):
@@ -164,9 +178,13 @@ def test_capabilities_follow_the_configuration(sim: HttpSim) -> None:
 
 
 def test_without_a_create_template_the_base_fields_are_sent(sim: HttpSim) -> None:
-    p = HttpIntegration({"url": f"{sim.base_url}/incidents",
-                         "headers": {"Authorization": f"Bearer {DEFAULT_TOKEN}"}})
-    body = p.default_fields(EVENT, URLS)
+    p = HttpIntegration(
+        {
+            "url": f"{sim.base_url}/incidents",
+            "headers": {"Authorization": f"Bearer {DEFAULT_TOKEN}"},
+        }
+    )
+    body = p.default_fields(EVENT, None, URLS)
     assert body["summary"] == "Disk full" and body["severityName"] == "Critical"
     ref = p.create(body, "key-6")
     assert sim.records[ref.remote_id].correlation_key == "key-6"
@@ -182,21 +200,23 @@ def test_an_answer_without_the_id_is_a_permanent_error(sim: HttpSim) -> None:
         plugin(sim, id_path="ticket.sys_id").create(fields(plugin(sim)), "key-8")
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"close": {"text": "${evt/summary}"}}, "available in the create template"),
-    ({"note": {"text": "${incident/colour}"}}, "incident/colour"),
-    ({"create": {"t": "${python: __import__('os')}"}}, "body.create"),
-    ({"create": {"t": "${nothing/x}"}}, "unknown name"),
-    ({"delete": {}}, "unknown actions delete"),
-    ({"create": ["not", "an", "object"]}, "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"close": {"text": "${evt/summary}"}}, "available in the create template"),
+        ({"note": {"text": "${incident/colour}"}}, "incident/colour"),
+        ({"create": {"t": "${python: __import__('os')}"}}, "body.create"),
+        ({"create": {"t": "${nothing/x}"}}, "unknown name"),
+        ({"delete": {}}, "unknown actions delete"),
+        ({"create": ["not", "an", "object"]}, "must be a JSON object"),
+    ],
+)
 def test_bad_templates_are_configuration_errors(body: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         HttpIntegration({"url": "http://127.0.0.1:9/x", "body": body})
 
 
-def test_secret_headers_never_reach_the_log(sim: HttpSim, caplog: pytest.LogCaptureFixture
-                                            ) -> None:
+def test_secret_headers_never_reach_the_log(sim: HttpSim, caplog: pytest.LogCaptureFixture) -> None:
     assert is_secret_header("Authorization") and is_secret_header("X-Api-Key")
     assert is_secret_header("PRIVATE-TOKEN") and not is_secret_header("X-Source")
     p = plugin(sim)

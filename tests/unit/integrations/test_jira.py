@@ -15,8 +15,15 @@ from incman.testing.jira_sim import JiraSim
 from incman.testing.simbase import SimControl, SimServer
 
 URLS = {"eventUrl": "http://incman.example/api/v1/events/e1"}
-EVENT = {"eventId": "e1", "device": "web01", "component": "nginx", "severity": 4,
-         "summary": "HTTP 502 rate high", "message": "", "count": 3}
+EVENT = {
+    "eventId": "e1",
+    "device": "web01",
+    "component": "nginx",
+    "severity": 4,
+    "summary": "HTTP 502 rate high",
+    "message": "",
+    "count": 3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +34,11 @@ def cloud_server() -> Iterator[SimServer]:
 
 @pytest.fixture(scope="module")
 def server_server() -> Iterator[SimServer]:
-    with SimServer(JiraSim(flavor="server", username="incman", api_token="jira-pat",
-                           workflow="itsm", project="OPS")) as srv:
+    with SimServer(
+        JiraSim(
+            flavor="server", username="incman", api_token="jira-pat", workflow="itsm", project="OPS"
+        )
+    ) as srv:
         yield srv
 
 
@@ -54,15 +64,37 @@ def unguarded(plugin: JiraIntegration) -> JiraIntegration:
 
 
 def cloud_plugin(sim: JiraSim, **config: Any) -> JiraIntegration:
-    return unguarded(JiraIntegration({
-        "url": sim.base_url, "flavor": "cloud", "username": "incman@example.com",
-        "api_token": "jira-api-token", "project": "PROJ", "timeout": 5, **config}, "jira-test"))
+    return unguarded(
+        JiraIntegration(
+            {
+                "url": sim.base_url,
+                "flavor": "cloud",
+                "username": "incman@example.com",
+                "api_token": "jira-api-token",
+                "project": "PROJ",
+                "timeout": 5,
+                **config,
+            },
+            "jira-test",
+        )
+    )
 
 
 def server_plugin(sim: JiraSim, **config: Any) -> JiraIntegration:
-    return unguarded(JiraIntegration({
-        "url": sim.base_url, "flavor": "server", "api_token": "jira-pat", "project": "OPS",
-        "issue_type": "Incident", "timeout": 5, **config}, "jira-test"))
+    return unguarded(
+        JiraIntegration(
+            {
+                "url": sim.base_url,
+                "flavor": "server",
+                "api_token": "jira-pat",
+                "project": "OPS",
+                "issue_type": "Incident",
+                "timeout": 5,
+                **config,
+            },
+            "jira-test",
+        )
+    )
 
 
 def issue(sim: JiraSim, ref: RemoteIncident) -> dict[str, Any]:
@@ -70,15 +102,14 @@ def issue(sim: JiraSim, ref: RemoteIncident) -> dict[str, Any]:
 
 
 def create(plugin: JiraIntegration, key: str = "k1", **extra: Any) -> RemoteIncident:
-    return plugin.create({**plugin.default_fields(EVENT, URLS), **extra}, key)
+    return plugin.create({**plugin.default_fields(EVENT, None, URLS), **extra}, key)
 
 
 # -- Cloud -------------------------------------------------------------------------------------
 def test_cloud_create_sends_adf_and_the_correlation_label(cloud: JiraSim) -> None:
     plugin = cloud_plugin(cloud)
     ref = create(plugin, "9c1f", labels="ops, web")
-    assert (ref.number, ref.url, ref.state) == ("PROJ-1", f"{cloud.base_url}/browse/PROJ-1",
-                                                "OPEN")
+    assert (ref.number, ref.url, ref.state) == ("PROJ-1", f"{cloud.base_url}/browse/PROJ-1", "OPEN")
     got = issue(cloud, ref)
     assert got["summary"] == "HTTP 502 rate high"
     assert got["labels"] == ["ops", "web", "incman-9c1f"]
@@ -92,10 +123,19 @@ def test_cloud_create_sends_adf_and_the_correlation_label(cloud: JiraSim) -> Non
 
 
 def test_cloud_refuses_plain_text_descriptions_on_v3(cloud: JiraSim) -> None:
-    resp = requests.post(f"{cloud.base_url}/rest/api/3/issue", auth=("incman@example.com",
-                         "jira-api-token"), timeout=5, json={"fields": {
-                             "project": {"key": "PROJ"}, "issuetype": {"name": "Task"},
-                             "summary": "s", "description": "plain"}})
+    resp = requests.post(
+        f"{cloud.base_url}/rest/api/3/issue",
+        auth=("incman@example.com", "jira-api-token"),
+        timeout=5,
+        json={
+            "fields": {
+                "project": {"key": "PROJ"},
+                "issuetype": {"name": "Task"},
+                "summary": "s",
+                "description": "plain",
+            }
+        },
+    )
     assert resp.status_code == 400
     assert "Atlassian Document" in resp.json()["errors"]["description"]
 
@@ -109,8 +149,12 @@ def test_cloud_find_uses_search_jql_and_the_label(cloud: JiraSim) -> None:
     assert plugin.find("zzz") is None
     paths = {r["path"] for r in SimControl(cloud.base_url).requests() if r["method"] == "GET"}
     assert paths == {"/rest/api/3/search/jql"}
-    legacy = requests.get(f"{cloud.base_url}/rest/api/3/search", params={"jql": "labels = x"},
-                          auth=("incman@example.com", "jira-api-token"), timeout=5)
+    legacy = requests.get(
+        f"{cloud.base_url}/rest/api/3/search",
+        params={"jql": "labels = x"},
+        auth=("incman@example.com", "jira-api-token"),
+        timeout=5,
+    )
     assert legacy.status_code == 410
 
 
@@ -140,14 +184,18 @@ def test_cloud_comment_and_assign_by_name(cloud: JiraSim) -> None:
 
 
 def test_cloud_assign_with_a_user_map_to_an_account_id(cloud: JiraSim) -> None:
-    account = next(u["accountId"] for u in SimControl(cloud.base_url).state()["users"]
-                   if u["name"] == "oncall2")
+    account = next(
+        u["accountId"]
+        for u in SimControl(cloud.base_url).state()["users"]
+        if u["name"] == "oncall2"
+    )
     plugin = cloud_plugin(cloud, user_map={"alice": account})
     ref = create(plugin)
     plugin.assign(ref, "alice")
     assert issue(cloud, ref)["assignee"] == "oncall2"
-    assert not any(r["path"].endswith("/user/search")
-                   for r in SimControl(cloud.base_url).requests())
+    assert not any(
+        r["path"].endswith("/user/search") for r in SimControl(cloud.base_url).requests()
+    )
 
 
 def test_cloud_close_and_reopen_by_status_category(cloud: JiraSim) -> None:
@@ -208,8 +256,9 @@ def test_server_resolve_and_reopen_status_names_choose_the_transition(dc: JiraSi
     ref = create(plain, "a")
     plain.close(ref, "")
     assert issue(dc, ref)["status"] == "Resolved"  # first transition into done
-    named = server_plugin(dc, resolve_status="Closed", reopen_status="Work in progress",
-                          resolution="Fixed")
+    named = server_plugin(
+        dc, resolve_status="Closed", reopen_status="Work in progress", resolution="Fixed"
+    )
     named.close(ref, "")  # done, but not the wanted status: moves on to Closed
     got = issue(dc, ref)
     assert (got["status"], got["resolution"]) == ("Closed", "Fixed")
@@ -220,15 +269,26 @@ def test_server_resolve_and_reopen_status_names_choose_the_transition(dc: JiraSi
         missing.close(ref, "")
 
 
-@pytest.mark.parametrize(("wanted", "to_done", "expected"), [
-    ("", True, "31"), ("", False, "11"), ("start progress", False, "21"),
-    ("in progress", False, "21"), ("Done", True, "31"), ("Nope", True, None)])
+@pytest.mark.parametrize(
+    ("wanted", "to_done", "expected"),
+    [
+        ("", True, "31"),
+        ("", False, "11"),
+        ("start progress", False, "21"),
+        ("in progress", False, "21"),
+        ("Done", True, "31"),
+        ("Nope", True, None),
+    ],
+)
 def test_choose_transition(wanted: str, to_done: bool, expected: str | None) -> None:
     def t(tid: str, name: str, to: str, cat: str) -> dict[str, Any]:
         return {"id": tid, "name": name, "to": {"name": to, "statusCategory": {"key": cat}}}
 
-    transitions = [t("21", "Start Progress", "In Progress", "indeterminate"),
-                   t("11", "Back to To Do", "To Do", "new"), t("31", "Done", "Done", "done")]
+    transitions = [
+        t("21", "Start Progress", "In Progress", "indeterminate"),
+        t("11", "Back to To Do", "To Do", "new"),
+        t("31", "Done", "Done", "done"),
+    ]
     chosen = choose_transition(transitions, to_done, wanted)
     assert (chosen or {}).get("id") == expected
 
@@ -256,15 +316,26 @@ def test_unknown_fields_are_refused_by_jira(cloud: JiraSim) -> None:
         create(cloud_plugin(cloud), severity="4")
 
 
-@pytest.mark.parametrize(("config", "match"), [
-    ({"url": "x", "project": "P", "username": "u", "api_token": "t"}, "url"),
-    ({"url": "http://x", "project": "P"}, "Cloud needs username"),
-    ({"url": "http://x", "project": "P", "flavor": "server"}, "personal access token"),
-    ({"url": "http://x", "project": "P", "flavor": "dc", "api_token": "t"}, "flavor"),
-    ({"url": "http://x", "username": "u", "api_token": "t"}, "missing config project"),
-    ({"url": "http://x", "project": "P", "username": "u", "api_token": "t",
-      "label_prefix": "a b"}, "label_prefix"),
-])
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"url": "x", "project": "P", "username": "u", "api_token": "t"}, "url"),
+        ({"url": "http://x", "project": "P"}, "Cloud needs username"),
+        ({"url": "http://x", "project": "P", "flavor": "server"}, "personal access token"),
+        ({"url": "http://x", "project": "P", "flavor": "dc", "api_token": "t"}, "flavor"),
+        ({"url": "http://x", "username": "u", "api_token": "t"}, "missing config project"),
+        (
+            {
+                "url": "http://x",
+                "project": "P",
+                "username": "u",
+                "api_token": "t",
+                "label_prefix": "a b",
+            },
+            "label_prefix",
+        ),
+    ],
+)
 def test_bad_config_is_a_configuration_error(config: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigurationError, match=match):
         JiraIntegration(config)

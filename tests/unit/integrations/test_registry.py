@@ -10,6 +10,7 @@ import pytest
 from incman.integrations import registry
 from incman.integrations.base import Integration
 from incman.integrations.errors import ConfigurationError
+from incman.outbox import queues
 
 
 class AcmeIntegration(Integration):
@@ -21,8 +22,9 @@ class AcmeIntegration(Integration):
 
 @pytest.fixture
 def acme_installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    point = EntryPoint(name="acme", value=f"{__name__}:AcmeIntegration",
-                       group=registry.ENTRY_POINT_GROUP)
+    point = EntryPoint(
+        name="acme", value=f"{__name__}:AcmeIntegration", group=registry.ENTRY_POINT_GROUP
+    )
 
     def fake_entry_points(group: str) -> list[EntryPoint]:
         return [point] if group == registry.ENTRY_POINT_GROUP else []
@@ -37,9 +39,10 @@ def acme_installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def test_builtins_are_known() -> None:
     assert {"debug", "servicenow", "jira", "slack", "http", "rt"} <= set(
-        registry.known_integrations())
+        registry.known_integrations()
+    )
     assert registry.integration_class("debug").name == "debug"
-    assert registry.queue_for("servicenow") == "itsm.servicenow"
+    assert queues.queue_for("servicenow") == "itsm.servicenow"
 
 
 def test_a_plugin_registers_through_the_entry_point_group(acme_installed: None) -> None:

@@ -15,10 +15,20 @@ from incman.integrations.servicenow import ServiceNowIntegration
 from incman.testing.servicenow_sim import ServiceNowSim
 from incman.testing.simbase import SimControl, SimServer
 
-URLS = {"eventUrl": "http://incman.example/api/v1/events/e1",
-        "deviceUrl": "http://incman.example/api/v1/events?device=db01"}
-EVENT = {"eventId": "e1", "device": "db01", "component": "disk", "eventClass": "/Perf/Disk",
-         "severity": 5, "summary": "Disk full", "message": "95% used", "count": 1}
+URLS = {
+    "eventUrl": "http://incman.example/api/v1/events/e1",
+    "deviceUrl": "http://incman.example/api/v1/events?device=db01",
+}
+EVENT = {
+    "eventId": "e1",
+    "device": "db01",
+    "component": "disk",
+    "eventClass": "/Perf/Disk",
+    "severity": 5,
+    "summary": "Disk full",
+    "message": "95% used",
+    "count": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +46,7 @@ def sim(server: SimServer) -> ServiceNowSim:
 
 
 def plugin_for(sim: ServiceNowSim, **config: Any) -> ServiceNowIntegration:
-    base = {"url": sim.base_url, "username": "incman", "password": "incman-secret",
-            "timeout": 5}
+    base = {"url": sim.base_url, "username": "incman", "password": "incman-secret", "timeout": 5}
     return unguarded(ServiceNowIntegration({**base, **config}, "snow-test"))
 
 
@@ -54,17 +63,19 @@ def snow(sim: ServiceNowSim) -> Iterator[ServiceNowIntegration]:
 
 
 def record(sim: ServiceNowSim, ref: RemoteIncident) -> dict[str, Any]:
-    return next(r for r in SimControl(sim.base_url).state()["incidents"]
-                if r["sys_id"] == ref.remote_id)
+    return next(
+        r for r in SimControl(sim.base_url).state()["incidents"] if r["sys_id"] == ref.remote_id
+    )
 
 
 def create(snow: ServiceNowIntegration, key: str = "k1", **extra: Any) -> RemoteIncident:
-    return snow.create({**snow.default_fields(EVENT, URLS), **extra}, key)
+    return snow.create({**snow.default_fields(EVENT, None, URLS), **extra}, key)
 
 
 # -- create, find, fields -------------------------------------------------------------------
 def test_create_writes_the_correlation_key_and_default_fields(
-        sim: ServiceNowSim, snow: ServiceNowIntegration) -> None:
+    sim: ServiceNowSim, snow: ServiceNowIntegration
+) -> None:
     ref = create(snow, "3f2a")
     assert re.fullmatch(r"[0-9a-f]{32}", ref.remote_id)
     assert ref.number == "INC0010001"
@@ -80,28 +91,42 @@ def test_create_writes_the_correlation_key_and_default_fields(
     assert create(snow, "other").number == "INC0010002"
 
 
-@pytest.mark.parametrize(("severity", "impact", "urgency", "snow_severity"), [
-    (5, "1", "1", "1"), (4, "2", "1", "2"), (3, "2", "2", "3"), (2, "3", "2", "3"),
-    (1, "3", "3", "3"), (0, "3", "3", "3")])
+@pytest.mark.parametrize(
+    ("severity", "impact", "urgency", "snow_severity"),
+    [
+        (5, "1", "1", "1"),
+        (4, "2", "1", "2"),
+        (3, "2", "2", "3"),
+        (2, "3", "2", "3"),
+        (1, "3", "3", "3"),
+        (0, "3", "3", "3"),
+    ],
+)
 def test_impact_urgency_and_severity_follow_the_event_severity(
-        snow: ServiceNowIntegration, severity: int, impact: str, urgency: str,
-        snow_severity: str) -> None:
-    fields = snow.default_fields({**EVENT, "severity": severity}, URLS)
+    snow: ServiceNowIntegration, severity: int, impact: str, urgency: str, snow_severity: str
+) -> None:
+    fields = snow.default_fields({**EVENT, "severity": severity}, None, URLS)
     assert (fields["impact"], fields["urgency"], fields["severity"]) == (
-        impact, urgency, snow_severity)
+        impact,
+        urgency,
+        snow_severity,
+    )
 
 
 def test_default_fields_cut_the_summary_and_add_configured_caller_and_group(
-        sim: ServiceNowSim) -> None:
+    sim: ServiceNowSim,
+) -> None:
     plugin = plugin_for(sim, caller="oncall1", assignment_group="Network", category="network")
-    fields = plugin.default_fields({**EVENT, "summary": "x" * 300}, URLS)
+    fields = plugin.default_fields({**EVENT, "summary": "x" * 300}, None, URLS)
     assert len(fields["short_description"]) == 160
     assert (fields["caller_id"], fields["assignment_group"], fields["category"]) == (
-        "oncall1", "Network", "network")
+        "oncall1",
+        "Network",
+        "network",
+    )
 
 
-def test_reference_fields_given_by_name_are_resolved_by_servicenow(
-        sim: ServiceNowSim) -> None:
+def test_reference_fields_given_by_name_are_resolved_by_servicenow(sim: ServiceNowSim) -> None:
     plugin = plugin_for(sim, caller="oncall1", assignment_group="Network")
     rec = record(sim, create(plugin))
     assert rec["caller_id_name"] == "Oncall1"
@@ -126,15 +151,17 @@ def test_find_on_v2_where_an_empty_list_is_200(sim: ServiceNowSim) -> None:
 
 
 def test_simulator_drops_unknown_query_terms_like_servicenow(
-        sim: ServiceNowSim, snow: ServiceNowIntegration) -> None:
+    sim: ServiceNowSim, snow: ServiceNowIntegration
+) -> None:
     create(snow, "a")
     create(snow, "b")
     url = f"{sim.base_url}/api/now/table/incident"
     auth = ("incman", "incman-secret")
     typo = requests.get(url, params={"sysparm_query": "corelation_id=zzz"}, auth=auth, timeout=5)
     assert len(typo.json()["result"]) == 2  # the trap the plugin guards against
-    v2 = requests.get(url.replace("/now/", "/now/v2/"), params={"sysparm_query": "number=x"},
-                      auth=auth, timeout=5)
+    v2 = requests.get(
+        url.replace("/now/", "/now/v2/"), params={"sysparm_query": "number=x"}, auth=auth, timeout=5
+    )
     assert (v2.status_code, v2.json()) == (200, {"result": []})
     v1 = requests.get(url, params={"sysparm_query": "number=x"}, auth=auth, timeout=5)
     assert v1.status_code == 404 and v1.json()["error"]["message"] == "No Record found"
@@ -146,7 +173,8 @@ def test_note_is_a_work_note(sim: ServiceNowSim, snow: ServiceNowIntegration) ->
     snow.add_note(ref, "New event for existing incident: e2")
     journal = record(sim, ref)["journal"]
     assert [(j["element"], j["value"]) for j in journal] == [
-        ("work_notes", "New event for existing incident: e2")]
+        ("work_notes", "New event for existing incident: e2")
+    ]
 
 
 def test_note_field_comments(sim: ServiceNowSim) -> None:
@@ -157,12 +185,14 @@ def test_note_field_comments(sim: ServiceNowSim) -> None:
 
 
 def test_manual_style_assign_is_a_patch_of_the_incident_without_user_lookups(
-        sim: ServiceNowSim) -> None:
+    sim: ServiceNowSim,
+) -> None:
     """The seed's 3.0.2 bug: assign after a manual create answered 403. The account may not
     read sys_user here either; assign must not need to."""
     control = SimControl(sim.base_url)
-    forbidden = requests.get(f"{sim.base_url}/api/now/table/sys_user",
-                             auth=("incman", "incman-secret"), timeout=5)
+    forbidden = requests.get(
+        f"{sim.base_url}/api/now/table/sys_user", auth=("incman", "incman-secret"), timeout=5
+    )
     assert forbidden.status_code == 403
     plugin = plugin_for(sim, assignment_group="Service Desk")
     ref = create(plugin, "manual-1", caller_id="tester")  # as made from the event console
@@ -195,28 +225,35 @@ def test_close_resolves_with_close_code_and_notes(sim: ServiceNowSim) -> None:
     plugin.close(ref, "Event e1 closed by oncall1")
     rec = record(sim, ref)
     assert (rec["state"], rec["close_code"], rec["close_notes"]) == (
-        "6", "Solved Remotely (Permanently)", "Event e1 closed by oncall1")
+        "6",
+        "Solved Remotely (Permanently)",
+        "Event e1 closed by oncall1",
+    )
     assert plugin.get_status([ref])[ref.remote_id].state == "RESOLVED"
 
 
 def test_resolving_without_close_code_is_refused_by_the_data_policy(
-        sim: ServiceNowSim, snow: ServiceNowIntegration) -> None:
+    sim: ServiceNowSim, snow: ServiceNowIntegration
+) -> None:
     ref = create(snow)
     with pytest.raises(PermanentError, match=r"403.*mandatory"):
         snow.update(ref, {"state": "6"})
 
 
 def test_close_of_an_incident_closed_meanwhile_is_done(
-        sim: ServiceNowSim, snow: ServiceNowIntegration) -> None:
+    sim: ServiceNowSim, snow: ServiceNowIntegration
+) -> None:
     ref = create(snow)
-    SimControl(sim.base_url).act(ref.number, state="7", close_code="Solved (Work Around)",
-                                 close_notes="done by hand")
+    SimControl(sim.base_url).act(
+        ref.number, state="7", close_code="Solved (Work Around)", close_notes="done by hand"
+    )
     snow.close(ref, "again")  # read-only now (403), but closed: nothing left to do
     assert record(sim, ref)["state"] == "7"
 
 
 def test_reopen_from_resolved_and_not_from_closed(
-        sim: ServiceNowSim, snow: ServiceNowIntegration) -> None:
+    sim: ServiceNowSim, snow: ServiceNowIntegration
+) -> None:
     ref = create(snow)
     snow.close(ref, "fixed")
     snow.reopen(ref, "Event e1 re-opened by oncall1")
@@ -228,8 +265,7 @@ def test_reopen_from_resolved_and_not_from_closed(
         snow.reopen(ref, "")
 
 
-def test_status_is_read_in_batches_of_100(sim: ServiceNowSim,
-                                          snow: ServiceNowIntegration) -> None:
+def test_status_is_read_in_batches_of_100(sim: ServiceNowSim, snow: ServiceNowIntegration) -> None:
     refs = [create(snow, f"k{n}") for n in range(150)]
     control = SimControl(sim.base_url)
     control.act(refs[0].number, state="6", close_code="x", close_notes="y")
@@ -242,7 +278,11 @@ def test_status_is_read_in_batches_of_100(sim: ServiceNowSim,
     assert len(reads) == 2 and all("sys_idIN" in r["query"]["sysparm_query"] for r in reads)
     assert len(fresh) == 150
     assert [fresh[r.remote_id].state for r in refs[:4]] == [
-        "RESOLVED", "CLOSED", "ASSIGNED", "OPEN"]
+        "RESOLVED",
+        "CLOSED",
+        "ASSIGNED",
+        "OPEN",
+    ]
     assert fresh[refs[1].remote_id].remote_state == "7"
 
 
@@ -257,7 +297,7 @@ def test_final_states_decide_what_is_closed(sim: ServiceNowSim) -> None:
 # -- Import Set API -------------------------------------------------------------------------
 def test_import_set_creates_through_the_transform_and_coalesces(sim: ServiceNowSim) -> None:
     plugin = plugin_for(sim, api="importset", import_table="u_incman_incident")
-    fields = {f"u_{k}": v for k, v in plugin.default_fields(EVENT, URLS).items()}
+    fields = {f"u_{k}": v for k, v in plugin.default_fields(EVENT, None, URLS).items()}
     ref = plugin.create(fields, "imp-1")
     assert ref.number == "INC0010001"
     assert ref.url == f"{sim.base_url}/incident.do?sys_id={ref.remote_id}"
@@ -266,7 +306,9 @@ def test_import_set_creates_through_the_transform_and_coalesces(sim: ServiceNowS
     again = plugin.create(fields, "imp-1")  # coalesces on correlation_id
     assert again.remote_id == ref.remote_id
     assert [s["result"]["status"] for s in SimControl(sim.base_url).state()["import_sets"]] == [
-        "inserted", "updated"]
+        "inserted",
+        "updated",
+    ]
     found = plugin.find("imp-1")
     assert found is not None and found.remote_id == ref.remote_id
 
@@ -280,13 +322,17 @@ def test_import_set_transform_error_is_permanent(sim: ServiceNowSim) -> None:
 
 
 # -- errors, auth, config -------------------------------------------------------------------
-@pytest.mark.parametrize(("mode", "options", "match"), [
-    ("429", {"retry_after": 7}, "HTTP 429"),
-    ("500", {}, "HTTP 500"),
-    ("drop", {}, "connection failed"),
-])
-def test_faults_are_transient(sim: ServiceNowSim, snow: ServiceNowIntegration, mode: str,
-                              options: dict[str, Any], match: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "options", "match"),
+    [
+        ("429", {"retry_after": 7}, "HTTP 429"),
+        ("500", {}, "HTTP 500"),
+        ("drop", {}, "connection failed"),
+    ],
+)
+def test_faults_are_transient(
+    sim: ServiceNowSim, snow: ServiceNowIntegration, mode: str, options: dict[str, Any], match: str
+) -> None:
     SimControl(sim.base_url).fault(mode, 1, **options)
     with pytest.raises(TransientError, match=match) as caught:
         create(snow)
@@ -296,8 +342,7 @@ def test_faults_are_transient(sim: ServiceNowSim, snow: ServiceNowIntegration, m
     assert create(snow).number == "INC0010001"  # the fault was used up
 
 
-def test_lost_answers_leave_a_record_the_next_find_sees(
-        sim: ServiceNowSim) -> None:
+def test_lost_answers_leave_a_record_the_next_find_sees(sim: ServiceNowSim) -> None:
     plugin = plugin_for(sim, timeout=0.5)
     control = SimControl(sim.base_url)
     control.fault("commit_then_drop", 1, method="POST")
@@ -312,8 +357,7 @@ def test_lost_answers_leave_a_record_the_next_find_sees(
 
 
 def test_bearer_token_and_bad_credentials(sim: ServiceNowSim) -> None:
-    plugin = unguarded(ServiceNowIntegration({"url": sim.base_url,
-                                              "token": "snow-bearer-token"}))
+    plugin = unguarded(ServiceNowIntegration({"url": sim.base_url, "token": "snow-bearer-token"}))
     assert plugin.find("nothing") is None
     wrong = plugin_for(sim, password="wrong-password")
     with pytest.raises(PermanentError, match="HTTP 401") as caught:
@@ -321,14 +365,17 @@ def test_bearer_token_and_bad_credentials(sim: ServiceNowSim) -> None:
     assert "wrong-password" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("config", "match"), [
-    ({"url": "ftp://x", "token": "t"}, "url"),
-    ({"url": "http://x"}, "username and password, or token"),
-    ({"url": "http://x", "token": "t", "api": "soap"}, "api must be"),
-    ({"url": "http://x", "token": "t", "api": "importset"}, "import_table"),
-    ({"url": "http://x", "token": "t", "final_states": []}, "final_states"),
-    ({"url": "http://x", "token": "t", "note_field": "x"}, "note_field"),
-])
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"url": "ftp://x", "token": "t"}, "url"),
+        ({"url": "http://x"}, "username and password, or token"),
+        ({"url": "http://x", "token": "t", "api": "soap"}, "api must be"),
+        ({"url": "http://x", "token": "t", "api": "importset"}, "import_table"),
+        ({"url": "http://x", "token": "t", "final_states": []}, "final_states"),
+        ({"url": "http://x", "token": "t", "note_field": "x"}, "note_field"),
+    ],
+)
 def test_bad_config_is_a_configuration_error(config: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigurationError, match=match):
         ServiceNowIntegration(config)
@@ -337,9 +384,11 @@ def test_bad_config_is_a_configuration_error(config: dict[str, Any], match: str)
 def test_fault_control_refuses_bad_faults(sim: ServiceNowSim) -> None:
     resp = requests.post(f"{sim.base_url}/_sim/faults", json={"mode": "teapot"}, timeout=5)
     assert resp.status_code == 400 and "mode must be one of" in resp.json()["error"]
-    resp = requests.post(f"{sim.base_url}/_sim/faults",
-                         json={"faults": [{"mode": "500", "count": 2, "path": "/incident"}]},
-                         timeout=5)
+    resp = requests.post(
+        f"{sim.base_url}/_sim/faults",
+        json={"faults": [{"mode": "500", "count": 2, "path": "/incident"}]},
+        timeout=5,
+    )
     assert resp.status_code == 201 and resp.json()["faults"][0]["count"] == 2
 
 
@@ -351,14 +400,28 @@ def test_simulate_command_serves_a_simulator(tmp_path: Any) -> None:
     from incman.testing.procs import free_port, wait_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "incman.cli", "simulate", "servicenow",
-                             "--port", str(port), "--set", "password=demo-pass"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "incman.cli",
+            "simulate",
+            "servicenow",
+            "--port",
+            str(port),
+            "--set",
+            "password=demo-pass",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_port("127.0.0.1", port, timeout=20)
         url = f"http://127.0.0.1:{port}"
-        plugin = unguarded(ServiceNowIntegration({"url": url, "username": "incman",
-                                                  "password": "demo-pass"}))
+        plugin = unguarded(
+            ServiceNowIntegration({"url": url, "username": "incman", "password": "demo-pass"})
+        )
         ref = plugin.create({"short_description": "tried by hand"}, "demo")
         assert ref.number == "INC0010001"
         assert SimControl(url).state()["incidents"][0]["short_description"] == "tried by hand"

@@ -20,8 +20,15 @@ from incman.testing.simbase import SimControl, SimServer
 from incman.testing.slack_sim import DEFAULT_TOKEN, SlackSim
 
 CHANNEL = "C0INCMAN1"
-EVENT = {"eventId": "ev-1", "device": "db01", "component": "disk", "severity": 5,
-         "summary": "Disk full", "message": "/var is 100% full", "count": 3}
+EVENT = {
+    "eventId": "ev-1",
+    "device": "db01",
+    "component": "disk",
+    "severity": 5,
+    "summary": "Disk full",
+    "message": "/var is 100% full",
+    "count": 3,
+}
 URLS = {"eventUrl": "http://incman.test/api/v1/events/ev-1", "baseUrl": "http://incman.test"}
 
 
@@ -40,12 +47,20 @@ def sim(server: SimServer) -> tuple[SlackSim, SimServer]:
 
 def plugin_for(sim: tuple[SlackSim, SimServer], **config: Any) -> SlackIntegration:
     app, _ = sim
-    return SlackIntegration({"api_url": app.api_url, "token": DEFAULT_TOKEN, "channel": CHANNEL,
-                             "timeout": 5, **config}, "slack-test")
+    return SlackIntegration(
+        {
+            "api_url": app.api_url,
+            "token": DEFAULT_TOKEN,
+            "channel": CHANNEL,
+            "timeout": 5,
+            **config,
+        },
+        "slack-test",
+    )
 
 
 def fields_for(plugin: SlackIntegration, **event: Any) -> dict[str, Any]:
-    return plugin.message_fields({**EVENT, **event}, {"id": "db01", "title": "Primary DB"}, URLS)
+    return plugin.default_fields({**EVENT, **event}, {"id": "db01", "title": "Primary DB"}, URLS)
 
 
 def channel_messages(app: SlackSim) -> list[dict[str, Any]]:
@@ -59,15 +74,20 @@ def thread(app: SlackSim, ref: RemoteIncident) -> list[str]:
 
 def test_default_texts_use_the_mapping_context(sim: Any) -> None:
     fields = fields_for(plugin_for(sim))
-    assert fields["text"] == (":rotating_light: *Critical*: Disk full on Primary DB\n"
-                              "http://incman.test/api/v1/events/ev-1")
+    assert fields["text"] == (
+        ":rotating_light: *Critical*: Disk full on Primary DB\n"
+        "http://incman.test/api/v1/events/ev-1"
+    )
     assert fields["closeText"].startswith(":white_check_mark: *Closed*: Disk full on Primary DB")
     assert fields["updateText"] == "Updated: Disk full (count 3)"
 
 
 def test_templates_are_configurable_with_python_expressions(sim: Any) -> None:
-    plugin = plugin_for(sim, create_template="${evt/summary} on ${dev/titleOrId}",
-                        close_template="${python: 'OK: ' + evt.summary.upper()}")
+    plugin = plugin_for(
+        sim,
+        create_template="${evt/summary} on ${dev/titleOrId}",
+        close_template="${python: 'OK: ' + evt.summary.upper()}",
+    )
     fields = fields_for(plugin)
     assert fields["text"] == "Disk full on Primary DB"
     assert fields["closeText"] == "OK: DISK FULL"
@@ -113,12 +133,16 @@ def test_find_pages_through_history(sim: Any) -> None:
     target = plugin.create(fields_for(plugin), "deep-key")
     for n in range(250):
         app.add_message(CHANNEL, f"note {n}", thread_ts=target.number)  # not top-level
-        app.add_message(CHANNEL, f"filler {n}", metadata={
-            "event_type": "incman_incident", "event_payload": {"key": f"filler-{n}"}})
+        app.add_message(
+            CHANNEL,
+            f"filler {n}",
+            metadata={"event_type": "incman_incident", "event_payload": {"key": f"filler-{n}"}},
+        )
     found = plugin.find("deep-key")
     assert found is not None and found.number == target.number
-    pages = [r for r in SimControl(server.url).requests()
-             if r["path"] == "/api/conversations.history"]
+    pages = [
+        r for r in SimControl(server.url).requests() if r["path"] == "/api/conversations.history"
+    ]
     assert len(pages) == 2
 
 
@@ -162,8 +186,11 @@ def test_a_close_retried_after_a_lost_reply_posts_the_reply_once(sim: Any) -> No
     ref = plugin.create(fields_for(plugin), "key-4")
     control = SimControl(server.url)
     # chat.update goes through; the thread reply after it is refused once.
-    requests.post(f"{server.url}/_sim/slack_errors", json={
-        "error": "ratelimited", "method": "chat.postMessage", "retry_after": 2}, timeout=5)
+    requests.post(
+        f"{server.url}/_sim/slack_errors",
+        json={"error": "ratelimited", "method": "chat.postMessage", "retry_after": 2},
+        timeout=5,
+    )
     with pytest.raises(TransientError) as caught:
         plugin.close(ref, "Event cleared")
     assert caught.value.retry_after == 2
@@ -196,13 +223,16 @@ def test_a_channel_name_is_looked_up(sim: Any) -> None:
         plugin_for(sim, channel="#nowhere").find("x")
 
 
-@pytest.mark.parametrize(("error", "kind", "text"), [
-    ("channel_not_found", PermanentError, "slack chat.postMessage: channel_not_found"),
-    ("not_in_channel", PermanentError, "not_in_channel"),
-    ("is_archived", PermanentError, "is_archived"),
-    ("internal_error", TransientError, "internal_error"),
-    ("ratelimited", TransientError, "ratelimited"),
-])
+@pytest.mark.parametrize(
+    ("error", "kind", "text"),
+    [
+        ("channel_not_found", PermanentError, "slack chat.postMessage: channel_not_found"),
+        ("not_in_channel", PermanentError, "not_in_channel"),
+        ("is_archived", PermanentError, "is_archived"),
+        ("internal_error", TransientError, "internal_error"),
+        ("ratelimited", TransientError, "ratelimited"),
+    ],
+)
 def test_slack_errors_are_classified(sim: Any, error: str, kind: type, text: str) -> None:
     _, server = sim
     requests.post(f"{server.url}/_sim/slack_errors", json={"error": error}, timeout=5)

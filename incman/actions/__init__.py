@@ -1,0 +1,1 @@
+"""Carrying out one outbox action against a remote system."""

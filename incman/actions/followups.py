@@ -1,0 +1,159 @@
+"""Follow an event's changes onto its incidents: re-occurrence, clear, assign, close,
+re-open and notes, each per the notification's options and the plugin's capabilities."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, select
+
+from incman.actions.create import ensure_remote, handle_create
+from incman.actions.job import Job, load_event, note_on
+from incman.integrations.base import ASSIGN, CLOSE, NOTE, REOPEN
+from incman.store.db import new_session, session_scope
+from incman.store.models import (
+    OPEN_EVENT_STATUSES,
+    OPEN_INCIDENT_STATES,
+    Event,
+    EventIncident,
+    Incident,
+    Note,
+    utcnow,
+)
+from incman.store.plugins import remote_ref
+
+log = logging.getLogger(__name__)
+
+
+def handle_reoccur(job: Job) -> str:
+    event = load_event(job.event_id)
+    if event is None:
+        return "skipped"
+    with new_session() as session:
+        link = session.get(EventIncident, (event.id, job.notif.id))
+    if link is None:
+        return handle_create(job)
+    inc = ensure_remote(job, link.incident_id)
+    if inc.state in OPEN_INCIDENT_STATES:
+        note_on(job, inc, f"Event {event.id} occurred again (count {event.count}): {event.summary}")
+    return "done"
+
+
+def _open_linked_events(incident_id: str) -> int:
+    with new_session() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(EventIncident)
+                .join(Event, Event.id == EventIncident.event_id)
+                .where(
+                    EventIncident.incident_id == incident_id, Event.status.in_(OPEN_EVENT_STATUSES)
+                )
+            )
+            or 0
+        )
+
+
+def handle_clear(job: Job) -> str:
+    """Send Clear: close the incident once none of its events is still open."""
+    if job.incident_id is None:
+        return "skipped"
+    inc = ensure_remote(job, job.incident_id)
+    if inc.state not in OPEN_INCIDENT_STATES:
+        return "done"
+    event = load_event(job.event_id)
+    summary = event.summary if event is not None else ""
+    if _open_linked_events(inc.id) > 0:
+        note_on(job, inc, f"Event {job.event_id} cleared: {summary}")
+        return "done"
+    if not job.plugin.supports(CLOSE):
+        log.info("%s cannot close incidents: clear of %s only noted", job.plugin.name, inc.number)
+        note_on(job, inc, f"Event {job.event_id} cleared: {summary}")
+        return "done"
+    job.plugin.close(remote_ref(inc), f"Event cleared: {summary}")
+    with session_scope() as session:
+        row = session.get(Incident, inc.id)
+        if row is not None:
+            row.state = "CLOSED"
+            row.updated_at = utcnow()
+    return "done"
+
+
+def _linked_incident(job: Job) -> Incident | None:
+    if job.incident_id is None:
+        return None
+    inc = ensure_remote(job, job.incident_id)
+    return inc
+
+
+def _set_state(incident_id: str, state: str) -> None:
+    with session_scope() as session:
+        row = session.get(Incident, incident_id)
+        if row is not None:
+            row.state = state
+            row.updated_at = utcnow()
+
+
+def _unsupported(job: Job, capability: str, inc: Incident) -> str:
+    log.info(
+        "%s cannot %s incidents: skipped %s on %s (notification %s)",
+        job.plugin.name,
+        capability,
+        job.kind,
+        inc.number,
+        job.notif.id,
+    )
+    return "skipped"
+
+
+def handle_assign(job: Job) -> str:
+    """Event acknowledged → incident assigned again."""
+    inc = _linked_incident(job)
+    if inc is None or inc.state not in OPEN_INCIDENT_STATES:
+        return "skipped"
+    if not job.plugin.supports(ASSIGN):
+        return _unsupported(job, ASSIGN, inc)
+    job.plugin.assign(remote_ref(inc), str(job.payload.get("assignee", "")))
+    _set_state(inc.id, "ASSIGNED")
+    return "done"
+
+
+def handle_close(job: Job) -> str:
+    """Event closed → incident closed."""
+    inc = _linked_incident(job)
+    if inc is None or inc.state not in OPEN_INCIDENT_STATES:
+        return "skipped"
+    if not job.plugin.supports(CLOSE):
+        return _unsupported(job, CLOSE, inc)
+    job.plugin.close(remote_ref(inc), f"Event {job.event_id} closed by {job.payload.get('by', '')}")
+    _set_state(inc.id, "CLOSED")
+    return "done"
+
+
+def handle_reopen(job: Job) -> str:
+    """Event re-opened → incident re-opened."""
+    inc = _linked_incident(job)
+    if inc is None or inc.state in OPEN_INCIDENT_STATES:
+        return "skipped"
+    if not job.plugin.supports(REOPEN):
+        return _unsupported(job, REOPEN, inc)
+    by = job.payload.get("by", "")
+    job.plugin.reopen(remote_ref(inc), f"Event {job.event_id} re-opened by {by}")
+    _set_state(inc.id, "OPEN")
+    return "done"
+
+
+def handle_note(job: Job) -> str:
+    """Note on the event → note on the incident."""
+    inc = _linked_incident(job)
+    if inc is None:
+        return "skipped"
+    if not job.plugin.supports(NOTE):
+        return _unsupported(job, NOTE, inc)
+    with new_session() as session:
+        note = session.get(Note, str(job.payload.get("noteId", "")))
+        if note is None:
+            return "skipped"
+        text = f"{note.author}: {note.text}" if note.author else note.text
+    job.plugin.add_note(remote_ref(inc), text)
+    return "done"

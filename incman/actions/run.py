@@ -1,0 +1,142 @@
+"""Carry out one outbox action: the worker's whole job, without Celery. Creation lives in
+incman.actions.create, the event's later changes in incman.actions.followups."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import redis
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from incman.actions import followups
+from incman.actions.create import handle_create, handle_create_manual
+from incman.actions.job import Job
+from incman.domain.mapping import MappingError
+from incman.ingest.selfmon import report_failure
+from incman.integrations.errors import PermanentError, TransientError
+from incman.store.catalog import NotificationDef, catalog_cache, get_catalog
+from incman.store.db import session_scope
+from incman.store.metrics import observe_queue_latency
+from incman.store.models import (
+    Action,
+    utcnow,
+)
+from incman.store.plugins import make_plugin
+
+log = logging.getLogger(__name__)
+
+FINISHED = ("done", "skipped", "dead")
+
+
+def _finish(action_id: int, status: str, error: str | None = None) -> None:
+    with session_scope() as session:
+        action = session.get(Action, action_id)
+        if action is not None:
+            action.status = status
+            action.last_error = error
+            action.updated_at = utcnow()
+
+
+def _start(action_id: int) -> Action | str:
+    """Mark the action running (one more attempt); its final status if it has one."""
+    with session_scope() as session:
+        action = session.get(Action, action_id)
+        if action is None:
+            return "missing"
+        if action.status in FINISHED:
+            return action.status
+        if action.attempts == 0:  # how long the action waited for its first worker
+            observe_queue_latency(
+                action.integration, (utcnow() - action.created_at).total_seconds()
+            )
+        action.attempts += 1
+        action.status = "running"
+        action.updated_at = utcnow()
+        return action
+
+
+def _notification(notification_id: str) -> NotificationDef | None:
+    notif = get_catalog().notifications.get(notification_id)
+    if notif is None:  # perhaps created over the API a moment ago: read the catalog again
+        catalog_cache.invalidate()
+        notif = get_catalog().notifications.get(notification_id)
+    return notif
+
+
+def run_action(action_id: int) -> str:
+    """Do the action; returns its final status. Raises TransientError to be retried."""
+    action = _start(action_id)
+    if isinstance(action, str):
+        return action
+    kind, notification_id = action.kind, action.notification_id
+    event_id, incident_id, payload = action.event_id, action.incident_id, dict(action.payload)
+    notif = _notification(notification_id)
+    if notif is None:  # perhaps created over the API a moment ago: read the catalog again
+        catalog_cache.invalidate()
+        notif = get_catalog().notifications.get(notification_id)
+    if notif is None or not notif.enabled:
+        log.info(
+            "action %s skipped: notification %s is gone or disabled", action_id, notification_id
+        )
+        _finish(action_id, "skipped", "notification missing or disabled")
+        return "skipped"
+    try:
+        plugin = make_plugin(notif)
+        job = Job(action_id, kind, notif, plugin, event_id, incident_id, payload)
+        handler = HANDLERS.get(kind)
+        if handler is None:
+            raise PermanentError(f"unknown action kind {kind!r}")
+        try:
+            outcome = handler(job)
+        finally:
+            plugin.shutdown()
+    except TransientError as exc:
+        _finish(action_id, "pending", str(exc))
+        raise
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        _finish(action_id, "pending", f"redis: {exc}")
+        raise TransientError(f"redis unavailable: {exc}") from exc
+    except (OperationalError, InterfaceError) as exc:
+        _finish(action_id, "pending", f"database: {exc.__class__.__name__}")
+        raise TransientError(f"database unavailable: {exc.__class__.__name__}") from exc
+    except (PermanentError, MappingError) as exc:
+        give_up(action_id, str(exc), notification_id, kind, event_id)
+        return "dead"
+    except Exception as exc:
+        log.exception("action %s failed unexpectedly", action_id)
+        give_up(action_id, f"internal error: {exc!r}", notification_id, kind, event_id)
+        return "dead"
+    _finish(action_id, outcome)
+    return outcome
+
+
+def give_up(
+    action_id: int,
+    error: str,
+    notification_id: str | None = None,
+    kind: str | None = None,
+    event_id: str | None = None,
+) -> None:
+    """Dead-letter the action and raise a failure event."""
+    if notification_id is None:
+        with session_scope() as session:
+            action = session.get(Action, action_id)
+            if action is None:
+                return
+            notification_id, kind, event_id = action.notification_id, action.kind, action.event_id
+    log.error("action %s (%s for %s) failed: %s", action_id, kind, notification_id, error)
+    _finish(action_id, "dead", error)
+    report_failure(notification_id or "", kind or "act", error, event_id)
+
+
+HANDLERS: dict[str, Callable[[Job], str]] = {
+    "create_manual": handle_create_manual,
+    "assign": followups.handle_assign,
+    "close": followups.handle_close,
+    "reopen": followups.handle_reopen,
+    "note": followups.handle_note,
+    "create": handle_create,
+    "reoccur": followups.handle_reoccur,
+    "clear": followups.handle_clear,
+}

@@ -1,0 +1,1 @@
+"""Inbound event formats: each parses its own JSON into incman events."""

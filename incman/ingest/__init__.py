@@ -1,0 +1,1 @@
+"""Accepting events from every source, and what operators do to them."""

@@ -1,0 +1,1 @@
+"""The action outbox: rows, queue names, sending after commit, reconcile, dead letter."""

@@ -1,0 +1,67 @@
+"""The reconciler: outbox actions whose task message was lost (a broker restarted without
+persistence, a publish that failed after the commit) are enqueued again. Idempotent actions
+make a message sent twice harmless.
+
+Stale means: a `pending` action never started (attempts 0) untouched for
+INCMAN_RECONCILE_AFTER seconds; a started one (`pending` awaiting its retry, or `running`)
+untouched for the longer of that and INCMAN_VISIBILITY_TIMEOUT, since its retry may wait in
+the broker up to 0.8 × the visibility timeout and must not be doubled each reconcile cycle.
+Rows are claimed in batches (SKIP LOCKED on PostgreSQL, so two reconcilers never take the
+same row) and their `updated_at` bumped before they are sent."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from incman.outbox.rows import Pending
+from incman.outbox.sender import send_after_commit
+from incman.settings import get_settings
+from incman.store.db import is_sqlite, session_scope
+from incman.store.models import Action, utcnow
+
+BATCH = 500
+MAX_BATCHES = 20  # per run: at most 10,000 actions, the next run takes the rest
+
+
+def _claim_stale(
+    now: datetime, fresh_cutoff: datetime, started_cutoff: datetime, limit: int
+) -> list[Pending]:
+    stale = or_(
+        and_(Action.status == "pending", Action.attempts == 0, Action.updated_at < fresh_cutoff),
+        and_(
+            Action.status.in_(("pending", "running")),
+            Action.attempts > 0,
+            Action.updated_at < started_cutoff,
+        ),
+    )
+    query = select(Action.id, Action.integration).where(stale).order_by(Action.updated_at)
+    query = query.limit(limit)
+    if not is_sqlite():
+        query = query.with_for_update(skip_locked=True)
+    with session_scope() as session:
+        rows = session.execute(query).all()
+        if rows:
+            session.execute(
+                update(Action).where(Action.id.in_([r.id for r in rows])).values(updated_at=now)
+            )
+        pending = [Pending(row.id, row.integration) for row in rows]
+        send_after_commit(session, pending)
+    return pending
+
+
+def reconcile(after: int | None = None, batch: int = BATCH, max_batches: int = MAX_BATCHES) -> int:
+    """Enqueue stale actions again; returns how many were claimed and sent."""
+    settings = get_settings()
+    after = settings.reconcile_after if after is None else after
+    now = utcnow()
+    fresh_cutoff = now - timedelta(seconds=after)
+    started_cutoff = now - timedelta(seconds=max(after, settings.visibility_timeout))
+    total = 0
+    for _ in range(max_batches):
+        pending = _claim_stale(now, fresh_cutoff, started_cutoff, batch)
+        total += len(pending)
+        if len(pending) < batch:
+            break
+    return total

@@ -1,0 +1,147 @@
+"""Send outbox actions to their integration's queue once the transaction that wrote them
+has committed: the one place incman touches Celery.
+
+Rows added through `incman.outbox.rows` are remembered on their session; a listener sends
+them after the commit and forgets them on rollback. A failed send loses nothing: the row stays
+pending and the reconciler sends it again. Workers hand their own Celery app in
+(`use_app`); other processes (the API, producers, the CLI) get a light producer app built
+from the same broker settings, so nothing in incman reaches up into `workers/`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from incman.outbox.queues import RUN_ACTION, queue_for
+from incman.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "incman.outbox.pending"
+
+
+class Sendable(Protocol):
+    """What the sender needs of an outbox row."""
+
+    @property
+    def action_id(self) -> int: ...
+
+    @property
+    def integration(self) -> str: ...
+
+
+def broker_options(settings: Settings) -> dict[str, Any]:
+    """The Celery settings shared by the workers and every producer of task messages."""
+    return {
+        "broker_url": settings.effective_broker_url(),
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # Redis re-delivers an unacknowledged message only after this; retries stay below it.
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout,
+            # Sweep for messages of dead workers every few seconds (kombu's default is
+            # every 100 s), so a killed worker's tasks come back soon after the timeout.
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
+            "unacked_restore_throttle": 1,
+        },
+        "broker_connection_retry_on_startup": True,
+        "task_send_sent_event": False,
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+_app: Any = None
+_handed_in = False
+_app_lock = threading.Lock()
+
+
+def use_app(app: Any) -> None:
+    """The Celery app this process sends with (the workers' own)."""
+    global _app, _handed_in
+    _app, _handed_in = app, True
+
+
+def reset_app() -> None:
+    """Forget the producer app (after the broker settings changed); a handed-in app stays."""
+    global _app
+    if not _handed_in and _app is not None:
+        _app.close()
+        _app = None
+
+
+def celery_app() -> Any:
+    """The Celery app to send with: the workers' when handed in, else a producer app."""
+    global _app
+    if _app is None:
+        with _app_lock:
+            if _app is None:
+                from celery import Celery
+
+                app = Celery("incman", set_as_current=False)
+                app.conf.update(broker_options(get_settings()))
+                _app = app
+    return _app
+
+
+def send_task(
+    name: str, args: Sequence[Any] = (), queue: str | None = None, **options: Any
+) -> None:
+    """Send one task message by name (beat's and the bench's tasks, public producers)."""
+    celery_app().send_task(name, args=list(args), queue=queue, **options)
+
+
+def enqueue(pending: Iterable[Sendable]) -> int:
+    """Send one `incman.run_action` per action; returns how many were sent."""
+    sent = 0
+    for item in pending:
+        try:
+            _send(item)
+            sent += 1
+        except Exception:  # the broker may be down: the reconciler will resend
+            log.exception("could not enqueue action %s; it stays pending", item.action_id)
+    return sent
+
+
+def _send_run_action(item: Sendable) -> None:
+    send_task(RUN_ACTION, [item.action_id], queue=queue_for(item.integration))
+
+
+_send: Callable[[Sendable], None] = _send_run_action
+
+
+def set_transport(send: Callable[[Sendable], None] | None) -> None:
+    """Replace how one action is sent (unit tests record instead of using a broker)."""
+    global _send
+    _send = send or _send_run_action
+
+
+def check_broker(timeout: float = 3.0) -> None:
+    """Raise if the broker cannot be reached (readiness checks)."""
+    with celery_app().connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
+
+
+def send_after_commit(session: Session, items: Iterable[Sendable]) -> None:
+    """Send these actions once `session` commits (nothing if it rolls back)."""
+    session.info.setdefault(PENDING_KEY, []).extend(items)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    items = session.info.pop(PENDING_KEY, None)
+    if items:
+        enqueue(items)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(PENDING_KEY, None)

@@ -1,0 +1,1 @@
+"""Where state lives: the database and its models, the configuration catalog, Redis."""

@@ -1,0 +1,38 @@
+"""A notification's plugin, built with what incman gives it: its flood guard (Redis) and,
+for a plugin that keeps local records, their store; and the remote reference of an incident."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from incman.integrations.base import Integration, RemoteIncident
+from incman.integrations.registry import integration_class
+from incman.store.catalog import NotificationDef
+from incman.store.debug_records import DebugStore
+from incman.store.flood import flood_guard
+from incman.store.models import Incident
+
+# plugin name → the store of its local records
+RECORD_STORES: dict[str, Callable[[], Any]] = {"debug": DebugStore}
+
+
+def make_plugin(notif: NotificationDef) -> Integration:
+    config = notif.resolved_config()
+    records = RECORD_STORES.get(notif.integration)
+    return integration_class(notif.integration)(
+        config,
+        notif.id,
+        guard=flood_guard(notif.integration, config),
+        records=records() if records is not None else None,
+    )
+
+
+def remote_ref(inc: Incident) -> RemoteIncident:
+    return RemoteIncident(
+        remote_id=inc.remote_id or "",
+        number=inc.number or "",
+        url=inc.url or "",
+        state=inc.state,
+        remote_state=inc.remote_state or "",
+    )

@@ -1,0 +1,1 @@
+"""Remote to local: the incident poller and its schedule."""

@@ -1,0 +1,1 @@
+"""`make bench`: throughput and latency figures of incman on this machine."""

@@ -1,0 +1,205 @@
+"""Shared pieces of the benches: services, HTTP load, waiting, the database."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg2
+
+from incman.testing import pg, procs
+from incman.testing.procs import Proc
+
+GOAL_SINGLE = 1000.0
+GOAL_BATCHED = 5000.0
+GOAL_RATIO = 0.5
+NOTIFICATION = "bench-debug"
+OWNER_KEY = "incman:bench:owner"
+BENCH_CONFIG: dict[str, Any] = {
+    "triggers": [{"id": "bench-e2e", "when": {"device": {"_m": "^e2e-"}}}],
+    "notifications": [{"id": NOTIFICATION, "integration": "debug", "triggers": ["bench-e2e"]}],
+    "suppression": {"threshold_num": -1},
+}
+
+
+class BenchError(RuntimeError):
+    """The bench could not measure what it was asked to (the reason says why)."""
+
+
+@dataclass
+class Results:
+    figures: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# -- services -------------------------------------------------------------------------------
+
+
+def fresh_database(admin_url: str) -> Any:
+    """A new PostgreSQL database migrated to head; dropped afterwards."""
+    return pg.fresh_database(admin_url, prefix="incman_bench")
+
+
+def start_api(env: dict[str, str], folder: Path, workers: int) -> tuple[Proc, str]:
+    """`incman api --workers N` on a free port, once it answers."""
+    try:
+        return procs.start_api(env, folder, extra_args=["--workers", str(workers)])
+    except (RuntimeError, TimeoutError) as exc:
+        raise BenchError(str(exc)) from exc
+
+
+# -- HTTP load ------------------------------------------------------------------------------
+
+
+def post_all(urls: list[str], key: str, bodies: list[bytes], clients: int) -> float:
+    """POST every body to /api/v1/events from `clients` keep-alive connections, spread over
+    the API processes at `urls`; the seconds it took. Any answer other than 200/201 (or an
+    item refused in a batch) is an error."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    chunks = [bodies[n::clients] for n in range(clients)]
+    start = threading.Barrier(clients + 1)
+
+    def run(n: int, chunk: list[bytes]) -> None:
+        parts = urlsplit(urls[n % len(urls)])
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+        start.wait()
+        try:
+            for body in chunk:
+                conn.request("POST", "/api/v1/events", body=body, headers=headers)
+                resp = conn.getresponse()
+                answer = resp.read()
+                if resp.status not in (200, 201):
+                    raise BenchError(
+                        f"POST /api/v1/events answered {resp.status}: {answer[:300]!r}"
+                    )
+                if body[:1] == b"[" and b'"ok":false' in answer.replace(b" ", b""):
+                    raise BenchError(f"a batch item was refused: {answer[:300]!r}")
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(run, n, chunk) for n, chunk in enumerate(chunks)]
+        start.wait()
+        began = time.perf_counter()
+        for future in futures:
+            future.result()
+        return time.perf_counter() - began
+
+
+def event_bodies(prefix: str, count: int, batch: int = 1) -> list[bytes]:
+    """Pre-encoded request bodies of `count` distinct events."""
+    events = [
+        {
+            "device": f"{prefix}-{n}",
+            "component": "bench",
+            "eventClass": "/Bench",
+            "severity": 4,
+            "summary": f"bench event {n}",
+        }
+        for n in range(count)
+    ]
+    if batch == 1:
+        return [json.dumps(ev).encode() for ev in events]
+    return [json.dumps(events[n : n + batch]).encode() for n in range(0, count, batch)]
+
+
+# -- waiting and reading -----------------------------------------------------------------------
+
+
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.02
+) -> float:
+    """Poll `check` until true; the perf_counter time it became true."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+    return time.perf_counter()
+
+
+class Database:
+    """Read-only queries of the bench database (psycopg2, autocommit)."""
+
+    def __init__(self, sqlalchemy_url: str) -> None:
+        self.conn = psycopg2.connect(
+            sqlalchemy_url.replace("postgresql+psycopg2://", "postgresql://")
+        )
+        self.conn.autocommit = True
+
+    def scalar(self, sql: str, *args: Any) -> Any:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchone()[0]
+
+    def debug_incidents(self, prefix: str) -> int:
+        """Debug incidents created for events whose device starts with `prefix`."""
+        return int(
+            self.scalar(
+                "SELECT count(*) FROM incidents i JOIN events e ON e.id = i.origin_event_id "
+                "JOIN debug_incidents d ON d.correlation_key = i.correlation_key "
+                "WHERE e.device LIKE %s",
+                prefix + "%",
+            )
+        )
+
+    def latencies(self, prefix: str) -> list[float]:
+        """Seconds from each event's firstTime to its Debug incident's creation."""
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT extract(epoch FROM d.created_at - e.first_time) FROM incidents i "
+                "JOIN events e ON e.id = i.origin_event_id "
+                "JOIN debug_incidents d ON d.correlation_key = i.correlation_key "
+                "WHERE e.device LIKE %s",
+                (prefix + "%",),
+            )
+            return sorted(float(row[0]) for row in cur.fetchall())
+
+    def action_statuses(self) -> dict[str, int]:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT status, count(*) FROM actions GROUP BY status")
+                return {status: int(n) for status, n in cur.fetchall()}
+        except psycopg2.Error:
+            return {}
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of sorted `values`."""
+    if not values:
+        raise BenchError("no latencies to summarise")
+    rank = max(1, round(pct / 100 * len(values)))
+    return values[min(rank, len(values)) - 1]
+
+
+def process_group_memory(pgid: int) -> tuple[int, int, int]:
+    """(RSS bytes, PSS bytes, processes) summed over a process group, read from /proc."""
+    rss = pss = count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1]) * 1024
+            for line in (entry / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
+            count += 1
+        except (OSError, ValueError, IndexError):
+            continue
+    return rss, pss, count
