@@ -370,7 +370,7 @@ def test_bearer_token_and_bad_credentials(sim: ServiceNowSim) -> None:
     [
         ({"url": "ftp://x", "token": "t"}, "url"),
         ({"url": "http://x"}, "username and password, or token"),
-        ({"url": "http://x", "token": "t", "api": "soap"}, "api must be"),
+        ({"url": "http://x", "token": "t", "api": "soap"}, "config.api: must be one of"),
         ({"url": "http://x", "token": "t", "api": "importset"}, "import_table"),
         ({"url": "http://x", "token": "t", "final_states": []}, "final_states"),
         ({"url": "http://x", "token": "t", "note_field": "x"}, "note_field"),
