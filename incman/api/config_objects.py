@@ -273,8 +273,7 @@ def _save_notification(
                 if row is not None and row.integration == doc["integration"]
                 else {}
             )
-            secrets = secret_keys(doc["integration"], config, stored)
-            config = merge_secrets(config, stored, secrets)
+            config = merge_secrets(config, stored, secret_keys(doc["integration"], config, stored))
             masked = unresolved_masks(config)
             if masked:
                 raise ApiError(

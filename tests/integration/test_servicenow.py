@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from helpers import Client, created_incident, unique, wait_for
 
 from incman.sync.poll import poll_notification
@@ -327,3 +328,44 @@ def test_reoccurrence_of_a_finally_closed_incident_opens_a_new_one(
     assert client.get(f"/api/v1/incidents/{old['id']}").json()["state"] == "CLOSED"
     assert len(records(sim, new["correlationKey"])) == 1
     no_dead_actions(client, "snow-recur")
+
+
+def test_a_typed_incident_number_is_looked_up_and_followed(client: Client, sim: SimControl) -> None:
+    """Issue 11: the associated incident used to have no remote id, so later actions
+    dead-lettered (405). Now it is read from ServiceNow, polled, assigned and closed."""
+    opened = requests.post(
+        f"{sim.url}/api/now/table/incident",
+        auth=("incman", PASSWORD),
+        json={"short_description": "opened by hand", "state": "2"},
+        timeout=10,
+    ).json()["result"]
+    event_id = send(client, unique("console"))["eventId"]  # matches no trigger
+    resp = client.post(
+        "/api/v1/incidents/associate",
+        {"eventIds": [event_id], "notificationId": "snow-manual", "incident": opened["number"]},
+    )
+    assert resp.status_code == 200, resp.text
+    inc = resp.json()
+    assert (inc["number"], inc["state"], inc["remoteState"]) == (opened["number"], "OPEN", "2")
+    assert inc["url"] == f"{sim.url}/incident.do?sys_id={opened['sys_id']}"
+
+    assert client.post(f"/api/v1/events/{event_id}/acknowledge").status_code == 200
+    wait_record(sim, opened["number"], lambda r: r["assigned_to_name"] == "Tester", "the assign")
+    sim.act(opened["number"], work_notes="looking", by="oncall1")
+    result = poll_notification("snow-manual")
+    assert result["polled"] >= 1
+    assert client.post(f"/api/v1/events/{event_id}/close").status_code == 200
+    wait_record(sim, opened["number"], lambda r: r["state"] == "6", "the remote resolve")
+    assert not [r for r in sim.requests() if r["status"] == 405]
+    no_dead_actions(client, "snow-manual")
+
+
+def test_an_unknown_typed_number_is_422_with_the_reason(client: Client, sim: SimControl) -> None:
+    event_id = send(client, unique("console"))["eventId"]
+    resp = client.post(
+        "/api/v1/incidents/associate",
+        {"eventIds": [event_id], "notificationId": "snow-manual", "incident": "INC9999999"},
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"] == "incident: servicenow has no incident INC9999999"
+    assert client.get(f"/api/v1/events/{event_id}").json()["incident"] in (None, "")
