@@ -16,7 +16,7 @@ from incman.integrations.errors import ConfigurationError, PermanentError, Trans
 from incman.settings import get_settings
 
 _STATES = {"open": "OPEN", "assigned": "ASSIGNED", "resolved": "RESOLVED", "closed": "CLOSED"}
-FAULTS = ("", "transient", "permanent", "rate_limited", "lost_answer")
+FAULTS = ("", "transient", "unreachable", "rate_limited", "lost_answer", "permanent")
 
 
 @dataclass
@@ -53,8 +53,8 @@ class DebugConfig(IntegrationConfig):
     fail: str = setting(
         "",
         choices=FAULTS,
-        help="every call fails: transient, permanent, rate_limited (429, Retry-After 1 s) "
-        "or lost_answer (changes are stored, then the answer is lost)",
+        help="every call fails: transient (a 500), unreachable (no answer), rate_limited (429, "
+        "Retry-After 1 s), lost_answer (changes are stored, the answer lost) or permanent",
     )
     fail_until: float | None = setting(None, help="a Unix time: `fail` applies only before it")
 
@@ -80,7 +80,9 @@ class DebugIntegration(Integration[DebugConfig]):
     def _before(self) -> None:
         fault = self._fault()
         if fault == "transient":
-            raise TransientError("debug: transient failure injected by configuration")
+            raise TransientError("debug: transient failure injected by configuration", status=500)
+        if fault == "unreachable":
+            raise TransientError("debug: no answer (injected by configuration)")
         if fault == "rate_limited":
             raise TransientError("debug: rate limited (injected)", 1.0, status=429)
         if fault == "permanent":

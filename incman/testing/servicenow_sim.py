@@ -24,6 +24,7 @@ from incman.testing.simbase import (
     SimError,
     SimRequest,
     SimResponse,
+    Ticket,
     basic_credentials,
     bearer_token,
 )
@@ -519,6 +520,19 @@ class ServiceNowSim(SimApp):
     def _dump(self, record: dict[str, str]) -> dict[str, Any]:
         names = {f"{f}_name": self._display(f, record[f]) for f in REFERENCES if f in record}
         return {**record, **names, "journal": list(self.journal.get(record["sys_id"], []))}
+
+    def tickets(self) -> list[Ticket]:
+        return [
+            Ticket(
+                id=r["sys_id"],
+                number=r["number"],
+                keys=[r["correlation_id"]],
+                state=r["state"],
+                assignee=str(self.users.get(r["assigned_to"], {}).get("user_name", "")),
+                notes=[j["value"] for j in self.journal.get(r["sys_id"], [])],
+            )
+            for r in self.incidents.values()
+        ]
 
     def state(self) -> dict[str, Any]:
         return {
