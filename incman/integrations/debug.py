@@ -53,8 +53,8 @@ class DebugConfig(IntegrationConfig):
     fail: str = setting(
         "",
         choices=FAULTS,
-        help="every call fails: transient (a 500), unreachable (no answer), rate_limited (429, "
-        "Retry-After 1 s), lost_answer (changes are stored, the answer lost) or permanent",
+        help="every call fails, in order: a 500, no answer, a 429 (Retry-After 1 s), the answer "
+        "lost after the change is stored, a refusal",
     )
     fail_until: float | None = setting(None, help="a Unix time: `fail` applies only before it")
 

@@ -1,15 +1,5 @@
-"""HTTP: incidents in any JSON-over-HTTP system, described entirely by configuration.
-
-The create template's strings use the field-mapping grammar with the whole context
-(`${evt/summary}`, `${dev/titleOrId}`, `${python: ...}`) plus `${correlationKey}`; its
-rendering is the integration's default fields, so a notification's field mapping adds,
-overrides or removes top-level keys of the create body. The other templates are rendered when
-the action happens, without the event: `${incident/remoteId}`, `${incident/number}`,
-`${incident/url}`, `${incident/state}`, `${note}` (close, reopen, note), `${assignee}`
-(assign) and `${fields/<name>}` (update). A string that is a single `${...}` keeps the value's
-type (a number stays a number). Capabilities are declared from what is configured: an action
-without a body template, a lookup without its URL is not supported. A header named
-Authorization or whose name contains "token" or "key" is a secret: masked in logs and errors."""
+"""HTTP: incidents in any JSON-over-HTTP system, described entirely by configuration (the
+templates' grammar: HttpConfig, and docs/integrations.md)."""
 
 from __future__ import annotations
 
@@ -160,10 +150,14 @@ def _check_template(action: str, template: Any) -> None:
     _walk(template, check)
 
 
+def _per_action(value: dict[str, Any]) -> str | None:
+    unknown = ", ".join(sorted(set(value) - set(ACTIONS)))
+    return f"unknown actions {unknown} (known: {', '.join(ACTIONS)})" if unknown else None
+
+
 def _bodies(value: dict[str, Any]) -> str | None:
-    unknown = sorted(set(value) - set(ACTIONS))
-    if unknown:
-        return f"unknown actions {', '.join(unknown)} (known: {', '.join(ACTIONS)})"
+    if unknown := _per_action(value):
+        return unknown
     if CREATE in value and not isinstance(value[CREATE], dict):
         return "create: must be a JSON object"
     try:
@@ -172,13 +166,6 @@ def _bodies(value: dict[str, Any]) -> str | None:
     except _Refused as exc:
         return str(exc)
     return None
-
-
-def _per_action(value: dict[str, str]) -> str | None:
-    unknown = sorted(set(value) - set(ACTIONS))
-    return (
-        f"unknown actions {', '.join(unknown)} (known: {', '.join(ACTIONS)})" if unknown else None
-    )
 
 
 def _jmespath(value: str | None) -> str | None:
@@ -199,6 +186,18 @@ def _path(default: str | None, what: str) -> Any:
 
 
 class HttpConfig(IntegrationConfig):
+    """The create template's strings use the field-mapping grammar with the whole context
+    (`${evt/summary}`, `${dev/titleOrId}`, `${python: ...}`) plus `${correlationKey}`; its
+    rendering is the integration's default fields, so a notification's field mapping adds,
+    overrides or removes top-level keys of the create body. The other templates are rendered
+    when the action happens, without the event: `${incident/remoteId}`, `${incident/number}`,
+    `${incident/url}`, `${incident/state}`, `${note}` (close, reopen, note), `${assignee}`
+    (assign) and `${fields/<name>}` (update). A string that is a single `${...}` keeps the
+    value's type (a number stays a number). Capabilities follow the configuration: an action
+    without a body template, a lookup without its URL, is not supported. A header named
+    Authorization, or whose name holds "token", "key", "secret" or "password", is masked in
+    logs and errors."""
+
     url: str = setting(required=True, check=http_url, help="where incidents are sent")
     method: str = setting("POST", help="HTTP method of the actions")
     headers: dict[str, str] = setting(
@@ -233,15 +232,8 @@ class HttpIntegration(Integration[HttpConfig]):
         self.headers = dict(self.cfg.headers)
         self.paths = {
             name: jmespath.compile(expr) if (expr := getattr(self.cfg, name)) else None
-            for name in (
-                "id_path",
-                "number_path",
-                "url_path",
-                "status_path",
-                "assignee_path",
-                "find_path",
-                "find_number_path",
-            )
+            for name in HttpConfig.fields
+            if name.endswith("_path")
         }
         caps = {CREATE} | {a for a in self.bodies if a != CREATE}
         optional = {STATUS: "status_url", FIND: "find_url", FIND_NUMBER: "find_number_url"}

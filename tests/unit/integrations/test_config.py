@@ -10,6 +10,7 @@ import pytest
 
 from incman.integrations.config import IntegrationConfig, Problem, setting
 from incman.integrations.errors import ConfigurationError
+from incman.integrations.reference import REGENERATE, config_reference
 from incman.integrations.registry import (
     BUILTIN,
     integration_class,
@@ -18,7 +19,8 @@ from incman.integrations.registry import (
 )
 from incman.integrations.servicenow import ServiceNowIntegration
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+ROOT = Path(__file__).resolve().parents[3]
+README = ROOT / "README.md"
 SHARED = set(IntegrationConfig.fields)
 
 
@@ -182,3 +184,9 @@ def test_declared_defaults_are_the_ones_the_readme_gives() -> None:
     shared = {n: s.default for n, s in IntegrationConfig.fields.items()}
     assert (shared["timeout"], shared["verify_tls"], shared["breaker_failures"]) == (30.0, True, 5)
     assert shared["breaker_cooldown"] == 30.0
+
+
+def test_the_config_reference_in_docs_is_current() -> None:
+    written = (ROOT / "docs" / "integrations.md").read_text(encoding="utf-8")
+    assert written == config_reference(), f"regenerate it: {REGENERATE}"
+    assert '| `final_states` | list of text | `["7"]` |' in written
