@@ -190,3 +190,19 @@ def test_the_config_reference_in_docs_is_current() -> None:
     written = (ROOT / "docs" / "integrations.md").read_text(encoding="utf-8")
     assert written == config_reference(), f"regenerate it: {REGENERATE}"
     assert '| `final_states` | list of text | `["7"]` |' in written
+
+
+def _example_notifications() -> list[dict[str, Any]]:
+    import yaml
+
+    text = README.read_text(encoding="utf-8")
+    block = text.split("## Configuration file", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    deploy = (ROOT / "deploy" / "incman.example.yaml").read_text(encoding="utf-8")
+    return [n for doc in (block, deploy) for n in (yaml.safe_load(doc).get("notifications") or [])]
+
+
+def test_the_example_configurations_are_valid() -> None:
+    examples = _example_notifications()
+    assert {n["integration"] for n in examples} >= {"servicenow", "debug"}
+    for notif in examples:
+        assert validate_integration_config(notif["integration"], notif.get("config") or {}) == []
