@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from incman.domain.mapping_context import MappingUtils
 from incman.integrations.base import ALL_CAPABILITIES, Integration, RemoteIncident
 from incman.integrations.config import IntegrationConfig, setting, url_setting
-from incman.integrations.errors import CannotReopen, PermanentError
+from incman.integrations.errors import CannotReopen, IntegrationError, PermanentError
 from incman.integrations.http import HttpClient
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ class ServiceNowConfig(IntegrationConfig):
     username: str = setting("", help="user of HTTP Basic auth")
     password: str = setting("", secret=True, help="its password")
     token: str = setting("", secret=True, help="an OAuth bearer token, instead of a password")
+    client_id: str = setting("", help="OAuth client: tokens from oauth_token.do for the user")
+    client_secret: str = setting("", secret=True, help="the OAuth client's secret")
     api: str = setting("table", choices=("table", "importset"), help="how incidents are created")
     import_table: str = setting("", help="the Import Set staging table (api: importset)")
     table: str = setting("incident", help="the table of incidents")
@@ -71,6 +73,8 @@ class ServiceNowConfig(IntegrationConfig):
     def check(self) -> Iterator[tuple[str, str]]:
         if not self.token and not (self.username and self.password):
             yield "password", "set username and password, or token"
+        if self.client_id and not (self.client_secret and self.username and self.password):
+            yield "client_secret", "OAuth needs client_secret, username and password"
         if self.api == "importset" and not self.import_table:
             yield "import_table", "is required with api importset"
 
@@ -88,12 +92,45 @@ class ServiceNowIntegration(Integration[ServiceNowConfig]):
         "8": "RESOLVED",
     }
 
+    refresh_token = ""  # of the OAuth login, once made
+
     def auth(self, session: HttpClient) -> None:
+        """Basic, a fixed bearer token, or OAuth: log in with the password grant, refresh
+        with the refresh token (and log in again when that ran out too)."""
         session.use_header("Accept", "application/json")
-        if self.cfg.token:
+        if self.cfg.client_id:
+            session.use_header("Authorization", f"Bearer {self._oauth_token(session)}")
+        elif self.cfg.token:
             session.use_header("Authorization", f"Bearer {self.cfg.token}")
         else:
             session.use_basic(self.cfg.username, self.cfg.password)
+
+    def _oauth_token(self, session: HttpClient) -> str:
+        cfg = self.cfg
+        grant = (
+            {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
+            if self.refresh_token
+            else {"grant_type": "password", "username": cfg.username, "password": cfg.password}
+        )
+        form = {**grant, "client_id": cfg.client_id, "client_secret": cfg.client_secret}
+        try:
+            answer = session.json(
+                "POST", f"{cfg.url}/oauth_token.do", data=form, headers={"Authorization": None}
+            )
+        except PermanentError:
+            if not self.refresh_token:
+                raise
+            self.refresh_token = ""
+            return self._oauth_token(session)
+        if not isinstance(answer, dict) or not answer.get("access_token"):
+            raise PermanentError("servicenow: oauth_token.do answered no access_token")
+        self.refresh_token = str(answer.get("refresh_token") or "")
+        return str(answer["access_token"])
+
+    def auth_expired(self, error: IntegrationError) -> bool:
+        # OAuth tokens run out (a 401). No logout: ServiceNow hands every login of the user
+        # the same token until it expires, so revoking it would log every worker out.
+        return bool(self.cfg.client_id) and error.status == 401
 
     def call_budget(self) -> float:
         return 2 * super().call_budget()  # a create may take two requests

@@ -4,7 +4,8 @@ fault injection and the `/_sim/...` control endpoints.
 Control endpoints (no auth, never faulted):
 - `GET /_sim/state` — the simulator's records, for tests and demos.
 - `POST /_sim/faults` — `{"mode": "429", "count": 5, "retry_after": 1}` (or `{"faults": [...]}`);
-  modes: `429` (with Retry-After), `500`, `slow` (the request is carried out, the answer comes
+  modes: `429` (with Retry-After), `500`, `401` (every login the simulator gave out expires:
+  a session or token to refresh), `slow` (the request is carried out, the answer comes
   `delay` seconds late), `drop` (the connection closes before anything is done),
   `commit_then_drop` (the request is carried out, the answer is lost). `method` and `path`
   (a substring) limit a fault to some requests. `GET` lists and `DELETE` clears them.
@@ -31,7 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 
-FAULT_MODES = ("429", "500", "slow", "drop", "commit_then_drop")
+FAULT_MODES = ("429", "500", "401", "slow", "drop", "commit_then_drop")
 MAX_BODY = 16 * 1024 * 1024
 
 
@@ -216,6 +217,9 @@ class SimApp:
     def server_error(self) -> SimResponse:
         return self.error(500, "Internal server error (injected)")
 
+    def expire_logins(self) -> None:
+        """Forget the sessions or tokens handed out by logins (fixed credentials stay)."""
+
     # -- control -------------------------------------------------------------------------
     def control(self, req: SimRequest) -> SimResponse:
         action = req.path[len("/_sim/") :].strip("/")
@@ -330,6 +334,10 @@ class _Handler(BaseHTTPRequestHandler):
             resp = app.rate_limited(fault)
         elif fault is not None and mode == "500":
             resp = app.server_error()
+        elif fault is not None and mode == "401":
+            with app.lock:
+                app.expire_logins()
+            resp = app.error(401, "Not authenticated")
         elif not app.authenticate(req):
             resp = app.error(401, "Not authenticated")
         else:

@@ -104,7 +104,8 @@ def test_secrets_never_show_in_the_repr_and_drive_masking() -> None:
     assert "hunter2" not in repr(cfg) and "secret=***" in repr(cfg)
     assert SampleConfig.secret_fields() == {"secret", "proxy"}
     shown = {"url": "https://x", "username": "u", "password": "p", "typo_pasword": "p"}
-    assert masked_keys("servicenow", shown) == {"password", "token", "proxy", "typo_pasword"}
+    secrets = {"password", "token", "client_secret", "proxy", "typo_pasword"}
+    assert masked_keys("servicenow", shown) == secrets
     assert masked_keys("http", {"headers": {}}) >= {"headers"}
     assert masked_keys("no-such-plugin", {"url": "x", "timeout": 3}) == {"url", "proxy"}
 
