@@ -41,11 +41,12 @@ test-unit: dev
 test-integration: dev
 	$(BIN)/pytest -q tests/integration
 
-# Installs Request Tracker 5 (Debian packages, needs root or sudo) and runs the real-RT tests;
-# there a missing RT fails instead of skipping.
+# Installs Request Tracker 5 (Debian packages, needs root or sudo) and runs the real-RT tests
+# and the RT row of the integration contract table; there a missing RT fails instead of skipping.
 test-rt: dev
 	./deploy/install-rt.sh
-	INCMAN_REQUIRE_RT=1 $(BIN)/pytest -q tests/integration/test_rt.py
+	INCMAN_REQUIRE_RT=1 INCMAN_CONTRACT_ROWS=rt $(BIN)/pytest -q tests/integration/test_rt.py \
+		tests/integration/test_contract.py
 
 # ruff (lint and format), mypy, the import contracts (.importlinter) and the size limits.
 lint: dev

@@ -33,12 +33,18 @@ from incman.integrations.base import (
     Integration,
     RemoteIncident,
 )
-from incman.integrations.errors import NotSupported, PermanentError, TransientError
+from incman.integrations.errors import (
+    CannotReopen,
+    NotSupported,
+    PermanentError,
+    TransientError,
+)
 from incman.store.catalog import get_catalog
 from incman.store.db import new_session, session_scope
 from incman.store.documents import event_document_from_row
 from incman.store.links import event_urls
 from incman.store.models import (
+    OPEN_EVENT_STATUSES,
     OPEN_INCIDENT_STATES,
     Event,
     EventIncident,
@@ -295,9 +301,72 @@ def handle_create(job: Job) -> str:
     if claim.already_linked or inc.origin_event_id == event.id:
         return "done"
     if claim.decision == REOPEN_AND_ASSOCIATE:
-        job.plugin.reopen(remote_ref(inc), f"Re-opened: the event re-occurred ({event.id})")
+        try:
+            job.plugin.reopen(remote_ref(inc), f"Re-opened: the event re-occurred ({event.id})")
+        except CannotReopen as exc:
+            replace_closed(job, inc, event.id, exc)
+            return "done"
     note_on(job, inc, association_note(event.id))
     return "done"
+
+
+def replace_closed(job: Job, old: Incident, event_id: str, reason: CannotReopen) -> Incident:
+    """The remote cannot re-open `old`: as for integrations that cannot re-open at all, the
+    event (and the other open events of `old`) get a new incident, and a warning is logged."""
+    log.warning(
+        "%s cannot re-open %s (%s): a new incident for event %s instead (notification %s)",
+        job.plugin.name,
+        old.number,
+        reason,
+        event_id,
+        job.notif.id,
+    )
+    return ensure_remote(job, _claim_replacement(job, old.id, event_id))
+
+
+def _claim_replacement(job: Job, old_id: str, event_id: str) -> str:
+    """Mark `old` closed, then move the open events linked to it onto the open incident of
+    their dedupid, a new PENDING one if there is none; its id. Idempotent: a retry finds
+    the event moved already."""
+    with session_scope() as session:
+        link = session.get(EventIncident, (event_id, job.notif.id), with_for_update=True)
+        event = session.get(Event, event_id)
+        if link is None or event is None:
+            raise PermanentError(f"event {event_id} is gone or no longer linked")
+        if link.incident_id != old_id:
+            return link.incident_id
+        old = session.get(Incident, old_id, with_for_update=True)
+        if old is not None and old.state in OPEN_INCIDENT_STATES:
+            old.state, old.updated_at = "CLOSED", utcnow()  # closed for good at the remote
+            session.flush()
+        inc = session.scalars(
+            select(Incident).where(
+                Incident.notification_id == job.notif.id,
+                Incident.dedupid == event.dedupid,
+                Incident.state.in_(OPEN_INCIDENT_STATES),
+            )
+        ).first()
+        if inc is None:
+            inc = _new_incident(job, event)
+            session.add(inc)
+            try:
+                session.flush()
+            except IntegrityError as exc:  # another worker opened one just now: join it
+                raise TransientError(
+                    f"an incident for {event.dedupid!r} was opened meanwhile"
+                ) from exc
+        moving = session.scalars(
+            select(EventIncident)
+            .join(Event, Event.id == EventIncident.event_id)
+            .where(
+                EventIncident.incident_id == old_id,
+                EventIncident.notification_id == job.notif.id,
+                Event.status.in_(OPEN_EVENT_STATUSES) | (Event.id == event_id),
+            )
+        )
+        for moved in moving:
+            moved.incident_id, moved.associated_at = inc.id, utcnow()
+        return inc.id
 
 
 def handle_create_manual(job: Job) -> str:

@@ -7,9 +7,10 @@ import logging
 
 from sqlalchemy import func, select
 
-from incman.actions.create import ensure_remote, handle_create
+from incman.actions.create import ensure_remote, handle_create, replace_closed
 from incman.actions.job import Job, load_event, note_on
 from incman.integrations.base import ASSIGN, CLOSE, NOTE, REOPEN
+from incman.integrations.errors import CannotReopen
 from incman.store.db import new_session, session_scope
 from incman.store.models import (
     OPEN_EVENT_STATUSES,
@@ -138,7 +139,13 @@ def handle_reopen(job: Job) -> str:
     if not job.plugin.supports(REOPEN):
         return _unsupported(job, REOPEN, inc)
     by = job.payload.get("by", "")
-    job.plugin.reopen(remote_ref(inc), f"Event {job.event_id} re-opened by {by}")
+    try:
+        job.plugin.reopen(remote_ref(inc), f"Event {job.event_id} re-opened by {by}")
+    except CannotReopen as exc:
+        if job.event_id is None:
+            raise
+        replace_closed(job, inc, job.event_id, exc)
+        return "done"
     _set_state(inc.id, "OPEN")
     return "done"
 

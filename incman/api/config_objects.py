@@ -73,16 +73,12 @@ def _fresh() -> Catalog:
     return get_catalog()
 
 
-def secret_keys(integration: str) -> frozenset[str]:
-    from incman.integrations.base import Integration
-    from incman.integrations.errors import ConfigurationError
-    from incman.integrations.registry import integration_class
+def secret_keys(integration: str, *configs: dict[str, Any]) -> frozenset[str]:
+    """Keys of these configs kept write-only: the plugin's declared secrets and any key it
+    does not declare (incman.integrations.registry.masked_keys)."""
+    from incman.integrations.registry import masked_keys
 
-    try:
-        return frozenset(integration_class(integration).secret_config)
-    except (ConfigurationError, ImportError, AttributeError):
-        # An unknown or broken plugin: hide what the base class calls secret.
-        return Integration.secret_config
+    return masked_keys(integration, *configs)
 
 
 def trigger_view(trig: TriggerDef) -> dict[str, Any]:
@@ -97,7 +93,7 @@ def trigger_view(trig: TriggerDef) -> dict[str, Any]:
 
 def notification_view(notif: NotificationDef) -> dict[str, Any]:
     out = notif.to_dict()
-    out["config"] = mask_config(notif.config, secret_keys(notif.integration))
+    out["config"] = mask_config(notif.config, secret_keys(notif.integration, notif.config))
     out["readOnly"] = notif.source == "file"
     return out
 
@@ -277,7 +273,7 @@ def _save_notification(
                 if row is not None and row.integration == doc["integration"]
                 else {}
             )
-            config = merge_secrets(config, stored, secret_keys(doc["integration"]))
+            config = merge_secrets(config, stored, secret_keys(doc["integration"], config, stored))
             masked = unresolved_masks(config)
             if masked:
                 raise ApiError(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ import yaml
 from incman.domain.condition import ConditionError, matches, validate_condition
 from incman.domain.lifecycle import Options
 from incman.domain.mapping import MappingError, parse_field_mapping
+from incman.integrations.config import ENV_REF
 from incman.integrations.registry import known_integrations
 from incman.settings import get_settings
 from incman.store.objects import load_db_definitions
@@ -25,7 +25,6 @@ from incman.store.objects import load_db_definitions
 log = logging.getLogger(__name__)
 
 ROLES = ("viewer", "ingest", "operator", "manager", "admin")
-_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class CatalogError(ValueError):
@@ -123,7 +122,7 @@ class Catalog:
 
 def _resolve_env(value: Any) -> Any:
     if isinstance(value, str):
-        return _ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), value)
+        return ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), value)
     if isinstance(value, dict):
         return {k: _resolve_env(v) for k, v in value.items()}
     if isinstance(value, list):

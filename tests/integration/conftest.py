@@ -131,3 +131,14 @@ def make_stack(
     os.environ.clear()
     os.environ.update(saved)
     _use_in_process({})
+
+
+@pytest.fixture(scope="module")
+def services_here(base_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """This test process on the session's database and Redis, without starting a stack."""
+    saved = dict(os.environ)
+    _use_in_process(base_env)
+    yield base_env
+    os.environ.clear()
+    os.environ.update(saved)
+    _use_in_process({})
