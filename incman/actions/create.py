@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from incman.actions.job import Job, load_event, note_on
+from incman.actions.job import Job, load_event, note_on, record_remote_state
 from incman.actions.suppression import creation_suppressed
 from incman.domain.lifecycle import (
     ASSOCIATE,
@@ -309,6 +309,7 @@ def handle_create(job: Job) -> str:
         return "done"
     if claim.decision == REOPEN_AND_ASSOCIATE:
         job.plugin.reopen(remote_ref(inc), f"Re-opened: the event re-occurred ({event.id})")
+        record_remote_state(job, inc, "OPEN")
     note_on(job, inc, association_note(event.id))
     return "done"
 

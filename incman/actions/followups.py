@@ -8,7 +8,7 @@ import logging
 from sqlalchemy import func, select
 
 from incman.actions.create import ensure_remote, handle_create
-from incman.actions.job import Job, load_event, note_on
+from incman.actions.job import Job, load_event, note_on, record_remote_state
 from incman.integrations.base import ASSIGN, CLOSE, NOTE, REOPEN
 from incman.store.db import new_session, session_scope
 from incman.store.models import (
@@ -76,6 +76,7 @@ def handle_clear(job: Job) -> str:
         if row is not None:
             row.state = "CLOSED"
             row.updated_at = utcnow()
+    record_remote_state(job, inc, "CLOSED")
     return "done"
 
 
@@ -115,6 +116,7 @@ def handle_assign(job: Job) -> str:
         return _unsupported(job, ASSIGN, inc)
     job.plugin.assign(remote_ref(inc), str(job.payload.get("assignee", "")))
     _set_state(inc.id, "ASSIGNED")
+    record_remote_state(job, inc, "ASSIGNED")
     return "done"
 
 
@@ -127,6 +129,7 @@ def handle_close(job: Job) -> str:
         return _unsupported(job, CLOSE, inc)
     job.plugin.close(remote_ref(inc), f"Event {job.event_id} closed by {job.payload.get('by', '')}")
     _set_state(inc.id, "CLOSED")
+    record_remote_state(job, inc, "CLOSED")
     return "done"
 
 
@@ -140,6 +143,7 @@ def handle_reopen(job: Job) -> str:
     by = job.payload.get("by", "")
     job.plugin.reopen(remote_ref(inc), f"Event {job.event_id} re-opened by {by}")
     _set_state(inc.id, "OPEN")
+    record_remote_state(job, inc, "OPEN")
     return "done"
 
 
