@@ -269,7 +269,7 @@ def test_cli_apply_list_show(stack: Any, tmp_path: Path) -> None:
     assert stored_config(notif)["password"] == "cli-secret"
     assert cli(stack, "notification", "delete", notif).returncode == 0
     missing = cli(stack, "notification", "show", notif)
-    assert missing.returncode == 2 and "404" in missing.stderr
+    assert missing.returncode == 1 and "404" in missing.stderr  # a failed operation
 
 
 def test_rate_limit_answers_429_with_retry_after(client: Client) -> None:
