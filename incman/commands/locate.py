@@ -38,7 +38,7 @@ def check_base_url(url: str, origin: str = "--url") -> str:
     try:
         _ = parts.port  # raises on a port that is not a number
     except ValueError as exc:
-        raise UsageError(f"{origin} {url!r}: {exc}") from exc
+        raise UsageError(f"{origin} {url!r} has a port that is not a number") from exc
     return f"{parts.scheme}://{parts.netloc}"
 
 
