@@ -70,6 +70,11 @@ def redact(text: str) -> str:
 
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+            # keep the access line's fields apart (the JSON format shows each one)
+            record.args = (args[0], args[1], redact(str(args[2])), args[3], args[4])
+            return True
         message = record.getMessage()
         redacted = redact(message)
         if redacted != message:
