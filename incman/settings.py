@@ -95,6 +95,13 @@ class Settings:
         return f"redis+socket://{self.redis_socket.resolve()}"
 
 
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "").strip() or default
+    if raw.lower() not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw.lower()
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment (call again after changing it)."""
     env = os.environ.get
@@ -114,8 +121,10 @@ def load_settings() -> Settings:
         aging_after=_int("INCMAN_AGING_AFTER", 14400),
         aging_severity=_int("INCMAN_AGING_SEVERITY", 4),
         retention_days=_int("INCMAN_RETENTION_DAYS", 90),
-        log_format=env("INCMAN_LOG_FORMAT", "text"),
-        log_level=env("INCMAN_LOG_LEVEL", "INFO").upper(),
+        log_format=_choice("INCMAN_LOG_FORMAT", "text", ("text", "json")),
+        log_level=_choice(
+            "INCMAN_LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")
+        ).upper(),
         visibility_timeout=_int("INCMAN_VISIBILITY_TIMEOUT", 300),
         secret_key=env("INCMAN_SECRET_KEY", ""),
         api_rate_limit=env("INCMAN_API_RATE_LIMIT", ""),

@@ -106,8 +106,18 @@ def start_beat(env: Mapping[str, str], log_dir: Path) -> Proc:
     log = log_dir / f"beat-{time.monotonic_ns()}.log"
     schedule = log_dir / f"beat-schedule-{time.monotonic_ns()}"
     proc = Proc(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "-s", str(schedule),
-         "-l", "INFO"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "beat",
+            "-s",
+            str(schedule),
+            "-l",
+            "INFO",
+        ],
         env,
         log,
     )
