@@ -224,7 +224,7 @@ def _record(plan: Plan) -> None:
         {
             "pid": os.getpid(),
             "url": plan.api_url,
-            "broker": plan.settings.effective_broker_url(),
+            "broker": maybe_sanitize_url(plan.settings.effective_broker_url()),
             "flower": plan.flower_url,
         },
     )
