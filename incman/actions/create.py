@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from incman.actions.job import Job, load_event, note_on
+from incman.actions.job import Job, load_event, note_on, record_remote_state
 from incman.actions.suppression import creation_suppressed
 from incman.domain.lifecycle import (
     ASSOCIATE,
@@ -39,6 +39,7 @@ from incman.integrations.errors import (
     PermanentError,
     TransientError,
 )
+from incman.logs import ACTIVITY, bind_log
 from incman.store.catalog import get_catalog
 from incman.store.db import new_session, session_scope
 from incman.store.documents import event_document_from_row
@@ -55,6 +56,7 @@ from incman.store.plugins import remote_ref
 from incman.store.redisconn import get_redis
 
 log = logging.getLogger(__name__)
+activity = logging.getLogger(ACTIVITY)
 
 
 @dataclass
@@ -234,11 +236,13 @@ def _lock_ttl(plugin: Integration) -> float:
 def ensure_remote(job: Job, incident_id: str, known_pending: bool = False) -> Incident:
     """Make sure the incident exists remotely: find by correlation key, else create.
     `known_pending`: the caller has just claimed it, so there is nothing to read first."""
+    bind_log(incidentId=incident_id)
     if not known_pending:
         with new_session() as session:
             inc = session.get(Incident, incident_id)
             if inc is None:
                 raise PermanentError(f"incident {incident_id} is gone")
+            bind_log(incident=inc.number, correlationKey=inc.correlation_key)
             if inc.state != "PENDING":
                 return inc
     ttl = _lock_ttl(job.plugin)
@@ -252,30 +256,39 @@ def ensure_remote(job: Job, incident_id: str, known_pending: bool = False) -> In
             inc = session.get(Incident, incident_id)
             if inc is None:
                 raise PermanentError(f"incident {incident_id} is gone")
+            bind_log(correlationKey=inc.correlation_key)
             if inc.state != "PENDING":
                 return inc
             origin = session.get(Event, inc.origin_event_id) if inc.origin_event_id else None
             if origin is None:
                 raise PermanentError(f"incident {incident_id} has no origin event")
-            ref = _find(job, inc.correlation_key)
-            if ref is None:
-                ref = job.plugin.create(build_fields(job, origin), inc.correlation_key)
-            inc.remote_id = ref.remote_id
-            inc.number = ref.number
-            inc.url = ref.url
-            inc.state = ref.state if ref.state in ("OPEN", "ASSIGNED") else "OPEN"
-            inc.remote_state = ref.remote_state
-            inc.updated_at = utcnow()
-            if ack_event_after_create(job.notif.options) and origin.status == "New":
-                origin.status = "Acknowledged"
-                origin.acknowledged_by = "incman"
-                origin.acknowledgement_time = utcnow()
-            return inc
+            _open_remote(job, inc, origin)
+        bind_log(incident=inc.number)
+        activity.info("incident %s opened (%s) for event %s", inc.number, job.notif.id, origin.id)
+        return inc
     finally:
         try:
             lock.release()
         except redis.exceptions.LockError:
             log.warning("lock for incident %s expired before release", incident_id)
+
+
+def _open_remote(job: Job, inc: Incident, origin: Event) -> None:
+    """Find the incident by its correlation key, else create it; record what the remote
+    answered on the PENDING row (committed by the caller)."""
+    ref = _find(job, inc.correlation_key)
+    if ref is None:
+        ref = job.plugin.create(build_fields(job, origin), inc.correlation_key)
+    inc.remote_id = ref.remote_id
+    inc.number = ref.number
+    inc.url = ref.url
+    inc.state = ref.state if ref.state in ("OPEN", "ASSIGNED") else "OPEN"
+    inc.remote_state = ref.remote_state
+    inc.updated_at = utcnow()
+    if ack_event_after_create(job.notif.options) and origin.status == "New":
+        origin.status = "Acknowledged"
+        origin.acknowledged_by = "incman"
+        origin.acknowledgement_time = utcnow()
 
 
 def _find(job: Job, key: str) -> RemoteIncident | None:
@@ -306,6 +319,7 @@ def handle_create(job: Job) -> str:
         except CannotReopen as exc:
             replace_closed(job, inc, event.id, exc)
             return "done"
+        record_remote_state(job, inc, "OPEN")
     note_on(job, inc, association_note(event.id))
     return "done"
 

@@ -198,12 +198,23 @@ def test_reopen_on_reoccur_reopens_the_same_incident(client: Client) -> None:
         )
 
 
+def remote_state_is(client: Client, event_id: str, state: str, remote: str) -> bool:
+    """The incident's local state and the remote state the last action left."""
+    [inc] = client.get("/api/v1/incidents", params={"eventId": event_id}).json()["items"]
+    return bool(inc["state"] == state and inc["remoteState"] == remote)
+
+
 def test_ack_close_reopen_and_notes_follow_the_event(client: Client) -> None:
     event_id = send(client, unique("plain"))["eventId"]
     number = incident_of(client, event_id)["incident"]
+    assert remote_state_is(client, event_id, "OPEN", "open")
 
     assert client.post(f"/api/v1/events/{event_id}/acknowledge").json()["status"] == "Acknowledged"
     wait_for(lambda: debug_row(number).assignee == "tester", what="the assignment")
+    wait_for(
+        lambda: remote_state_is(client, event_id, "ASSIGNED", "assigned"),
+        what="remoteState assigned",
+    )
 
     note = client.post(f"/api/v1/events/{event_id}/notes", {"text": "looking into it"})
     assert note.status_code == 201
@@ -211,9 +222,14 @@ def test_ack_close_reopen_and_notes_follow_the_event(client: Client) -> None:
 
     assert client.post(f"/api/v1/events/{event_id}/close").json()["status"] == "Closed"
     wait_for(lambda: debug_row(number).state == "closed", what="the close")
+    # The poller reads open incidents only: the close itself records the remote state.
+    wait_for(
+        lambda: remote_state_is(client, event_id, "CLOSED", "closed"), what="remoteState closed"
+    )
 
     assert client.post(f"/api/v1/events/{event_id}/reopen").json()["status"] == "New"
     wait_for(lambda: debug_row(number).state == "open", what="the re-open")
+    wait_for(lambda: remote_state_is(client, event_id, "OPEN", "open"), what="remoteState open")
 
 
 def test_remote_resolve_and_assign_flow_back_through_the_poller(client: Client) -> None:

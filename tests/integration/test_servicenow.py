@@ -127,6 +127,12 @@ def wait_record(sim: SimControl, number: str, check: Any, what: str) -> dict[str
     return wait_for(lambda: (lambda r: r if check(r) else None)(record(sim, number)), what=what)
 
 
+def incident_is(client: Client, incident_id: str, state: str, remote_state: str) -> bool:
+    """The incident's local state and the remote state the last action left."""
+    inc = client.get(f"/api/v1/incidents/{incident_id}").json()
+    return bool(inc["state"] == state and inc["remoteState"] == remote_state)
+
+
 def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
     client: Client, sim: SimControl
 ) -> None:
@@ -169,16 +175,16 @@ def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
     rec = wait_record(sim, inc["number"], lambda r: r["state"] == "6", "the remote resolve")
     assert rec["close_code"] == "Solved (Permanently)" and "closed by tester" in rec["close_notes"]
     wait_for(
-        lambda: client.get(f"/api/v1/incidents/{inc['id']}").json()["state"] == "CLOSED",
-        what="the incident CLOSED",
+        lambda: incident_is(client, inc["id"], "CLOSED", "6"),
+        what="the incident CLOSED, remote state 6 (Resolved) as the close left it",
     )
 
     assert client.post(f"/api/v1/events/{event_id}/reopen").status_code == 200
     rec = wait_record(sim, inc["number"], lambda r: r["state"] == "2", "the remote re-open")
     assert rec["reopen_count"] == "1"
     wait_for(
-        lambda: client.get(f"/api/v1/incidents/{inc['id']}").json()["state"] == "OPEN",
-        what="the incident OPEN again",
+        lambda: incident_is(client, inc["id"], "OPEN", "2"),
+        what="the incident OPEN again, remote state 2 (In Progress)",
     )
 
     sim.act(
