@@ -49,8 +49,9 @@ class SimRequest:
 @dataclass
 class SimResponse:
     status: int
-    body: Any = None  # JSON-able; None is an empty body
+    body: Any = None  # JSON-able; None is an empty body; text when content_type is set
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = ""
 
 
 class SimError(Exception):
@@ -176,6 +177,11 @@ class SimApp:
     def reset(self) -> None:
         raise NotImplementedError
 
+    def page(self, req: SimRequest) -> SimResponse | None:
+        """A page of the system's web UI as a signed-in person's browser sees it (the link
+        an incident carries), or None: asked before authentication, for GETs only."""
+        return None
+
     def error(self, status: int, message: str) -> SimResponse:
         """An error answer in the system's own shape."""
         raise NotImplementedError
@@ -264,13 +270,18 @@ class _Handler(BaseHTTPRequestHandler):
         return SimRequest(self.command, unquote(parts.path), query, headers, body, raw)
 
     def _send(self, resp: SimResponse) -> None:
-        payload = b"" if resp.body is None else json.dumps(resp.body).encode()
+        if resp.content_type:
+            payload = str(resp.body or "").encode()
+        else:
+            payload = b"" if resp.body is None else json.dumps(resp.body).encode()
         try:
             self.send_response(resp.status)
             for name, value in resp.headers.items():
                 self.send_header(name, value)
             if payload:
-                self.send_header("Content-Type", "application/json;charset=UTF-8")
+                self.send_header(
+                    "Content-Type", resp.content_type or "application/json;charset=UTF-8"
+                )
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -294,6 +305,12 @@ class _Handler(BaseHTTPRequestHandler):
             except SimError as exc:
                 self._send(exc.response)
             return
+        if req.method == "GET":
+            with app.lock:
+                page = app.page(req)
+            if page is not None:
+                self._send(page)
+                return
         fault = app.faults.take(req.method, req.path)
         mode = fault.mode if fault else ""
         resp: SimResponse | None = None
