@@ -31,7 +31,9 @@ def need_browser() -> None:
     """Skip (or fail, with INCMAN_REQUIRE_BROWSER=1) when the browser cannot run here."""
     reason = ""
     if not os.access(CHROMIUM, os.X_OK):
-        reason = f"{CHROMIUM} is not installed (apt-get install chromium, or deploy/install-chromium.sh)"
+        reason = (
+            f"{CHROMIUM} is not installed (apt-get install chromium, or deploy/install-chromium.sh)"
+        )
     else:
         try:
             import playwright.sync_api  # noqa: F401

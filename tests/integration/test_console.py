@@ -148,7 +148,9 @@ def test_create_one_incident_for_two_selected_events(
     _select(page, ids)
     page.click("#create-menu-button")
     shot(page, shots, "events-create-incident-menu")
-    submit(page, page.locator('#create-menu-list button[name="notification"][value="snow-console"]'))
+    submit(
+        page, page.locator('#create-menu-list button[name="notification"][value="snow-console"]')
+    )
     message = flash_text(page)
     number = re.search(r"Created (INC\d+) on snow-console for 2 events", message)
     assert number, message
@@ -337,6 +339,17 @@ def test_hidden_and_unsubscribed_notifications_never_appear_in_the_menu(
         f"{stack.url}/console/incidents/create",
         form={"csrf_token": csrf_of(page), "event_id": event_id, "notification": "snow-secret"},
     )
+    assert "hidden from manual use" in answer.text()
+    answer = page.request.post(
+        f"{stack.url}/console/incidents/associate",
+        form={
+            "csrf_token": csrf_of(page),
+            "event_id": event_id,
+            "assoc_notification": "snow-secret",
+            "incident_number": "INC0010001",
+        },
+    )
+    assert "Not associated with &#39;INC0010001&#39; on snow-secret" in answer.text()
     assert "hidden from manual use" in answer.text()
     # An admin uses every notification by hand, still never a hidden one.
     sign_in(page, stack.url, key=API_KEY)
