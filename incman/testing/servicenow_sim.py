@@ -14,7 +14,6 @@ seed's 3.0.2 bug did."""
 
 from __future__ import annotations
 
-import html
 import re
 import secrets
 import time
@@ -91,23 +90,6 @@ WRITABLE = frozenset(
 )
 READ_ONLY_STATES = ("7", "8")
 RESOLVED = "6"
-
-
-def incident_page(record: dict[str, str], journal: list[dict[str, str]]) -> str:
-    """A plain incident form: the fields a person reads, then the journal."""
-    rows = "".join(
-        f"<tr><th>{html.escape(name)}</th><td>{html.escape(record.get(name, ''))}</td></tr>"
-        for name in ("number", "short_description", "state", "assigned_to", "correlation_id")
-    )
-    notes = "".join(
-        f"<li>{html.escape(entry.get('element', ''))}: {html.escape(entry.get('value', ''))}</li>"
-        for entry in journal
-    )
-    title = html.escape(record.get("number", ""))
-    return (
-        f"<!doctype html><meta charset=utf-8><title>{title} | Incident</title>"
-        f"<h1>Incident {title}</h1><table>{rows}</table><h2>Activity</h2><ul>{notes}</ul>"
-    )
 
 
 def _now() -> str:
@@ -194,24 +176,6 @@ class ServiceNowSim(SimApp):
             f"  import set staging table: {self.import_table}\n"
             f"  notification config: {{url: {self.base_url}, username: {self.username}, "
             f"password: ...}}"
-        )
-
-    def page(self, req: SimRequest) -> SimResponse | None:
-        """`/incident.do?sys_id=...`: the incident form a person opens from a link."""
-        if req.path != "/incident.do":
-            return None
-        record = self.incidents.get(req.query.get("sys_id", ""))
-        if record is None:
-            return SimResponse(
-                404,
-                "<!doctype html><title>No record</title><p>No record found",
-                content_type="text/html; charset=utf-8",
-            )
-        shown = {name: self._display(name, value) for name, value in record.items()}
-        return SimResponse(
-            200,
-            incident_page(shown, self.journal.get(record["sys_id"], [])),
-            content_type="text/html; charset=utf-8",
         )
 
     # -- routing -----------------------------------------------------------------------------
@@ -544,6 +508,20 @@ class ServiceNowSim(SimApp):
         if record is None:
             raise SimError(404, {"error": f"no incident {record_id}"})
         return record
+
+    def page(self, req: SimRequest) -> SimResponse | None:
+        """`/incident.do?sys_id=...`: the incident form a person opens from a link."""
+        if req.path != "/incident.do":
+            return None
+        record = self.incidents.get(req.query.get("sys_id", ""))
+        if record is None:
+            return self.html_page(404, "No record found", [], [])
+        shown = [
+            (name, self._display(name, record.get(name, "")))
+            for name in ("number", "short_description", "state", "assigned_to", "correlation_id")
+        ]
+        notes = [f"{j['element']}: {j['value']}" for j in self.journal.get(record["sys_id"], [])]
+        return self.html_page(200, f"Incident {record['number']}", shown, notes)
 
     def act(self, record_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Changes as a person in the UI: display values allowed, ACLs not applied."""

@@ -15,6 +15,7 @@ Control endpoints (no auth, never faulted):
 from __future__ import annotations
 
 import base64
+import html
 import json
 import sys
 import threading
@@ -49,9 +50,9 @@ class SimRequest:
 @dataclass
 class SimResponse:
     status: int
-    body: Any = None  # JSON-able; None is an empty body; text when content_type is set
+    body: Any = None  # JSON-able; None is an empty body
     headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = ""
+    raw: bytes | None = None  # sent as is instead of `body` (a proxied answer)
 
 
 class SimError(Exception):
@@ -177,11 +178,6 @@ class SimApp:
     def reset(self) -> None:
         raise NotImplementedError
 
-    def page(self, req: SimRequest) -> SimResponse | None:
-        """A page of the system's web UI as a signed-in person's browser sees it (the link
-        an incident carries), or None: asked before authentication, for GETs only."""
-        return None
-
     def error(self, status: int, message: str) -> SimResponse:
         """An error answer in the system's own shape."""
         raise NotImplementedError
@@ -189,6 +185,28 @@ class SimApp:
     def describe(self) -> str:
         """What a user needs to point a notification at this simulator."""
         return f"{self.name} simulator at {self.base_url}"
+
+    def page(self, req: SimRequest) -> SimResponse | None:
+        """A page of the system's web UI as a signed-in person's browser sees it (the link
+        an incident carries), or None: asked before authentication, for GETs only."""
+        return None
+
+    @staticmethod
+    def html_page(
+        status: int, title: str, fields: list[tuple[str, str]], notes: list[str]
+    ) -> SimResponse:
+        """A plain record page: its fields, then its activity."""
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in fields
+        )
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        body = (
+            f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1><table>{rows}</table><h2>Activity</h2><ul>{items}</ul>"
+        )
+        return SimResponse(
+            status, raw=body.encode(), headers={"Content-Type": "text/html; charset=utf-8"}
+        )
 
     # -- faults in the system's shape ----------------------------------------------------
     def rate_limited(self, fault: Fault) -> SimResponse:
@@ -270,18 +288,14 @@ class _Handler(BaseHTTPRequestHandler):
         return SimRequest(self.command, unquote(parts.path), query, headers, body, raw)
 
     def _send(self, resp: SimResponse) -> None:
-        if resp.content_type:
-            payload = str(resp.body or "").encode()
-        else:
-            payload = b"" if resp.body is None else json.dumps(resp.body).encode()
+        payload = b"" if resp.body is None else json.dumps(resp.body).encode()
+        payload = payload if resp.raw is None else resp.raw
         try:
             self.send_response(resp.status)
             for name, value in resp.headers.items():
                 self.send_header(name, value)
-            if payload:
-                self.send_header(
-                    "Content-Type", resp.content_type or "application/json;charset=UTF-8"
-                )
+            if payload and resp.raw is None:
+                self.send_header("Content-Type", "application/json;charset=UTF-8")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

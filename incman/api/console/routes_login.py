@@ -19,7 +19,8 @@ router = APIRouter(include_in_schema=False)
 
 
 def _login_page(request: Request, next_url: str, error: str = "", status: int = 200) -> Response:
-    token = secrets.token_urlsafe(24)
+    # Kept while it lives, so that two sign-in tabs do not spoil each other's token.
+    token = request.cookies.get(sessions.LOGIN_COOKIE) or secrets.token_urlsafe(24)
     response = render(
         request, None, "login.html", status=status, next_url=next_url, login_csrf=token, error=error
     )
