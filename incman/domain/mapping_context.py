@@ -74,7 +74,7 @@ class DeviceView(ContextView):
 
 
 class UrlsView(ContextView):
-    """eventUrl, eventsUrl, deviceUrl, smartViewUrl, baseUrl, ackUrl, closeUrl, reopenUrl."""
+    """eventUrl, eventsUrl, deviceUrl, baseUrl, ackUrl, closeUrl, reopenUrl."""
 
 
 class MappingUtils:
