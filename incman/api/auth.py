@@ -76,6 +76,22 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("zenoss-api-key") or request.query_params.get("api_key")
 
 
+# The three ways of presenting a key, declared in the OpenAPI document so that the API docs'
+# "Authorize" offers them; `presented_key` reads the key itself (none of these refuses).
+BEARER = HTTPBearer(
+    scheme_name="bearer", auto_error=False, description="Authorization: Bearer <key>"
+)
+HEADER_KEY = APIKeyHeader(
+    name="zenoss-api-key", scheme_name="zenossApiKey", auto_error=False, description="the key"
+)
+QUERY_KEY = APIKeyQuery(
+    name="api_key",
+    scheme_name="apiKeyQuery",
+    auto_error=False,
+    description="?api_key=<key>, for senders that cannot set headers",
+)
+
+
 def authenticate(request: Request, key: str | None = None) -> Principal:
     """The caller; 401 for a missing or wrong key (open mode when no key is configured)."""
     table = key_table()
@@ -93,22 +109,6 @@ def authenticate(request: Request, key: str | None = None) -> Principal:
     if principal is not None:
         return principal
     raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
-
-
-# The three ways of presenting a key, declared in the OpenAPI document so that the API docs'
-# "Authorize" offers them; `presented_key` reads the key itself (none of these refuses).
-BEARER = HTTPBearer(
-    scheme_name="bearer", auto_error=False, description="Authorization: Bearer <key>"
-)
-HEADER_KEY = APIKeyHeader(
-    name="zenoss-api-key", scheme_name="zenossApiKey", auto_error=False, description="the key"
-)
-QUERY_KEY = APIKeyQuery(
-    name="api_key",
-    scheme_name="apiKeyQuery",
-    auto_error=False,
-    description="?api_key=<key>, for senders that cannot set headers",
-)
 
 
 def require(role: str):  # type: ignore[no-untyped-def]
