@@ -35,10 +35,10 @@ log = logging.getLogger(__name__)
 def create_app() -> FastAPI:
     app = FastAPI(
         title="incman",
-        version=__version__,
-        description="Events in, incidents out: the incman HTTP API.",
         docs_url=None,  # served by install_docs, from local files
         redoc_url=None,  # ReDoc would load its script from a CDN
+        version=__version__,
+        description="Events in, incidents out: the incman HTTP API.",
     )
 
     @app.exception_handler(ApiError)
