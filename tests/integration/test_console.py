@@ -313,6 +313,9 @@ def test_a_form_without_its_csrf_token_is_refused(stack: Any, page: Any) -> None
     )
     assert good.status == 303
     assert stack.client.get(f"/api/v1/events/{event_id}").json()["status"] == "Acknowledged"
+    # The JSON API does not take the console's cookie: it still wants a key.
+    assert page.request.get(f"{stack.url}/api/v1/events/{event_id}").status == 401
+    assert page.request.post(f"{stack.url}/api/v1/events/{event_id}/close").status == 401
 
 
 def _token(page: Any, stack: Any) -> str:
@@ -397,6 +400,10 @@ def test_every_page_renders(stack: Any, page: Any, shots: Path) -> None:
     page.fill("#password", OPERATOR_PASSWORD)
     submit(page, page.get_by_role("button", name="Sign in", exact=True))
     assert urlsplit(page.url).path == f"/console/events/{ids[0]}"
+    submit(page, page.get_by_role("button", name="Sign out"))
+    assert "/console/login" in page.url
+    page.goto(f"{stack.url}/console/incidents")
+    assert "/console/login" in page.url  # signed out for good
     sign_in(page, stack.url, key=API_KEY)
     pages = {
         "events": "/console/events",

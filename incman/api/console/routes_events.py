@@ -64,7 +64,7 @@ async def events_rows(request: Request, who: Session = Depends(signed_in)) -> HT
     """The table alone, for refreshing the list without reloading the page."""
     context = await run_in_threadpool(_events_context, request, who)
     context["back"] = "/console/events" + (f"?{request.url.query}" if request.url.query else "")
-    response = render(request, who, "events_live.html", **context)
+    response = render(request, who, "events_live.html", fragment=True, **context)
     response.headers["X-Incman-Fragment"] = "events"
     return response
 

@@ -116,10 +116,16 @@ async def read_form(request: Request, token: str | None) -> Form:
 
 
 def render(
-    request: Request, who: Session | None, name: str, status: int = 200, **context: Any
+    request: Request,
+    who: Session | None,
+    name: str,
+    status: int = 200,
+    fragment: bool = False,
+    **context: Any,
 ) -> HTMLResponse:
-    """A page from a template, with the user, their CSRF token and the pending message."""
-    message = sessions.take_flash(request)
+    """A page from a template, with the user, their CSRF token and the pending message
+    (left for the next whole page when this is a fragment)."""
+    message = None if fragment else sessions.take_flash(request)
     body = templates.get_template(name).render(
         request=request,
         who=who,
