@@ -191,26 +191,28 @@ def test_associate_a_typed_number_then_acknowledge_reaches_the_ticket(
     shot(page, shots, "events-assign-new-incident-number")
     submit(page, page.locator("#associate-dialog button[type=submit]"))
     refused = flash_text(page)
-    if "associated with INC0999999" in refused:
+    if re.search(r"\d+ events? associated with INC0999999", refused):
         pytest.skip(
             "associate_manual does not look the number up at the remote yet: the association "
             "has no remote id or link for an ack to reach (see the report)"
         )
-    assert "Not associated with 'INC0999999'" in refused, refused
+    assert "Not associated with INC0999999 on snow-console" in refused, refused
     assert page.locator("#flash").get_attribute("role") == "alert"
+    shot(page, shots, "events-associate-refused")
 
     _select(page, ids)
     page.click("#create-menu-button")
     page.click('#create-menu-list [data-notification="snow-console"]', button="right")
     assert page.locator("#associate-target").inner_text() == "snow-console"
     page.fill("#incident-number", existing["number"])
-    page.keyboard.press("Enter")  # the dialog's OK, not the form's first button
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # the dialog's OK, not the form's first button
     assert f"2 events associated with {existing['number']}" in flash_text(page)
     for event_id in ids:
         link = _incident_cell(page, event_id).get_by_role("link")
         assert link.inner_text() == existing["number"]
         assert link.get_attribute("href") == f"{sim.url}/incident.do?sys_id={existing['sys_id']}"
+    shot(page, shots, "events-after-associate")
     _select(page, ids[:1])
     submit(page, page.get_by_role("button", name="Acknowledge", exact=True))
     assert f"{existing['number']} (snow-console) follows" in flash_text(page)
@@ -352,7 +354,7 @@ def test_hidden_and_unsubscribed_notifications_never_appear_in_the_menu(
             "incident_number": "INC0010001",
         },
     )
-    assert "Not associated with &#39;INC0010001&#39; on snow-secret" in answer.text()
+    assert "Not associated with INC0010001 on snow-secret" in answer.text()
     assert "hidden from manual use" in answer.text()
     # An admin uses every notification by hand, still never a hidden one.
     sign_in(page, stack.url, key=API_KEY)

@@ -85,6 +85,16 @@ def follow_lines(
     return out
 
 
+def _reason(exc: manual.ManualError | ApiError) -> str:
+    """The refusal's reason without the name of the request field it starts with."""
+    field = exc.field or ""
+    return (
+        exc.reason[len(field) + 2 :]
+        if field and exc.reason.startswith(f"{field}: ")
+        else exc.reason
+    )
+
+
 def _label(event: Event) -> str:
     return f"{event.device}: {event.summary[:80]}"
 
@@ -146,7 +156,7 @@ def create_incidents(event_ids: list[str], notification_id: str, who: Principal)
     try:
         ids = incidents_api._create_manual(doc, who)
     except manual.ManualError as exc:
-        out.refused.append(f"No incident created on {notification_id}: {exc.reason}")
+        out.refused.append(f"No incident created on {notification_id}: {_reason(exc)}")
         return out
     for inc in incidents_api._wait_created(ids):
         count = len(inc["eventIds"])
@@ -171,11 +181,8 @@ def associate(event_ids: list[str], notification_id: str, number: str, who: Prin
     }
     try:
         inc = incidents_api._associate(doc, who)
-    except manual.ManualError as exc:
-        out.refused.append(f"Not associated with {number!r} on {notification_id}: {exc.reason}")
-        return out
-    except ApiError as exc:
-        out.refused.append(f"Not associated with {number!r} on {notification_id}: {exc.reason}")
+    except (manual.ManualError, ApiError) as exc:
+        out.refused.append(f"Not associated with {number} on {notification_id}: {_reason(exc)}")
         return out
     count = len(inc.get("eventIds") or event_ids)
     out.done.append(
