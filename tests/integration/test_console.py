@@ -477,3 +477,31 @@ def test_the_api_docs_render_offline_and_authorize_works(
     assert status.inner_text().strip() == "200"
     shot(page, shots, "api-docs")
     assert not outside, f"the docs page reached outside incman: {outside}"
+
+
+def test_the_create_incident_menu_works_from_the_keyboard(stack: Any, page: Any) -> None:
+    prefix = unique("cons-keys")
+    (event_id,) = _events(stack.client, prefix, 1)
+    sign_in(page, stack.url, "oncall1", OPERATOR_PASSWORD)
+    _show(page, stack, prefix)
+    page.focus(f'input[value="{event_id}"]')
+    page.keyboard.press("Space")
+    assert page.inner_text("#selection-count") == "1 selected"
+    page.focus("#create-menu-button")
+    page.keyboard.press("Enter")
+    assert page.get_attribute("#create-menu-button", "aria-expanded") == "true"
+    focused = "document.activeElement.textContent.trim()"
+    assert page.evaluate(focused) == "snow-console"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(focused) == "Associate…"
+    page.keyboard.press("Escape")
+    assert page.locator("#create-menu-list").is_hidden()
+    assert page.evaluate("document.activeElement.id") == "create-menu-button"
+    page.keyboard.press("Enter")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")  # Associate… opens the dialog, its field focused
+    assert page.locator("#associate-dialog").is_visible()
+    assert page.evaluate("document.activeElement.id") == "incident-number"
+    page.keyboard.press("Escape")  # the dialog closes, nothing is sent
+    assert page.locator("#associate-dialog").is_hidden()
+    assert stack.client.get(f"/api/v1/events/{event_id}").json()["incidents"] == []

@@ -80,7 +80,7 @@ async def event_page(
     return render(request, who, "event.html", menu=menu, back=request.url.path, **found)
 
 
-@router.get("/console/devices/{device}")
+@router.get("/console/devices/{device:path}")
 async def device_page(
     device: str, request: Request, who: Session = Depends(signed_in)
 ) -> HTMLResponse:
