@@ -3,7 +3,6 @@ API, each answered with what happened to every event and its incidents (or why n
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +17,6 @@ from incman.store.catalog import Catalog, get_catalog
 from incman.store.db import session_scope
 from incman.store.models import OPEN_EVENT_STATUSES, Action, Event
 from incman.store.queries import linked_incidents
-
-log = logging.getLogger(__name__)
 
 OPS = {
     "acknowledge": (event_ops.acknowledge, "acknowledged"),
@@ -119,10 +116,18 @@ def _one_event(event_id: str, op: str, user: str) -> tuple[bool, str]:
         return True, "; ".join([text, *follows])
 
 
+def _too_many(event_ids: list[str], out: Outcome) -> list[str]:
+    if len(event_ids) > MAX_EVENTS:
+        out.refused.append(
+            f"{len(event_ids) - MAX_EVENTS} events left alone: at most {MAX_EVENTS} at a time"
+        )
+    return event_ids[:MAX_EVENTS]
+
+
 def act_on_events(event_ids: list[str], op: str, who: Principal) -> Outcome:
     """Acknowledge, close or re-open each event (each in its own transaction)."""
     out = Outcome()
-    for event_id in event_ids[:MAX_EVENTS]:
+    for event_id in _too_many(event_ids, out):
         ok, line = _one_event(event_id, op, who.name)
         (out.done if ok else out.refused).append(line)
     return out
@@ -130,7 +135,7 @@ def act_on_events(event_ids: list[str], op: str, who: Principal) -> Outcome:
 
 def add_notes(event_ids: list[str], text: str, who: Principal) -> Outcome:
     out = Outcome()
-    for event_id in event_ids[:MAX_EVENTS]:
+    for event_id in _too_many(event_ids, out):
         with session_scope() as session:
             event = session.get(Event, event_id)
             if event is None:
