@@ -86,7 +86,8 @@ class UserDef:
     name: str
     role: str
     groups: tuple[str, ...] = ()
-    api_key_sha256: str = ""
+    api_key_sha256: str = field(default="", repr=False)
+    password_hash: str = field(default="", repr=False)  # Argon2id, for the event console
 
 
 @dataclass
@@ -207,11 +208,20 @@ def parse_user(raw: Any, where: str) -> UserDef:
     key_hash = raw.get("api_key_sha256") or ""
     if not key_hash and raw.get("api_key"):
         key_hash = hashlib.sha256(str(raw["api_key"]).encode()).hexdigest()
+    password_hash = raw.get("password_hash") or ""
+    if password_hash and not (
+        isinstance(password_hash, str) and password_hash.startswith("$argon2")
+    ):
+        raise CatalogError(
+            f"{where}.password_hash: an Argon2 hash is required "
+            "(python -m incman.api.console.make_password makes one)"
+        )
     return UserDef(
         name=raw["name"],
         role=role,
         groups=_str_list(raw.get("groups"), f"{where}.groups"),
         api_key_sha256=str(key_hash).lower(),
+        password_hash=password_hash,
     )
 
 

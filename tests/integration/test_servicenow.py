@@ -146,7 +146,7 @@ def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
     assert inc["url"] == f"{sim.url}/incident.do?sys_id={rec['sys_id']}"
     assert client.get(f"/api/v1/events/{event_id}").json()["incident"] == inc["number"]
     assert (rec["short_description"], rec["impact"], rec["urgency"]) == ("Disk full", "1", "1")
-    assert f"/api/v1/events/{event_id}" in rec["description"]
+    assert f"/console/events/{event_id}" in rec["description"]
 
     again = send(client, device)  # a re-occurrence → a work note
     assert (again["eventId"], again["count"]) == (event_id, 2)
