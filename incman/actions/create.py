@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from incman.domain.lifecycle import (
     decide_new_event,
 )
 from incman.domain.mapping import apply_field_mapping
-from incman.domain.mapping_context import build_context
+from incman.domain.mapping_context import DmdView, build_context
 from incman.integrations.base import (
     REOPEN,
     STATUS,
@@ -62,17 +62,9 @@ class Claim:
 
 def latest_incident(session: Session, notif_id: str, dedupid: str) -> Incident | None:
     """The incident an event with this dedupid would join: the open one for this
-    notification+dedupid, else the last one linked to an event with this dedupid that has
-    not aged out (manual associations included)."""
-    inc = session.scalars(
-        select(Incident).where(
-            Incident.notification_id == notif_id,
-            Incident.dedupid == dedupid,
-            Incident.state.in_(OPEN_INCIDENT_STATES),
-        )
-    ).first()
-    if inc is not None:
-        return inc
+    notification+dedupid, else the last one linked to an event with this dedupid. Either way
+    only through an event that has not aged out (the seed: "an existing event that has not
+    yet aged out"), manual associations included; a claim still PENDING always counts."""
     linked = (
         select(EventIncident.incident_id)
         .join(Event, Event.id == EventIncident.event_id)
@@ -82,6 +74,17 @@ def latest_incident(session: Session, notif_id: str, dedupid: str) -> Incident |
             Event.status != "Aged",
         )
     )
+    inc = session.scalars(
+        select(Incident).where(
+            Incident.notification_id == notif_id,
+            Incident.dedupid == dedupid,
+            Incident.state.in_(OPEN_INCIDENT_STATES),
+            Incident.detached.is_(False),
+            or_(Incident.state == "PENDING", Incident.id.in_(linked)),
+        )
+    ).first()
+    if inc is not None:
+        return inc
     return session.scalars(
         select(Incident)
         .where(Incident.id.in_(linked))
@@ -135,6 +138,7 @@ class Plan:
     decision: str  # a lifecycle decision: create, associate, reopen, create_warn
     incident: Incident | None = None  # the incident it would join or re-open
     linked_to: str | None = None  # already linked to this incident (a re-delivered create)
+    detach: str | None = None  # an open incident whose events all aged out: set aside
 
     @property
     def creates(self) -> bool:
@@ -159,7 +163,23 @@ def plan_association(session: Session, job: Job, event: Event) -> Plan:
             inc.number if inc else "?",
             job.notif.id,
         )
-    return Plan(decision, inc)
+    plan = Plan(decision, inc)
+    if plan.creates:
+        plan.detach = _aged_out_incident(session, job.notif.id, event.dedupid)
+    return plan
+
+
+def _aged_out_incident(session: Session, notif_id: str, dedupid: str) -> str | None:
+    """An open incident of this dedupid that latest_incident passed over: every event of it
+    aged out. The new incident takes its place (it stays open remotely and is polled)."""
+    return session.scalars(
+        select(Incident.id).where(
+            Incident.notification_id == notif_id,
+            Incident.dedupid == dedupid,
+            Incident.state.in_(("OPEN", "ASSIGNED")),
+            Incident.detached.is_(False),
+        )
+    ).first()
 
 
 def _carry_out(session: Session, job: Job, event: Event, plan: Plan) -> Claim:
@@ -176,6 +196,13 @@ def _carry_out(session: Session, job: Job, event: Event, plan: Plan) -> Claim:
         ).rowcount
         if not reopened:  # another worker re-opened it first
             decision = ASSOCIATE
+    if plan.detach is not None:
+        session.execute(
+            update(Incident)
+            .where(Incident.id == plan.detach)
+            .values(detached=True, updated_at=utcnow())
+        )
+        log.info("incident %s set aside: its events aged out (%s)", plan.detach, event.dedupid)
     if plan.creates or inc is None:
         inc = _new_incident(job, event)
         session.add(inc)
@@ -213,11 +240,13 @@ def _claim_incident(job: Job, event: Event) -> Claim | None:
 def build_fields(job: Job, event: Event) -> dict[str, Any]:
     doc = event_document_from_row(event)
     urls = event_urls(event.id, event.device)
-    device = get_catalog().devices.get(event.device)
+    catalog = get_catalog()
+    device = catalog.devices.get(event.device)
     defaults = job.plugin.default_fields(doc, device, urls)
     if not job.notif.field_mapping:
         return defaults
-    context = build_context(doc, device, urls, defaults)
+    dmd = DmdView(catalog.devices, catalog.configuration_view())
+    context = build_context(doc, device, urls, defaults, dmd)
     return apply_field_mapping(defaults, job.notif.field_mapping, context)
 
 

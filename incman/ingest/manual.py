@@ -192,6 +192,7 @@ def associate_manual(
                 Incident.notification_id == notif.id,
                 Incident.dedupid == origin.dedupid,
                 Incident.state.in_(OPEN_INCIDENT_STATES),
+                Incident.detached.is_(False),
             )
         ).first()
         inc = Incident(

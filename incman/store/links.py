@@ -90,6 +90,8 @@ def event_urls(event_id: str, device: str) -> dict[str, str]:
         "eventUrl": f"{base}/api/v1/events/{event_id}",
         "eventsUrl": f"{base}/api/v1/events?device={dev}",
         "deviceUrl": f"{base}/api/v1/events?device={dev}",
+        # The seed's 3.0.0 SmartView link: the event in the event console.
+        "smartViewUrl": f"{base}/console/events/{event_id}",
     }
     for action, key in (("acknowledge", "ackUrl"), ("close", "closeUrl"), ("reopen", "reopenUrl")):
         urls[key] = f"{base}/links/{sign_action(action, event_id)}"

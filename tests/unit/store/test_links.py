@@ -54,6 +54,8 @@ def test_event_urls_are_plain_links_under_the_public_url() -> None:
     urls = event_urls("ev-9", "db 01")
     assert urls["eventUrl"] == "https://incman.example.org/api/v1/events/ev-9"
     assert urls["deviceUrl"] == "https://incman.example.org/api/v1/events?device=db%2001"
+    # seed 000, 3.0.0: "Add SmartView Urls for supported systems (urls/smartViewUrl)"
+    assert urls["smartViewUrl"] == "https://incman.example.org/console/events/ev-9"
     for key in ("ackUrl", "closeUrl", "reopenUrl"):
         assert urls[key].startswith("https://incman.example.org/links/")
         assert "[code]" not in urls[key]
