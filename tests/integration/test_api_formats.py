@@ -604,11 +604,27 @@ def test_entity_incident_lifecycle(client: Client) -> None:
     assert removed.status_code == 200 and removed.json()["status"] == "Closed"
 
 
-SEED_002_FIELDS = (
-    "id entityId data acknowledgedBy acknowledgementTimestamp clearTimestamp comment "
-    "commentedBy commentTimestamp entityType localTimestamp parentChainId state text "
-    "timestamp type branchId reason removed"
-).split()
+SEED_002_FIELDS = [
+    "id",
+    "entityId",
+    "data",
+    "acknowledgedBy",
+    "acknowledgementTimestamp",
+    "clearTimestamp",
+    "comment",
+    "commentedBy",
+    "commentTimestamp",
+    "entityType",
+    "localTimestamp",
+    "parentChainId",
+    "state",
+    "text",
+    "timestamp",
+    "type",
+    "branchId",
+    "reason",
+    "removed",
+]
 
 
 def test_entity_incidents_read_back_in_the_seeds_shape(client: Client) -> None:

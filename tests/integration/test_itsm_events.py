@@ -143,15 +143,52 @@ def test_a_template_with_a_workflow(client: Client) -> None:
     assert unknown.status_code == 422 and unknown.json()["field"] == "template_id"
 
 
-SEED_RESPONSE = (
-    "service_instance organization completion_reason completed_at desired_completion_at "
-    "requested_by created_by created_at category sourceID downtime_start_at updated_at "
-    "supplier resolution_target_at requester_resolution_target_at new_assignment grouping "
-    "grouped_into member resolution_duration supplier_requestID subject response_target_at "
-    "id requested_for problem workflow project ci downtime_end_at impact team status source "
-    "next_target_at template custom_fields waiting_until reviewed satisfaction "
-    "knowledge_article urgent addressed feedback"
-).split()
+SEED_RESPONSE = [
+    "service_instance",
+    "organization",
+    "completion_reason",
+    "completed_at",
+    "desired_completion_at",
+    "requested_by",
+    "created_by",
+    "created_at",
+    "category",
+    "sourceID",
+    "downtime_start_at",
+    "updated_at",
+    "supplier",
+    "resolution_target_at",
+    "requester_resolution_target_at",
+    "new_assignment",
+    "grouping",
+    "grouped_into",
+    "member",
+    "resolution_duration",
+    "supplier_requestID",
+    "subject",
+    "response_target_at",
+    "id",
+    "requested_for",
+    "problem",
+    "workflow",
+    "project",
+    "ci",
+    "downtime_end_at",
+    "impact",
+    "team",
+    "status",
+    "source",
+    "next_target_at",
+    "template",
+    "custom_fields",
+    "waiting_until",
+    "reviewed",
+    "satisfaction",
+    "knowledge_article",
+    "urgent",
+    "addressed",
+    "feedback",
+]
 
 
 def test_the_whole_response_body_on_create_and_update(client: Client) -> None:
