@@ -190,6 +190,9 @@ def test_a_new_incident_with_a_warning_where_it_cannot_reopen(
     new = record_of(client, sim, second)
     assert new.number != old.number and old.status == "closed"
     warning = f"cannot re-open incidents: a new incident instead of re-opening {old.number}"
-    wait_for(
-        lambda: any(warning in w.output() for w in stack.workers), what="the warning in the log"
-    )
+
+    def logged() -> bool:
+        lines = [line for w in stack.workers for line in w.output().splitlines()]
+        return any(warning in line and "WARNING" in line for line in lines)
+
+    wait_for(logged, what="the warning in the worker's log")
