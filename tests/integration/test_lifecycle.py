@@ -45,7 +45,7 @@ CONFIG: dict[str, Any] = {
             "smart, ${urls/smartViewUrl}\n"
             "room, ${dmd/devices/mapped-db01/room}\n"
             "peer, ${python: dmd.Devices.findDevice('mapped-db02').titleOrId()}\n"
-            "notifications, ${python: len(dmd.notifications)}\n"
+            "aged_via, ${python: dmd.notifications['aged']['integration']}\n"
             "secret, ${python: 'config' in dmd.notifications['mapped']}",
         },
         {"id": "aged", "integration": "debug", "triggers": ["aged"]},
@@ -465,7 +465,7 @@ def test_field_mapping_takes_the_seeds_other_names(client: Client) -> None:
     assert fields["smart"] == f"http://127.0.0.1:8000/console/events/{event_id}"
     assert fields["room"] == "Paris-2"
     assert fields["peer"] == "Standby database"
-    assert fields["notifications"] == len(CONFIG["notifications"])
+    assert fields["aged_via"] == "debug"  # another notification's definition
     assert fields["secret"] is False  # no plugin config (secrets) through dmd
 
 
