@@ -163,6 +163,44 @@ def create_manual(
     return [_claim_manual(session, notif, group, name, now) for group in groups_of_events]
 
 
+def _typed_incident(
+    session: Session, notif: NotificationDef, number: str, origin: Event, now: datetime
+) -> Incident:
+    """The incident with the number the operator typed: the one known, else a new OPEN one
+    (under the origin event's dedupid unless an open incident holds it already)."""
+    inc = session.scalars(
+        select(Incident)
+        .where(Incident.notification_id == notif.id, Incident.number == number)
+        .order_by(Incident.created_at.desc())
+    ).first()
+    if inc is not None:
+        return inc
+    taken = session.scalars(
+        select(Incident.id).where(
+            Incident.notification_id == notif.id,
+            Incident.dedupid == origin.dedupid,
+            Incident.state.in_(OPEN_INCIDENT_STATES),
+            Incident.detached.is_(False),
+        )
+    ).first()
+    inc = Incident(
+        id=str(uuid.uuid4()),
+        notification_id=notif.id,
+        integration=notif.integration,
+        dedupid=origin.dedupid if taken is None else f"manual:{number}",
+        correlation_key=uuid.uuid4().hex,
+        number=number,
+        state="OPEN",
+        origin_event_id=origin.id,
+        manual=True,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(inc)
+    session.flush()
+    return inc
+
+
 def associate_manual(
     session: Session,
     catalog: Catalog,
@@ -179,37 +217,8 @@ def associate_manual(
         raise ManualError(422, "incident: the incident number is required", "incident")
     notif = _notification(catalog, notification_id, name, role, groups)
     events = _events(session, event_ids)
-    inc = session.scalars(
-        select(Incident)
-        .where(Incident.notification_id == notif.id, Incident.number == number)
-        .order_by(Incident.created_at.desc())
-    ).first()
     now = utcnow()
-    if inc is None:
-        origin = events[0]
-        taken = session.scalars(
-            select(Incident.id).where(
-                Incident.notification_id == notif.id,
-                Incident.dedupid == origin.dedupid,
-                Incident.state.in_(OPEN_INCIDENT_STATES),
-                Incident.detached.is_(False),
-            )
-        ).first()
-        inc = Incident(
-            id=str(uuid.uuid4()),
-            notification_id=notif.id,
-            integration=notif.integration,
-            dedupid=origin.dedupid if taken is None else f"manual:{number}",
-            correlation_key=uuid.uuid4().hex,
-            number=number,
-            state="OPEN",
-            origin_event_id=origin.id,
-            manual=True,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(inc)
-        session.flush()
+    inc = _typed_incident(session, notif, number, events[0], now)
     for ev in events:
         link = session.get(EventIncident, (ev.id, notif.id))
         if link is None:
