@@ -220,6 +220,11 @@ class SimApp:
     def expire_logins(self) -> None:
         """Forget the sessions or tokens handed out by logins (fixed credentials stay)."""
 
+    def login_expired(self) -> SimResponse:
+        """The answer to a call whose login has just expired (fault `401`), in the system's
+        own shape: a 401 for most, something else for some (CA SDM: a 400)."""
+        return self.error(401, "Not authenticated")
+
     # -- control -------------------------------------------------------------------------
     def control(self, req: SimRequest) -> SimResponse:
         action = req.path[len("/_sim/") :].strip("/")
@@ -337,7 +342,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault is not None and mode == "401":
             with app.lock:
                 app.expire_logins()
-            resp = app.error(401, "Not authenticated")
+                resp = app.login_expired()
         elif not app.authenticate(req):
             resp = app.error(401, "Not authenticated")
         else:
