@@ -128,6 +128,11 @@ class CasmSim(SimApp):
     def error(self, status: int, message: str) -> SimResponse:
         return _fault(status, message)
 
+    def request_path(self, req: SimRequest) -> str:
+        """The URL path and the operation (`.../logServiceRequest`): faults can aim at one."""
+        action = re.search(r'action="?urn:([A-Za-z]+)', req.headers.get("content-type", ""))
+        return f"{req.path.rstrip('/')}/{action[1]}" if action else req.path
+
     # -- the envelope ------------------------------------------------------------------------
     def handle(self, req: SimRequest) -> SimResponse:
         if req.path.rstrip("/") not in PATHS:

@@ -8,7 +8,8 @@ Control endpoints (no auth, never faulted):
   a session or token to refresh), `slow` (the request is carried out, the answer comes
   `delay` seconds late), `drop` (the connection closes before anything is done),
   `commit_then_drop` (the request is carried out, the answer is lost). `method` and `path`
-  (a substring) limit a fault to some requests. `GET` lists and `DELETE` clears them.
+  (a substring; a SOAP simulator adds the operation: `request_path`) limit a fault to some
+  requests. `GET` lists and `DELETE` clears them.
 - `POST /_sim/records/<id>` — act on a record as a person would (resolve, assign, comment).
 - `GET /_sim/tickets` — every simulator's records in one shape (`Ticket`), for checks that
   hold for every integration (the contract-test table).
@@ -220,6 +221,11 @@ class SimApp:
     def expire_logins(self) -> None:
         """Forget the sessions or tokens handed out by logins (fixed credentials stay)."""
 
+    def request_path(self, req: SimRequest) -> str:
+        """The path faults are matched against and requests are logged with: the URL path,
+        with more for systems whose calls share one URL (a SOAP operation)."""
+        return req.path
+
     def login_expired(self) -> SimResponse:
         """The answer to a call whose login has just expired (fault `401`), in the system's
         own shape: a 401 for most, something else for some (CA SDM: a 400)."""
@@ -330,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
             except SimError as exc:
                 self._send(exc.response)
             return
-        fault = app.faults.take(req.method, req.path)
+        fault = app.faults.take(req.method, app.request_path(req))
         mode = fault.mode if fault else ""
         resp: SimResponse | None = None
         if fault is not None and mode == "drop":
@@ -354,7 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
         app.requests.append(
             {
                 "method": req.method,
-                "path": req.path,
+                "path": app.request_path(req),
                 "query": req.query,
                 "status": resp.status if resp and mode != "commit_then_drop" else None,
                 "fault": mode or None,
