@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from helpers import Client, created_incident, unique, wait_for
 
 from incman.sync.poll import poll_notification
@@ -235,3 +236,32 @@ def test_reopen_of_a_closed_incident_opens_a_new_one(client: Client, sim: SimCon
     assert records(sim, new["correlationKey"])[0]["status"] == "OP"
     assert record(sim, old["number"])["status"] == "CL"  # left as the person closed it
     no_dead_actions(client, "sdm-final")
+
+
+def test_the_simulator_answers_one_match_as_an_object_and_more_as_a_list() -> None:
+    with SimServer(CasdmSim(password=PASSWORD)) as server:
+        base = f"{server.url}/caisd-rest"
+        login = requests.post(
+            f"{base}/rest_access",
+            data="<rest_access/>",
+            auth=("servicedesk", PASSWORD),
+            headers={"Content-Type": "application/xml", "Accept": "application/json"},
+            timeout=10,
+        )
+        assert login.status_code == 201
+        key = login.json()["rest_access"]["access_key"]
+        assert isinstance(key, int)  # numeric text comes back as a JSON number
+        headers = {"X-AccessKey": str(key), "Accept": "application/json"}
+
+        def search(where: str) -> dict[str, Any]:
+            resp = requests.get(f"{base}/cnt", params={"WC": where}, headers=headers, timeout=10)
+            assert resp.status_code == 200, resp.text
+            return dict(resp.json()["collection_cnt"])
+
+        assert isinstance(search("userid = 'tester'")["cnt"], dict)
+        assert len(search("userid = 'tester' OR userid = 'oncall1'")["cnt"]) == 2
+        assert "cnt" not in search("userid = 'nobody'")
+        bad = requests.get(f"{base}/cnt", params={"WC": "nosuch = 1"}, headers=headers, timeout=10)
+        assert bad.status_code == 400
+        no_json = requests.post(f"{base}/in", data="{}", headers=headers, timeout=10)
+        assert no_json.status_code == 415

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from helpers import Client, created_incident, unique, wait_for
 from sqlalchemy import select
 
-from incman.integrations.casm import marker
+from incman.integrations.casm import envelope, marker
 from incman.store.catalog import get_catalog
 from incman.store.db import session_scope
 from incman.store.plugins import make_plugin
@@ -280,3 +281,41 @@ def test_reopen_of_a_closed_request_opens_a_new_one(client: Client, sim: SimCont
     assert record(sim, number)["ticket_status"] == "New"
     assert record(sim, old["number"])["ticket_status"] == "Closed"
     no_dead_actions(client, "casm-final")
+
+
+def _post(sim: SimControl, body: bytes, operation: str, **headers: str) -> Any:
+    content_type = f'application/soap+xml;charset=UTF-8;action="urn:{operation}"'
+    return requests.post(
+        f"{sim.url}/servicedesk/webservices/ServiceRequest.ServiceRequestHttpSoap12Endpoint/",
+        data=body,
+        headers={"Content-Type": content_type, **headers},
+        timeout=10,
+    )
+
+
+def test_the_simulator_refuses_envelopes_the_service_would() -> None:
+    with SimServer(CasmSim(username=USER, password=PASSWORD, multipart=False)) as server:
+        sim = SimControl(server.url)
+        good = envelope("addWorklog", (USER, PASSWORD), {"workglogBean": {"row_id": "1"}})
+        soap11 = good.replace(
+            b"http://www.w3.org/2003/05/soap-envelope", b"http://schemas.xmlsoap.org/soap/envelope/"
+        )
+        unknown = envelope("logServiceRequest", (USER, PASSWORD), {"srqBean": {"summary": "x"}})
+        cases = [
+            (soap11, "addWorklog", {}, "SOAP 1.2 Envelope expected"),
+            (good, "logServiceRequest", {}, "Operation not found"),
+            (good, "addWorklog", {"SOAPAction": "urn:logServiceRequest"}, "does not match"),
+            (unknown, "logServiceRequest", {}, "Unexpected subelement"),
+            (
+                good.replace(b"<wrap:credentials>", b"<wrap:credentials><x/>"),
+                "addWorklog",
+                {},
+                "Unexpected",
+            ),
+        ]
+        for body, operation, headers, reason in cases:
+            resp = _post(sim, body, operation, **headers)
+            assert (resp.status_code, reason in resp.text) == (400, True), resp.text
+        resp = _post(sim, good, "addWorklog")  # well-formed, but no such request: in-band
+        assert resp.status_code == 200 and "<bean:responseStatus>FAILURE" in resp.text
+        assert resp.headers["Content-Type"].startswith("application/soap+xml")
