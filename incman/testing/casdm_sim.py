@@ -33,6 +33,7 @@ from incman.testing.simbase import (
 
 BASE = "/caisd-rest"
 EXPIRED = "Invalid REST Access Key"
+# OP/WIP/RE/CL are confirmed; unverified: ACK and CNCL, and the names shown
 STATUSES = {
     "OP": "Open",
     "WIP": "Work In Progress",
@@ -41,6 +42,7 @@ STATUSES = {
     "CL": "Closed",
     "CNCL": "Cancelled",
 }
+# unverified: the code ranges of priority, impact, urgency and severity (0-5 / 1-5 here)
 CODES: dict[str, dict[str, str]] = {
     "status": STATUSES,
     "priority": {"0": "None", "1": "1", "2": "2", "3": "3", "4": "4", "5": "5"},
@@ -57,6 +59,7 @@ CODE_TABLE = {
 }
 CONTACT_FIELDS = ("customer", "assignee", "log_agent")
 PLAIN_FIELDS = ("summary", "description", "external_system_ticket", "category", "type")
+# LOG is confirmed (activity logs made through the web services); unverified: the others
 ACTIVITY_TYPES = {"LOG": "Log Comment", "RE": "Resolve", "ST": "Update Status", "TR": "Transfer"}
 INACTIVE = ("CL", "CNCL")
 IN_ATTRS = frozenset(
@@ -216,6 +219,7 @@ class CasdmSim(SimApp):
         self.contacts: dict[str, dict[str, str]] = {}
         for userid, combo in {**DEFAULT_CONTACTS, self.username: self.username}.items():
             self.contacts[_uuid()] = {"userid": userid, "combo_name": combo}
+        # unverified: that a group's COMMON_NAME is its last_name (contacts: combo_name)
         self.groups = {_uuid(): {"last_name": n} for n in ("Service Desk", "Database Team")}
         self.incidents: dict[str, dict[str, Any]] = {}
         self.logs: dict[str, list[dict[str, Any]]] = {}
@@ -240,7 +244,8 @@ class CasdmSim(SimApp):
 
     def _login(self, req: SimRequest) -> SimResponse:
         if basic_credentials(req.headers) != (self.username, self.password):
-            raise _text(401, "Authorization failed")
+            raise _text(401, "Authorization failed")  # unverified: the status of a bad login
+        # unverified: that a login body other than XML is refused (clients send XML)
         if "xml" not in req.headers.get("content-type", ""):
             raise _text(415, "Unsupported Media Type: the login body is XML")
         try:
@@ -266,7 +271,7 @@ class CasdmSim(SimApp):
 
     def _caller(self, req: SimRequest) -> str:
         key = req.headers.get("x-accesskey", "")
-        if not key:
+        if not key:  # unverified: the answer to a call without a key
             raise _text(401, "Authorization required: no X-AccessKey")
         found = self.keys.get(key)
         if found is None or found["expires"] <= _now():
@@ -378,7 +383,7 @@ class CasdmSim(SimApp):
 
     def _update(self, req: SimRequest, ident: str) -> SimResponse:
         record = self._find(ident)
-        if record is None:
+        if record is None:  # unverified: that an update of a missing id is where it comes
             raise _text(409, "Invalid number of rows (0) affected")
         attrs = req.body.get("in") if isinstance(req.body, dict) else None
         new = dict(record)
@@ -391,6 +396,8 @@ class CasdmSim(SimApp):
         return SimResponse(200, {"in": self._render_in(record, req)})
 
     def _status_changed(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """A status change: dates, `active`, and an activity log of type ST."""
+        # unverified: that a status change written through REST logs an ST activity itself
         if new["status"] == old["status"]:
             return
         now = str(_now())
@@ -446,7 +453,7 @@ class CasdmSim(SimApp):
 
     def _incident(self, ident: str) -> dict[str, Any]:
         record = self._find(ident)
-        if record is None:
+        if record is None:  # unverified: a read of a missing id answers 404
             raise _text(404, f"in {ident} not found")
         return record
 
@@ -457,6 +464,7 @@ class CasdmSim(SimApp):
         return [a.strip() for a in asked.split(",") if a.strip() in record]
 
     def _code_ref(self, field: str, code: str) -> dict[str, Any]:
+        # unverified: the row ids of code tables and the shape of `link`
         table = CODE_TABLE[field]
         row = list(CODES[field]).index(code) + 5200 if code in CODES[field] else 0
         return {

@@ -42,6 +42,8 @@ _WORKLOG_FIELDS = """item_id row_id ticket_identifier ticket_type work_actual_da
     work_modified_by_contact_id work_modified_date work_time_spent work_type work_type_code
     work_view_type"""
 WORKLOG_FIELDS = frozenset(_WORKLOG_FIELDS.split())
+# unverified: the ticket statuses, impact/urgency names, the contacts and groups checked, and
+# the formats of row_id and ticket_identifier (the bean fields themselves are confirmed)
 STATUSES = ("New", "Active", "Queued", "Pending", "Resolved", "Closed", "Cancelled")
 FINAL = ("Closed", "Cancelled")
 LEVELS = ("Critical", "High", "Medium", "Low")
@@ -184,8 +186,8 @@ class CasmSim(SimApp):
         creds = _children(element[0], BEANS, frozenset({"userName", "userPassword"}))
         settings = _children(element[1], BEANS, frozenset({"responseFormat"}))
         fmt = settings.get("responseFormat", "JSON").upper()
-        if fmt not in ("JSON", "XML"):
-            raise SoapFault(f"responseFormat {fmt}: JSON or XML")  # beans: only through code
+        if fmt not in ("JSON", "XML"):  # unverified: a JavaBean format is documented, not taken
+            raise SoapFault(f"responseFormat {fmt}: JSON or XML")
         if third == "searchText":
             value: Any = (element[2].text or "").strip()
         else:
@@ -197,6 +199,9 @@ class CasmSim(SimApp):
         if (creds.get("userName"), creds.get("userPassword")) != (self.username, self.password):
             raise Failure(401, "Invalid user name or password")  # unverified: the wording
 
+    # unverified: the result element's name (`return`), its children's namespace and order,
+    # the values of statusCode and responseStatus; a JSON responseText holds the bare bean
+    # (a list for listServiceRequests)
     def _answer(
         self,
         operation: str,
@@ -264,6 +269,8 @@ class CasmSim(SimApp):
         if operation == "logServiceRequest":
             return self._log(bean)
         if operation == "listServiceRequests":
+            # unverified: what the search text is matched against (summary, description and
+            # number here, as a substring)
             needle = str(bean).lower()
             return [
                 dict(r)
@@ -329,6 +336,7 @@ class CasmSim(SimApp):
 
     @staticmethod
     def _priority(record: dict[str, str]) -> str:
+        # unverified: that the service derives the priority from impact and urgency
         levels = [
             LEVELS.index(record[f]) if record[f] in LEVELS else 3
             for f in ("ticket_impact", "ticket_urgency")
