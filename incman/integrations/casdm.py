@@ -126,6 +126,9 @@ class CasdmIntegration(Integration[CasdmConfig]):
 
     access_id = ""  # the rest_access object of the login, for the logout
 
+    def call_budget(self) -> float:
+        return 2 * super().call_budget()  # a create may log in and search first
+
     # -- the login -------------------------------------------------------------------------
     def auth(self, session: HttpClient) -> None:
         session.use_header("Accept", "application/json")
