@@ -125,7 +125,7 @@ def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
         "1",
     )
     assert rec["customer_name"] == CUSTOMER and rec["status"] == "OP"
-    assert f"/api/v1/events/{event_id}" in rec["description"]
+    assert f"/console/events/{event_id}" in rec["description"]
 
     assert send(client, device)["count"] == 2  # a re-occurrence → an activity log
     wait_record(sim, inc["number"], logged("occurred again"), "the re-occur note")

@@ -146,7 +146,7 @@ def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
         "Critical",
     )
     assert (rec["requester_name"], rec["assigned_to_group_name"]) == ("incman", "Service Desk")
-    assert f"/api/v1/events/{event_id}" in rec["description_long"]
+    assert f"/console/events/{event_id}" in rec["description_long"]
     assert mapped(inc["correlationKey"]) == [(rec["row_id"], rec["ticket_identifier"])]
 
     assert send(client, device)["count"] == 2  # a re-occurrence → a worklog
