@@ -22,6 +22,8 @@ BUILTIN: dict[str, str] = {
     "slack": "incman.integrations.slack:SlackIntegration",
     "http": "incman.integrations.generic_http:HttpIntegration",
     "rt": "incman.integrations.rt:RTIntegration",
+    "remedy": "incman.integrations.remedy:RemedyIntegration",
+    "remedyforce": "incman.integrations.remedyforce:RemedyforceIntegration",
 }
 ENTRY_POINT_GROUP = "incman.integrations"
 

@@ -15,6 +15,8 @@ SIMULATORS: dict[str, str] = {
     "jira": "incman.testing.jira_sim:JiraSim",
     "slack": "incman.testing.slack_sim:SlackSim",
     "http": "incman.testing.http_sim:HttpSim",
+    "remedy": "incman.testing.remedy_sim:RemedySim",
+    "remedyforce": "incman.testing.remedyforce_sim:RemedyforceSim",
 }
 
 

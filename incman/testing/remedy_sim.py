@@ -467,7 +467,7 @@ class RemedySim(SimApp):
             )
         if not (values.get("Description") or values.get("Detailed Description")):
             raise ar_error(400, 326, "Required field cannot be blank.", "Description")
-        entry = {f: None for f in WORKLOG_FIELDS}
+        entry: dict[str, Any] = dict.fromkeys(WORKLOG_FIELDS)
         entry.update(values)
         wlg = f"WLG{len(self.worklogs) + 1:012d}"
         entry.update({"Work Log ID": wlg, "Submitter": self.username, "Submit Date": _now()})
