@@ -132,8 +132,9 @@ def _names(text: str) -> list[str]:
 
 class RemedySim(SimApp):
     """Options: the AR user (`username`, `password`), `token_ttl` (seconds a login lasts),
-    the support `people` (Login IDs, also customers) and `groups`, and `answer_values`
-    (whether a create answers the values asked for with `fields=`, or only `Location`)."""
+    the support `people` (Login IDs, also customers) and `groups`, `answer_values`
+    (whether a create answers the values asked for with `fields=`, or only `Location`) and
+    `create_drops` (fields a customised create form does not pass on to the incident)."""
 
     name = "remedy"
 
@@ -145,6 +146,7 @@ class RemedySim(SimApp):
         people: list[str] | str | None = None,
         groups: list[str] | str | None = None,
         answer_values: bool | str = True,
+        create_drops: list[str] | str = "",
     ) -> None:
         super().__init__()
         self.username, self.password = username, password
@@ -157,6 +159,8 @@ class RemedySim(SimApp):
         names = groups if groups is not None else ["Service Desk", "Network Support"]
         self.groups = names.split(",") if isinstance(names, str) else list(names)
         self.answer_values = str(answer_values).lower() in ("1", "true", "yes")
+        drops = create_drops.split(",") if isinstance(create_drops, str) else create_drops
+        self.create_drops = {d.strip() for d in drops if d.strip()}
         self.clock: Callable[[], float] = time.monotonic
         self.tokens: dict[str, float] = {}  # token → when it runs out (self.clock)
         self.reset()
@@ -315,7 +319,7 @@ class RemedySim(SimApp):
         # unverified: without z1D_Action=CREATE the create form opens no incident
         if raw.pop("z1D_Action", None) != "CREATE":
             raise ar_error(400, 326, "Required field cannot be blank.", "z1D_Action")
-        values = {CREATE_NAMES.get(k, k): v for k, v in raw.items()}
+        values = {CREATE_NAMES.get(k, k): v for k, v in raw.items() if k not in self.create_drops}
         for name in (
             "Description",
             "Impact",
