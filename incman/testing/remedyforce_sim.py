@@ -589,6 +589,7 @@ class RemedyforceSim(SimApp):
             "incidents": [self._dump(r) for r in self.records[INCIDENT].values()],
             "users": list(self.records["User"].values()),
             "statuses": list(self.records["BMCServiceDesk__Status__c"].values()),
+            "categories": list(self.records["BMCServiceDesk__Category__c"].values()),
             "limits": {"limit": self.limit, "used": self.used},
             "sessions": len(self.tokens),
         }
