@@ -64,6 +64,7 @@ REASONS = {
     "Closed": ("Automated Resolution Reported", "Infrastructure Change Created"),
     "Cancelled": ("No longer a Causal CI", "Request Cancelled"),
 }  # fmt: skip
+# unverified: the Work Log Type values (from the ITSM UI's list)
 WORK_LOG_TYPES = (
     "General Information", "Email System", "Phone Communication", "Working Log",
     "Customer Communication", "Resolution Communications", "Incident Task / Action",
@@ -85,7 +86,7 @@ WRITABLE = frozenset(
         "Product Categorization Tier 2", "Product Categorization Tier 3", "Resolution Category",
     }
 )  # fmt: skip
-# the create form's names that differ from the interface's
+# the create form's names that differ from the interface's; unverified: "Customer Login ID"
 CREATE_NAMES = {
     "First_Name": "First Name",
     "Last_Name": "Last Name",
@@ -93,6 +94,7 @@ CREATE_NAMES = {
     "Service_Type": "Service Type",
     "Detailed_Decription": "Detailed Decription",  # sic, on both forms
 }
+# unverified: "Re-Opened Date" (the other names are in public answers of HPD:IncidentInterface)
 READ_ONLY = (
     "Request ID", "Entry ID", "Incident Number", "Priority", "Submitter", "Submit Date",
     "Last Modified Date", "Last Resolved Date", "Closed Date", "Re-Opened Date", "First Name",
@@ -191,6 +193,7 @@ class RemedySim(SimApp):
         return ar_error(status, number, text, message if status == 401 else None).response
 
     def _login(self, req: SimRequest) -> SimResponse:
+        # unverified: that a JSON body is refused (the reference names form fields)
         if not req.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             raise ar_error(400, 9093, "The login takes form fields username and password")
         form = {k: v[0] for k, v in parse_qs(req.raw.decode(errors="replace")).items()}
@@ -203,7 +206,7 @@ class RemedySim(SimApp):
     def handle(self, req: SimRequest) -> SimResponse:
         if req.path == "/api/jwt/login" and req.method == "POST":
             return self._login(req)
-        if req.path == "/api/jwt/logout" and req.method == "POST":
+        if req.path == "/api/jwt/logout" and req.method == "POST":  # unverified: answers 204
             self.tokens.pop(req.headers["authorization"][7:].strip(), None)
             return SimResponse(204)
         found = ENTRY_PATH.match(req.path)
@@ -221,6 +224,7 @@ class RemedySim(SimApp):
         }.get((form, req.method, entry_id is not None))
         if route is None:
             if form not in (INTERFACE, CREATE_FORM, WORKLOG):
+                # unverified: the HTTP status of AR's error 303
                 raise ar_error(404, 303, "Form does not exist on server", form)
             raise ar_error(405, 9999, f"{req.method} is not allowed here", form)
         return route()
@@ -249,6 +253,7 @@ class RemedySim(SimApp):
             try:
                 test = parse_qualification(req.query["q"], known)
             except QualificationError as exc:
+                # unverified: AR's number and wording for a qualification it cannot read
                 raise ar_error(400, 1587, "Qualification line error", str(exc)) from None
             rows = [r for r in rows if test(r)]
         try:
@@ -272,6 +277,7 @@ class RemedySim(SimApp):
             None,
         )
         if record is None:
+            # unverified: the HTTP status of AR's error 302
             raise ar_error(404, 302, "Entry does not exist in database", entry_id)
         return record
 
@@ -320,6 +326,7 @@ class RemedySim(SimApp):
         if raw.pop("z1D_Action", None) != "CREATE":
             raise ar_error(400, 326, "Required field cannot be blank.", "z1D_Action")
         values = {CREATE_NAMES.get(k, k): v for k, v in raw.items() if k not in self.create_drops}
+        # unverified: which fields the create form requires
         for name in (
             "Description",
             "Impact",
@@ -367,11 +374,13 @@ class RemedySim(SimApp):
             if name not in WRITABLE:
                 # unverified: AR's number for a field the form does not have
                 raise ar_error(400, 314, "The field does not exist on the current form", name)
+            # unverified: that a value outside a selection field's list is AR's error 306
             allowed = CHOICES.get(name)
             if allowed and value is not None and value not in allowed:
                 raise ar_error(
                     400, 306, "Value does not fall within the limits specified for the field", name
                 )
+        # unverified: the 100-character length of the summary field
         if len(str(values.get("Description") or "")) > 100:
             raise ar_error(
                 400,
@@ -380,7 +389,7 @@ class RemedySim(SimApp):
                 "Description (100)",
             )
         group = values.get("Assigned Group")
-        if group and group not in self.groups:
+        if group and group not in self.groups:  # unverified: the ITSM's check and wording
             raise ar_error(400, 1291002, "The Assigned Group is not valid", str(group))
 
     def _apply(
@@ -427,6 +436,7 @@ class RemedySim(SimApp):
     @staticmethod
     def _check_status(old: dict[str, Any], new: dict[str, Any], values: dict[str, Any]) -> None:
         status = new["Status"]
+        # unverified: that the ITSM clears the reason of a resolved incident when it re-opens
         if status != old["Status"] and "Status_Reason" not in values and status not in REASONS:
             new["Status_Reason"] = None  # back to an open status: the old reason goes
         reason = new["Status_Reason"]
@@ -460,6 +470,7 @@ class RemedySim(SimApp):
                 400, 314, "The field does not exist on the current form", sorted(unknown)[0]
             )
         number = values.get("Incident Number")
+        # unverified: the ITSM's check of a work note's incident, its required fields
         if not any(r["Incident Number"] == number for r in self.incidents.values()):
             raise ar_error(400, 1291008, "The Incident Number is not valid", str(number))
         if values.get("Work Log Type") not in WORK_LOG_TYPES:

@@ -33,7 +33,8 @@ DATA_PATH = re.compile(r"^/services/data/v(?P<version>\d+\.\d)/(?P<rest>.*)$")
 INCIDENT = "BMCServiceDesk__Incident__c"
 HISTORY = "BMCServiceDesk__IncidentHistory__c"
 B62 = string.ascii_letters + string.digits
-# object → (Id prefix, the object each reference field points to)
+# object → (Id prefix, the object each reference field points to); unverified: the prefixes of
+# the Remedyforce objects (an org's custom objects get prefixes of their own)
 OBJECTS: dict[str, tuple[str, dict[str, str]]] = {
     "User": ("005", {}),
     "BMCServiceDesk__Status__c": ("a3E", {}),
@@ -182,7 +183,7 @@ class RemedyforceSim(SimApp):
         self.tokens.clear()
 
     def error(self, status: int, message: str) -> SimResponse:
-        if status == 401:
+        if status == 401:  # unverified: the message text (the code is documented)
             return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid").response
         # unverified: Salesforce's code on a 429 (its limits answer 403 REQUEST_LIMIT_EXCEEDED)
         code = {429: "REQUEST_LIMIT_EXCEEDED", 500: "UNKNOWN_EXCEPTION"}.get(
@@ -190,6 +191,7 @@ class RemedyforceSim(SimApp):
         )
         return sf_error(status, code, message).response
 
+    # unverified: the exact error and error_description texts of the token endpoint
     def _token(self, req: SimRequest) -> SimResponse:
         form = {k: v[0] for k, v in parse_qs(req.raw.decode(errors="replace")).items()}
         if form.get("client_id") != self.client[0]:
@@ -245,6 +247,7 @@ class RemedyforceSim(SimApp):
         found = DATA_PATH.match(req.path)
         if not found:
             raise sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        # unverified: the message text (403 REQUEST_LIMIT_EXCEEDED is documented)
         if self.limit and self.used >= self.limit:
             raise sf_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         self.used += 1
@@ -254,7 +257,9 @@ class RemedyforceSim(SimApp):
         )
         resp = self._route(req, version, parts)
         if self.limit:
-            resp.headers["Sforce-Limit-Info"] = f"api-usage={self.used}/{self.limit}"
+            resp.headers[
+                "Sforce-Limit-Info"
+            ]  # unverified: sent on every answer = f"api-usage={self.used}/{self.limit}"
         return resp
 
     def _route(self, req: SimRequest, version: float, parts: list[str]) -> SimResponse:
@@ -314,8 +319,10 @@ class RemedyforceSim(SimApp):
             return {*READ_ONLY[HISTORY], *OBJECTS[HISTORY][1], "BMCServiceDesk__note__c"}
         return set().union(*(r.keys() for r in self.records[obj].values())) | {"Id"}
 
+    # unverified: the wording of INVALID_FIELD, MALFORMED_ID, FIELD_INTEGRITY_EXCEPTION,
+    # INVALID_CROSS_REFERENCE_KEY and STRING_TOO_LONG messages; the field lengths
     def _check(self, obj: str, values: dict[str, Any]) -> None:
-        if obj not in READ_ONLY:
+        if obj not in READ_ONLY:  # unverified: the integration user may not change these
             raise sf_error(
                 403, "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id"
             )
@@ -407,6 +414,7 @@ class RemedyforceSim(SimApp):
                     "Resolution is required to close an incident",
                     ["BMCServiceDesk__incidentResolution__c"],
                 )
+            # unverified: that state__c and closeDateTime__c follow the status this way
             if record.get("BMCServiceDesk__state__c", True) and not is_open:
                 new["BMCServiceDesk__closeDateTime__c"] = _now()
             elif is_open:
@@ -448,7 +456,7 @@ class RemedyforceSim(SimApp):
                 201, {"id": record["Id"], "success": True, "errors": [], "created": True}
             )
         self._write(obj, matches[0], body)
-        if version < 46.0:
+        if version < 46.0:  # unverified: the version from which an update answers 200
             return SimResponse(204)
         return SimResponse(
             200, {"id": matches[0]["Id"], "success": True, "errors": [], "created": False}
@@ -501,6 +509,7 @@ class RemedyforceSim(SimApp):
                 out[name] = record.get(name)
         return out
 
+    # unverified: the form of the query locator in nextRecordsUrl
     def _answer(self, rows: list[dict[str, Any]], version: str) -> SimResponse:
         page, rest = rows[: self.query_batch], rows[self.query_batch :]
         body: dict[str, Any] = {"totalSize": len(rows), "done": not rest, "records": page}
