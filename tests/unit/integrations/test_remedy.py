@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,8 @@ from incman.integrations.errors import (
     TransientError,
 )
 from incman.integrations.remedy import RemedyIntegration
+from incman.integrations.remedyforce import RemedyforceIntegration
+from incman.testing.procs import free_port, wait_port
 from incman.testing.registry import make_simulator
 from incman.testing.remedy_sim import RemedySim
 from incman.testing.simbase import SimControl, SimServer
@@ -324,3 +328,40 @@ def test_simulator_options() -> None:
     sim = make_simulator("remedy", {"token_ttl": "5", "people": "a,b", "answer_values": "no"})
     assert isinstance(sim, RemedySim)
     assert (sim.token_ttl, sorted(sim.people), sim.answer_values) == (5.0, ["a", "b"], False)
+
+
+@pytest.mark.parametrize(
+    ("system", "plugin", "config"),
+    [
+        ("remedy", RemedyIntegration, {"login_id": "allen", "username": "incman"}),
+        (
+            "remedyforce",
+            RemedyforceIntegration,
+            {"client_id": "incman-client", "client_secret": "incman-client-secret"},
+        ),
+    ],
+)
+def test_simulate_command_serves_both_bmc_simulators(
+    system: str, plugin: type[Any], config: dict[str, Any]
+) -> None:
+    """`incman simulate remedy|remedyforce --port N` as a user would start it."""
+    port = free_port()
+    command = [sys.executable, "-m", "incman.cli", "simulate", system, "--port", str(port)]
+    proc = subprocess.Popen(
+        [*command, "--set", "password=demo-pass"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_port("127.0.0.1", port, timeout=20)
+        url = f"http://127.0.0.1:{port}"
+        user = "incman" if system == "remedy" else "incman@incman.example"
+        made = plugin({"url": url, **config, "username": user, "password": "demo-pass"})
+        ref = made.create(made.default_fields(EVENT, None, URLS), "demo")
+        assert made.find("demo") == ref
+        made.shutdown()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert f"{system} simulator at http://127.0.0.1:{port}" in out
