@@ -136,7 +136,7 @@ def test_lifecycle_note_assign_clear_reopen_and_remote_resolve(
         "1-Critical",
         "New",
     )
-    assert f"/api/v1/events/{event_id}" in rec["Detailed Decription"]
+    assert f"/console/events/{event_id}" in rec["Detailed Decription"]
 
     assert send(client, device)["count"] == 2  # a re-occurrence → a work note
     wait_record(
