@@ -64,6 +64,16 @@ def _soql_text(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _json(resp: requests.Response) -> Any:
+    """The answer's JSON (None when empty); an answer that is not JSON is permanent."""
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise PermanentError(f"remedyforce: {resp.request.method} {resp.url}: not JSON") from exc
+
+
 def _states(value: dict[str, str]) -> str | None:
     bad = sorted(v for v in value.values() if v not in INCIDENT_STATES)
     return f"states must be among {', '.join(INCIDENT_STATES)}, not {bad[0]}" if bad else None
@@ -221,13 +231,15 @@ class RemedyforceIntegration(Integration[RemedyforceConfig]):
     def _query(self, soql: str) -> list[dict[str, Any]]:
         """Every record the SOQL query matches, following nextRecordsUrl."""
         records: list[dict[str, Any]] = []
-        answer = self._call("GET", "query", params={"q": soql}).json()
+        answer = _json(self._call("GET", "query", params={"q": soql}))
         while True:
+            if not isinstance(answer, dict):
+                raise PermanentError("remedyforce: a query answered no records")
             records += [r for r in answer.get("records", []) if isinstance(r, dict)]
             following = answer.get("nextRecordsUrl")
             if answer.get("done", True) or not following:
                 return records
-            answer = self._call("GET", f"{self.cfg.url}{following}").json()
+            answer = _json(self._call("GET", f"{self.cfg.url}{following}"))
 
     def _incidents(self, where: str) -> list[dict[str, Any]]:
         fields = f"Id, Name, {STATUS_NAME}, {OPEN_FLAG}, OwnerId, Owner.Username"
@@ -281,7 +293,7 @@ class RemedyforceIntegration(Integration[RemedyforceConfig]):
             raise PermanentError(
                 f"remedyforce: several incidents carry {ext} {correlation_key}", status=300
             )
-        answer = resp.json() if resp.content else {}
+        answer = _json(resp)
         record_id = _text(answer.get("id")) if isinstance(answer, dict) else ""
         if resp.status_code == 200 or (isinstance(answer, dict) and answer.get("created") is False):
             log.info("remedyforce: %s %s existed: updated", ext, correlation_key)
