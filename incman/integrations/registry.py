@@ -24,6 +24,8 @@ BUILTIN: dict[str, str] = {
     "rt": "incman.integrations.rt:RTIntegration",
     "casdm": "incman.integrations.casdm:CasdmIntegration",
     "casm": "incman.integrations.casm:CasmIntegration",
+    "remedy": "incman.integrations.remedy:RemedyIntegration",
+    "remedyforce": "incman.integrations.remedyforce:RemedyforceIntegration",
 }
 ENTRY_POINT_GROUP = "incman.integrations"
 

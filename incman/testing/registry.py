@@ -17,6 +17,8 @@ SIMULATORS: dict[str, str] = {
     "http": "incman.testing.http_sim:HttpSim",
     "casdm": "incman.testing.casdm_sim:CasdmSim",
     "casm": "incman.testing.casm_sim:CasmSim",
+    "remedy": "incman.testing.remedy_sim:RemedySim",
+    "remedyforce": "incman.testing.remedyforce_sim:RemedyforceSim",
 }
 
 

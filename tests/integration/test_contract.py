@@ -40,6 +40,8 @@ from incman.integrations.debug import DebugIntegration
 from incman.integrations.errors import NotSupported, TransientError
 from incman.integrations.generic_http import HttpIntegration
 from incman.integrations.jira import JiraIntegration
+from incman.integrations.remedy import RemedyIntegration
+from incman.integrations.remedyforce import RemedyforceIntegration
 from incman.integrations.rt import RTIntegration
 from incman.integrations.servicenow import ServiceNowIntegration
 from incman.integrations.slack import SlackIntegration
@@ -50,6 +52,8 @@ from incman.testing.casdm_sim import CasdmSim
 from incman.testing.casm_sim import CasmSim
 from incman.testing.http_sim import DEFAULT_TOKEN, HttpSim
 from incman.testing.jira_sim import JiraSim
+from incman.testing.remedy_sim import RemedySim
+from incman.testing.remedyforce_sim import RemedyforceSim
 from incman.testing.rt_server import RT_SERVER, RTServer, rt_installed
 from incman.testing.servicenow_sim import ServiceNowSim
 from incman.testing.simbase import ProxySim, SimApp, SimControl, SimServer, Ticket
@@ -232,6 +236,39 @@ def casdm_row() -> Iterator[Remote]:
             missing=RemoteIncident("999999", "999999"),
             capabilities=ALL_CAPABILITIES,
         )
+def login_row(
+    app: SimApp,
+    plugin: type[Integration[Any]],
+    config: Callable[[str], dict[str, Any]],
+    missing: RemoteIncident,
+    create: tuple[str, str],
+    user: str = "oncall1",
+) -> Iterator[Remote]:
+    """A row for a remote with logins: the faults hit the create (method, path), not the
+    login before it."""
+    with sim_row(app, plugin, config, missing) as remote:
+        control = SimControl(app.base_url)
+
+        def inject(mode: str) -> dict[str, Any]:
+            control.fault(mode, count=1, method=create[0], path=create[1], retry_after=1)
+            return {}
+
+        remote.inject, remote.user = inject, user
+        yield remote
+
+
+def remedy_config(url: str) -> dict[str, Any]:
+    return {"url": url, "username": "incman", "password": "incman-secret", "login_id": "allen"}
+
+
+def remedyforce_config(url: str) -> dict[str, Any]:
+    return {
+        "url": url,
+        "client_id": "incman-client",
+        "client_secret": "incman-client-secret",
+        "username": "incman@incman.example",
+        "password": "incman-secret",
+    }
 
 
 ROWS: dict[str, Callable[[], Any]] = {
@@ -284,6 +321,21 @@ ROWS: dict[str, Callable[[], Any]] = {
         },
         RemoteIncident("9999999", "9999999"),
         marker=lambda key: f"incman:{key}",
+    ),
+    "remedy": lambda: login_row(
+        RemedySim(),
+        RemedyIntegration,
+        remedy_config,
+        RemoteIncident("INC000000099999|INC000000099999", "INC000000099999"),
+        ("POST", "/entry/HPD:IncidentInterface_Create"),
+    ),
+    "remedyforce": lambda: login_row(
+        RemedyforceSim(),
+        RemedyforceIntegration,
+        remedyforce_config,
+        RemoteIncident("a2B5g0000000000AAA", "09999999"),
+        ("PATCH", "/sobjects/BMCServiceDesk__Incident__c/incman_Key__c/"),
+        user="oncall1@incman.example",
     ),
 }
 

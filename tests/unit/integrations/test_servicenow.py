@@ -453,8 +453,8 @@ def test_simulator_registry_checks_options() -> None:
     assert [u["user_name"] for u in sim.users.values()] == ["a", "b"]
     with pytest.raises(ValueError, match="unknown option colour"):
         make_simulator("servicenow", {"colour": "red"})
-    with pytest.raises(ValueError, match="unknown simulator 'remedy'"):
-        make_simulator("remedy")
+    with pytest.raises(ValueError, match="unknown simulator 'nosuchsystem'"):
+        make_simulator("nosuchsystem")
 
 
 def test_oauth_logs_in_once_and_refreshes_an_expired_token() -> None:
