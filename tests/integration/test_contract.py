@@ -236,6 +236,9 @@ def casdm_row() -> Iterator[Remote]:
             missing=RemoteIncident("999999", "999999"),
             capabilities=ALL_CAPABILITIES,
         )
+
+
+@contextmanager
 def login_row(
     app: SimApp,
     plugin: type[Integration[Any]],
