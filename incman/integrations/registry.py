@@ -22,6 +22,8 @@ BUILTIN: dict[str, str] = {
     "slack": "incman.integrations.slack:SlackIntegration",
     "http": "incman.integrations.generic_http:HttpIntegration",
     "rt": "incman.integrations.rt:RTIntegration",
+    "otrs": "incman.integrations.otrs:OTRSIntegration",
+    "pagerduty": "incman.integrations.pagerduty:PagerDutyIntegration",
 }
 ENTRY_POINT_GROUP = "incman.integrations"
 

@@ -15,6 +15,8 @@ SIMULATORS: dict[str, str] = {
     "jira": "incman.testing.jira_sim:JiraSim",
     "slack": "incman.testing.slack_sim:SlackSim",
     "http": "incman.testing.http_sim:HttpSim",
+    "otrs": "incman.testing.otrs_sim:OTRSSim",
+    "pagerduty": "incman.testing.pagerduty_sim:PagerDutySim",
 }
 
 

@@ -46,6 +46,7 @@ class SimRequest:
     headers: dict[str, str]  # lower-case names
     body: Any = None  # parsed JSON, or None
     raw: bytes = b""
+    query_string: str = ""  # as sent, for a simulator that reads repeated parameters
 
     def flag(self, name: str) -> bool:
         return self.query.get(name, "").lower() == "true"
@@ -220,6 +221,12 @@ class SimApp:
     def expire_logins(self) -> None:
         """Forget the sessions or tokens handed out by logins (fixed credentials stay)."""
 
+    def logins_expired(self, req: SimRequest) -> SimResponse:
+        """The `401` fault: forget the logins, then answer as the system answers a request
+        whose login ran out (most: 401; OTRS: HTTP 200 and an AuthFail error)."""
+        self.expire_logins()
+        return self.error(401, "Not authenticated")
+
     # -- control -------------------------------------------------------------------------
     def control(self, req: SimRequest) -> SimResponse:
         action = req.path[len("/_sim/") :].strip("/")
@@ -291,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = None
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
-        return SimRequest(self.command, unquote(parts.path), query, headers, body, raw)
+        return SimRequest(self.command, unquote(parts.path), query, headers, body, raw, parts.query)
 
     def _send(self, resp: SimResponse) -> None:
         payload = b"" if resp.body is None else json.dumps(resp.body).encode()
@@ -336,8 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
             resp = app.server_error()
         elif fault is not None and mode == "401":
             with app.lock:
-                app.expire_logins()
-            resp = app.error(401, "Not authenticated")
+                resp = app.logins_expired(req)
         elif not app.authenticate(req):
             resp = app.error(401, "Not authenticated")
         else:
