@@ -95,7 +95,7 @@ class OTRSConfig(IntegrationConfig):
 
     url: str = url_setting(
         required=True,
-        help="the web service: https://host/otrs/nph-genericinterface.pl/Webservice/<Name>",
+        help="the web service: https://host/otrs/nph-genericinterface.pl/Webservice/NAME",
     )
     username: str = setting(required=True, help="the agent incman acts as (UserLogin)")
     password: str = setting(required=True, secret=True, help="its password")
@@ -121,7 +121,9 @@ class OTRSConfig(IntegrationConfig):
         ("merged", "removed"), help="states that cannot be re-opened (a new ticket instead)"
     )
     state_map: dict[str, str] = setting(
-        {}, check=_states, help="state name → OPEN / ASSIGNED / RESOLVED / CLOSED, over the stock"
+        {},
+        check=_states,
+        help="state name → OPEN / ASSIGNED / RESOLVED / CLOSED, over the stock states",
     )
     user_map: dict[str, str] = setting({}, help="incman user → OTRS agent login")
 
