@@ -51,10 +51,12 @@ STATE_TYPES = {
 }
 OPEN_TYPES = ("new", "open", "pending reminder", "pending auto")
 PRIORITIES = ("1 very low", "2 low", "3 normal", "4 high", "5 very high")
-CHANNELS = {"Email": "1", "Phone": "2", "Internal": "3"}  # the MIME-based ones GI accepts
+# the MIME-based channels the web service accepts; unverified: these ids
+CHANNELS = {"Email": "1", "Phone": "2", "Internal": "3"}
 SENDER_TYPES = ("agent", "system", "customer")
 MIME_TYPES = ("text/plain", "text/html")
 CHARSETS = ("utf8", "utf-8", "iso-8859-1", "iso-8859-15", "us-ascii")
+# unverified: CheckItem's CheckEmail does more (and may look up the domain's MX)
 EMAIL = re.compile(r"^[^@\s<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 ADMIN = "root@localhost"  # OwnerID 1: the owner of every new ticket
 
@@ -319,11 +321,12 @@ class OTRSSim(SimApp):
             if required and not value:
                 raise missing(f"Ticket->{name}ID or Ticket->{name} parameter is required!")
             if value and value not in known:
+                # TicketCreate's texts; unverified: that TicketUpdate's read the same
                 raise invalid(f"Ticket->{name}ID or Ticket->{name} parameter is invalid!")
 
     def _check_article(self, op: str, article: dict[str, Any]) -> dict[str, Any]:
         article = {
-            "AutoResponseType": "auto reply",
+            "AutoResponseType": "auto reply",  # unverified: the sysconfig default's value
             "CommunicationChannel": "Internal",
             "IsVisibleForCustomer": 1,  # the sysconfig default: customers see it
             "SenderType": "agent",
@@ -434,6 +437,7 @@ class OTRSSim(SimApp):
         fields = self._check_fields(op, data.get("DynamicField"))
         ticket_id = self.next_ticket
         self.next_ticket += 1
+        # DateChecksum: date, SystemID 10, counter, check digit (unverified: the digit's sum)
         number = f"{time.strftime('%Y%m%d', time.gmtime())}10{ticket_id:05d}{ticket_id * 7 % 10}"
         ticket: dict[str, Any] = {
             "TicketID": str(ticket_id),
@@ -456,6 +460,7 @@ class OTRSSim(SimApp):
         }
         article_id = self._add_article(ticket, article, user)
         self.tickets_by_id[ticket_id] = ticket
+        # unverified: ids as JSON strings (they come from the database as text)
         return {"TicketID": str(ticket_id), "TicketNumber": number, "ArticleID": article_id}
 
     def _op_TicketUpdate(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -541,6 +546,7 @@ class OTRSSim(SimApp):
                 "TicketHistoryGet.AccessDenied",
                 "TicketHistoryGet: User does not have access to the ticket!",
             )
+        # unverified: the fields of a history entry
         return {"TicketHistory": [{"TicketID": ticket["TicketID"], "History": ticket["history"]}]}
 
     # -- search ------------------------------------------------------------------------------
@@ -612,6 +618,7 @@ class OTRSSim(SimApp):
         except (TypeError, ValueError):
             limit = 500
         found = [t for t in self.tickets_by_id.values() if self._matches(t, data)]
+        # unverified: that the default (SortBy Age, OrderBy Down) lists the newest first
         found.sort(key=lambda t: int(t["TicketID"]), reverse=data.get("OrderBy", "Down") == "Down")
         ids = [t["TicketID"] for t in found[:limit]]
         return {"TicketID": ids} if ids else {}

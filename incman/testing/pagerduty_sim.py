@@ -84,7 +84,7 @@ class PagerDutySim(SimApp):
 
     # -- errors in PagerDuty's shape -----------------------------------------------------------
     def error(self, status: int, message: str) -> SimResponse:
-        # the OpenAPI file's error object; the 5xx wording is the simulator's own
+        # the OpenAPI file's error object; unverified: the status and wording of a real 5xx
         return SimResponse(status, {"status": "error", "message": message, "errors": [message]})
 
     def rate_limited(self, fault: Fault) -> SimResponse:
@@ -122,6 +122,8 @@ class PagerDutySim(SimApp):
             )
         errors = _routing_key_errors(doc.get("routing_key"))
         try:
+            # unverified: PagerDuty's own wording of payload errors (these are incman's
+            # inbound ones) and that it reports routing key and payload faults together
             event = parse_enqueue(doc)
         except InvalidEvent as exc:
             raise _invalid(errors + exc.errors) from None
@@ -132,6 +134,7 @@ class PagerDutySim(SimApp):
             raise _invalid(["Invalid routing key"])  # unverified: wording and status
         self._count(key)
         self._apply(key, event.action, event.dedup_key, doc)
+        # unverified: that an acknowledge or resolve PagerDuty drops is answered 202 too
         return SimResponse(
             202, {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key}
         )
