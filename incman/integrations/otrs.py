@@ -57,23 +57,14 @@ BATCH = 100
 # event severity → OTRS's stock priorities
 PRIORITIES = {5: "5 very high", 4: "4 high", 3: "3 normal", 2: "2 low", 1: "1 very low"}
 STATES = {
-    "new": "OPEN",
-    "open": "OPEN",
-    "pending reminder": "OPEN",
-    "pending auto close+": "RESOLVED",
-    "pending auto close-": "RESOLVED",
-    "closed successful": "RESOLVED",
-    "closed unsuccessful": "RESOLVED",
-    "merged": "CLOSED",
-    "removed": "CLOSED",
+    **dict.fromkeys(("new", "open", "pending reminder"), "OPEN"),
+    **dict.fromkeys(("pending auto close+", "pending auto close-"), "RESOLVED"),
+    **dict.fromkeys(("closed successful", "closed unsuccessful"), "RESOLVED"),
+    **dict.fromkeys(("merged", "removed"), "CLOSED"),
 }
 # a state of its own (a custom one) not in the map is read by its state type
-STATE_TYPES = {
-    "pending auto": "RESOLVED",
-    "closed": "RESOLVED",
-    "merged": "CLOSED",
-    "removed": "CLOSED",
-}
+STATE_TYPES = {"pending auto": "RESOLVED", "closed": "RESOLVED"}
+STATE_TYPES |= dict.fromkeys(("merged", "removed"), "CLOSED")
 
 
 def _alnum(value: Any) -> str | None:
@@ -145,7 +136,10 @@ class OTRSIntegration(Integration[OTRSConfig]):
         if not self.cfg.session:
             return
         body = {"UserLogin": self.cfg.username, "Password": self.cfg.password}
-        answer = session.json("POST", f"{self.cfg.url}/Session", json=body)
+        # params: the SessionID of a login that ran out is not sent along (None drops it)
+        answer = session.json(
+            "POST", f"{self.cfg.url}/Session", json=body, params={"SessionID": None}
+        )
         if not isinstance(answer, dict) or not answer.get("SessionID"):
             raise PermanentError("otrs: POST /Session answered no SessionID")
         self.session_id = str(answer["SessionID"])

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from incman.domain.mapping_context import MappingUtils
 from incman.integrations.base import ASSIGN, CLOSE, CREATE, Integration, RemoteIncident
-from incman.integrations.config import IntegrationConfig, setting, url_setting
+from incman.integrations.config import IntegrationConfig, http_url, setting
 from incman.integrations.errors import PermanentError
 
 PAYLOAD_FIELDS = ("summary", "source", "severity", "component", "group", "class", "timestamp")
@@ -30,8 +30,11 @@ MAX_SUMMARY = 1024
 class PagerDutyConfig(IntegrationConfig):
     """Alerts on a PagerDuty service through its Events API v2 integration."""
 
-    url: str = url_setting(
-        "https://events.pagerduty.com", help="the Events API (events.eu.pagerduty.com in the EU)"
+    url: str = setting(
+        "https://events.pagerduty.com",
+        check=http_url,
+        clean=lambda v: v.rstrip("/").removesuffix("/v2/enqueue"),
+        help="the Events API (events.eu.pagerduty.com in the EU); /v2/enqueue is added",
     )
     routing_key: str = setting(
         required=True,
@@ -80,7 +83,11 @@ class PagerDutyIntegration(Integration[PagerDutyConfig]):
         if fields is not None:
             body |= self._event(fields)
         answer = self.http.json("POST", f"{self.cfg.url}/v2/enqueue", json=body)
-        if not isinstance(answer, dict) or answer.get("status") != "success":
+        if (
+            not isinstance(answer, dict)
+            or answer.get("status") != "success"
+            or answer.get("dedup_key", key) != key
+        ):
             raise PermanentError(f"pagerduty: {action} of {key}: unexpected answer {answer!r:.200}")
 
     def _event(self, fields: dict[str, Any]) -> dict[str, Any]:

@@ -207,4 +207,8 @@ def test_config() -> None:
         PagerDutyIntegration({})
     plugin = PagerDutyIntegration({"routing_key": DEFAULT_ROUTING_KEY})
     assert plugin.cfg.url == "https://events.pagerduty.com"
+    pasted = {"routing_key": "k", "url": "https://events.eu.pagerduty.com/v2/enqueue/"}
+    assert PagerDutyIntegration(pasted).cfg.url == "https://events.eu.pagerduty.com"
+    with pytest.raises(ConfigurationError, match="url: must be an http"):
+        PagerDutyIntegration({"routing_key": "k", "url": "events.pagerduty.com"})
     assert "routing_key" in PagerDutyIntegration.config_class.secret_fields()
