@@ -20,6 +20,7 @@ Control endpoints (no auth, never faulted):
 from __future__ import annotations
 
 import base64
+import html
 import json
 import sys
 import threading
@@ -209,6 +210,28 @@ class SimApp:
         """What a user needs to point a notification at this simulator."""
         return f"{self.name} simulator at {self.base_url}"
 
+    def page(self, req: SimRequest) -> SimResponse | None:
+        """A page of the system's web UI as a signed-in person's browser sees it (the link
+        an incident carries), or None: asked before authentication, for GETs only."""
+        return None
+
+    @staticmethod
+    def html_page(
+        status: int, title: str, fields: list[tuple[str, str]], notes: list[str]
+    ) -> SimResponse:
+        """A plain record page: its fields, then its activity."""
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in fields
+        )
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        body = (
+            f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1><table>{rows}</table><h2>Activity</h2><ul>{items}</ul>"
+        )
+        return SimResponse(
+            status, raw=body.encode(), headers={"Content-Type": "text/html; charset=utf-8"}
+        )
+
     # -- faults in the system's shape ----------------------------------------------------
     def rate_limited(self, fault: Fault) -> SimResponse:
         resp = self.error(429, "Rate limit exceeded")
@@ -332,6 +355,12 @@ class _Handler(BaseHTTPRequestHandler):
             except SimError as exc:
                 self._send(exc.response)
             return
+        if req.method == "GET":
+            with app.lock:
+                page = app.page(req)
+            if page is not None:
+                self._send(page)
+                return
         fault = app.faults.take(req.method, req.path)
         mode = fault.mode if fault else ""
         resp: SimResponse | None = None
