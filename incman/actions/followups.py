@@ -146,7 +146,11 @@ def handle_reopen(job: Job) -> str:
     if inc is None or inc.state in OPEN_INCIDENT_STATES:
         return "skipped"
     if not job.plugin.supports(REOPEN):
-        return _unsupported(job, REOPEN, inc)
+        if job.event_id is None:
+            return _unsupported(job, REOPEN, inc)
+        # as for a re-occurrence: an integration that cannot re-open gets a new incident
+        replace_closed(job, inc, job.event_id, CannotReopen(f"{job.plugin.name} cannot re-open"))
+        return "done"
     by = job.payload.get("by", "")
     try:
         job.plugin.reopen(remote_ref(inc), f"Event {job.event_id} re-opened by {by}")

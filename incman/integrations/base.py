@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
+import requests
+
 from incman.integrations.config import IntegrationConfig
 from incman.integrations.errors import IntegrationError, NotSupported
 from incman.integrations.http import CallGuard, HttpClient
@@ -113,6 +115,12 @@ class Integration(Generic[C]):
 
     def logout(self, session: HttpClient) -> None:
         """End the login `auth` made (called on shutdown, only after a login)."""
+
+    def check_answer(self, method: str, url: str, resp: requests.Response) -> None:
+        """Raise the TransientError or PermanentError a 2xx/3xx answer carries in its body,
+        for remotes that report failures with a success status (OTRS/Znuny: HTTP 200 and
+        `{"Error": ...}`). Raised here, the error counts for the flood guard and reaches
+        `auth_expired` like any other. By default the status is trusted."""
 
     def call_budget(self) -> float:
         """Seconds one remote call may take (locks around a create outlive it)."""

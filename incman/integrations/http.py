@@ -53,6 +53,8 @@ class Authenticator(Protocol):
 
     def logout(self, session: HttpClient) -> None: ...
 
+    def check_answer(self, method: str, url: str, resp: requests.Response) -> None: ...
+
 
 class HttpClient:
     """Session, timeouts, TLS and proxy settings and the login of one integration instance."""
@@ -86,6 +88,12 @@ class HttpClient:
 
     def use_header(self, name: str, value: str) -> None:
         self.session.headers[name] = value
+
+    def use_param(self, name: str, value: str) -> None:
+        """A query parameter on every request (OTRS takes its SessionID so, whatever the
+        method: a call retried after a new login then carries the new one)."""
+        params = self.session.params if isinstance(self.session.params, dict) else {}
+        self.session.params = {**params, name: value}
 
     # -- calls -----------------------------------------------------------------------------
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -141,6 +149,8 @@ class HttpClient:
         except requests.RequestException as exc:
             raise PermanentError(f"{method} {url}: {exc}") from exc
         if resp.status_code < 400:
+            if self.authenticator is not None:
+                self.authenticator.check_answer(method, url, resp)  # errors with a 200
             return resp
         code = resp.status_code
         snippet = resp.text[:300].replace("\n", " ")

@@ -26,6 +26,8 @@ BUILTIN: dict[str, str] = {
     "casm": "incman.integrations.casm:CasmIntegration",
     "remedy": "incman.integrations.remedy:RemedyIntegration",
     "remedyforce": "incman.integrations.remedyforce:RemedyforceIntegration",
+    "otrs": "incman.integrations.otrs:OTRSIntegration",
+    "pagerduty": "incman.integrations.pagerduty:PagerDutyIntegration",
 }
 ENTRY_POINT_GROUP = "incman.integrations"
 

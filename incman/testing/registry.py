@@ -19,6 +19,8 @@ SIMULATORS: dict[str, str] = {
     "casm": "incman.testing.casm_sim:CasmSim",
     "remedy": "incman.testing.remedy_sim:RemedySim",
     "remedyforce": "incman.testing.remedyforce_sim:RemedyforceSim",
+    "otrs": "incman.testing.otrs_sim:OTRSSim",
+    "pagerduty": "incman.testing.pagerduty_sim:PagerDutySim",
 }
 
 

@@ -48,6 +48,7 @@ class SimRequest:
     headers: dict[str, str]  # lower-case names
     body: Any = None  # parsed JSON, or None
     raw: bytes = b""
+    query_string: str = ""  # as sent, for a simulator that reads repeated parameters
 
     def flag(self, name: str) -> bool:
         return self.query.get(name, "").lower() == "true"
@@ -254,6 +255,12 @@ class SimApp:
         own shape: a 401 for most, something else for some (CA SDM: a 400)."""
         return self.error(401, "Not authenticated")
 
+    def logins_expired(self, req: SimRequest) -> SimResponse:
+        """The `401` fault: forget the logins, then answer as the system answers a request
+        whose login ran out (`login_expired`; OTRS answers the request itself, with an error)."""
+        self.expire_logins()
+        return self.login_expired()
+
     # -- control -------------------------------------------------------------------------
     def control(self, req: SimRequest) -> SimResponse:
         action = req.path[len("/_sim/") :].strip("/")
@@ -325,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = None
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
-        return SimRequest(self.command, unquote(parts.path), query, headers, body, raw)
+        return SimRequest(self.command, unquote(parts.path), query, headers, body, raw, parts.query)
 
     def _send(self, resp: SimResponse) -> None:
         payload = b"" if resp.body is None else json.dumps(resp.body).encode()
@@ -376,8 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
             resp = app.server_error()
         elif fault is not None and mode == "401":
             with app.lock:
-                app.expire_logins()
-                resp = app.login_expired()
+                resp = app.logins_expired(req)
         elif not app.authenticate(req):
             resp = app.error(401, "Not authenticated")
         else:

@@ -40,6 +40,8 @@ from incman.integrations.debug import DebugIntegration
 from incman.integrations.errors import NotSupported, TransientError
 from incman.integrations.generic_http import HttpIntegration
 from incman.integrations.jira import JiraIntegration
+from incman.integrations.otrs import OTRSIntegration
+from incman.integrations.pagerduty import PagerDutyIntegration
 from incman.integrations.remedy import RemedyIntegration
 from incman.integrations.remedyforce import RemedyforceIntegration
 from incman.integrations.rt import RTIntegration
@@ -52,6 +54,9 @@ from incman.testing.casdm_sim import CasdmSim
 from incman.testing.casm_sim import CasmSim
 from incman.testing.http_sim import DEFAULT_TOKEN, HttpSim
 from incman.testing.jira_sim import JiraSim
+from incman.testing.otrs_sim import OTRSSim
+from incman.testing.pagerduty_sim import DEFAULT_ROUTING_KEY as PAGERDUTY_KEY
+from incman.testing.pagerduty_sim import PagerDutySim
 from incman.testing.remedy_sim import RemedySim
 from incman.testing.remedyforce_sim import RemedyforceSim
 from incman.testing.rt_server import RT_SERVER, RTServer, rt_installed
@@ -274,6 +279,25 @@ def remedyforce_config(url: str) -> dict[str, Any]:
     }
 
 
+def otrs_config(url: str, **extra: Any) -> dict[str, Any]:
+    service = f"{url}/otrs/nph-genericinterface.pl/Webservice/GenericTicketConnectorREST"
+    return {"url": service, "username": "incman", "password": "incman-secret", **extra}
+
+
+@contextmanager
+def pagerduty_row() -> Iterator[Remote]:
+    """The Events API names no person: an acknowledge (assign) has no assignee to show."""
+    with sim_row(
+        PagerDutySim(),
+        PagerDutyIntegration,
+        lambda url: {"url": url, "routing_key": PAGERDUTY_KEY},
+        RemoteIncident("no-such-key", "no-such-key"),
+        capabilities=frozenset({CREATE, ASSIGN, CLOSE}),
+    ) as remote:
+        remote.user = ""
+        yield remote
+
+
 ROWS: dict[str, Callable[[], Any]] = {
     "debug": debug_row,
     "servicenow": lambda: sim_row(
@@ -340,6 +364,19 @@ ROWS: dict[str, Callable[[], Any]] = {
         ("PATCH", "/sobjects/BMCServiceDesk__Incident__c/incman_Key__c/"),
         user="oncall1@incman.example",
     ),
+    "otrs": lambda: sim_row(
+        OTRSSim(),
+        OTRSIntegration,
+        lambda url: otrs_config(url, customer_user="monitoring"),
+        RemoteIncident("999999", "2000010199999991"),
+    ),
+    "otrs-session": lambda: sim_row(
+        OTRSSim(sessions_per_user=200),
+        OTRSIntegration,
+        lambda url: otrs_config(url, customer_user="monitoring", session=True),
+        RemoteIncident("999999", "2000010199999991"),
+    ),
+    "pagerduty": pagerduty_row,
 }
 
 
