@@ -35,9 +35,8 @@ sender.use_app(app)  # the outbox sends follow-up actions with the workers' own 
 @worker_process_init.connect
 def _fresh_connections(**_: object) -> None:
     """A forked pool process must not share the parent's database or Redis sockets."""
-    from incman.store.db import relax_commits, reset_engine
+    from incman.store.db import reset_engine
     from incman.store.redisconn import reset_redis
 
-    relax_commits()
     reset_engine()
     reset_redis()

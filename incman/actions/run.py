@@ -16,7 +16,7 @@ from incman.domain.mapping import MappingError
 from incman.ingest.selfmon import report_failure
 from incman.integrations.errors import PermanentError, TransientError
 from incman.store.catalog import NotificationDef, catalog_cache, get_catalog
-from incman.store.db import session_scope
+from incman.store.db import relax_this_commit, session_scope
 from incman.store.metrics import observe_queue_latency
 from incman.store.models import (
     Action,
@@ -41,6 +41,10 @@ def _finish(action_id: int, status: str, error: str | None = None) -> None:
 def _start(action_id: int) -> Action | str:
     """Mark the action running (one more attempt); its final status if it has one."""
     with session_scope() as session:
+        # Bookkeeping only: lost in a crash of the database, the action reads one attempt
+        # fewer, and its message is still unacknowledged. Whatever the handler then does
+        # commits durably, which flushes this commit first (the WAL is written in order).
+        relax_this_commit(session)
         action = session.get(Action, action_id)
         if action is None:
             return "missing"
