@@ -48,7 +48,9 @@ class Settings:
     retention_days: int = 90
     log_format: str = "text"
     visibility_timeout: int = 300
+    action_max_wait: int = 86400
     secret_key: str = field(default="", repr=False)
+    secrets_key: str = field(default="", repr=False)
     api_rate_limit: str = ""
     cli_url: str = ""
     cli_api_key: str = field(default="", repr=False)
@@ -101,7 +103,9 @@ def load_settings() -> Settings:
         retention_days=_int("INCMAN_RETENTION_DAYS", 90),
         log_format=env("INCMAN_LOG_FORMAT", "text"),
         visibility_timeout=_int("INCMAN_VISIBILITY_TIMEOUT", 300),
+        action_max_wait=_int("INCMAN_ACTION_MAX_WAIT", 86400),
         secret_key=env("INCMAN_SECRET_KEY", ""),
+        secrets_key=env("INCMAN_SECRETS_KEY", ""),
         api_rate_limit=env("INCMAN_API_RATE_LIMIT", ""),
         cli_url=env("INCMAN_URL", ""),
         cli_api_key=env("INCMAN_API_KEY", ""),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from beat_schedule import BEAT_SCHEDULE
 from incman.outbox import sender
@@ -40,3 +40,16 @@ def _fresh_connections(**_: object) -> None:
 
     reset_engine()
     reset_redis()
+
+
+@worker_init.connect
+def _check_secrets(**_: object) -> None:
+    """Refuse to start when stored secrets exist that no key in force opens: the worker would
+    otherwise skip those notifications' actions."""
+    from incman.store.db import reset_engine
+    from incman.store.secrets import secrets_problem
+
+    problem = secrets_problem()
+    reset_engine()  # no connection of this parent process is inherited by the pool
+    if problem:
+        raise SystemExit(f"incman worker: {problem}")

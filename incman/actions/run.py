@@ -15,6 +15,8 @@ from incman.actions.job import Job
 from incman.domain.mapping import MappingError
 from incman.ingest.selfmon import report_failure
 from incman.integrations.errors import PermanentError, TransientError
+from incman.settings import get_settings
+from incman.store import metrics
 from incman.store.catalog import NotificationDef, catalog_cache, get_catalog
 from incman.store.db import relax_this_commit, session_scope
 from incman.store.metrics import observe_queue_latency
@@ -132,6 +134,28 @@ def give_up(
     log.error("action %s (%s for %s) failed: %s", action_id, kind, notification_id, error)
     _finish(action_id, "dead", error)
     report_failure(notification_id or "", kind or "act", error, event_id)
+
+
+def defer(action_id: int, reason: str) -> bool:
+    """Count a deferral (the remote's breaker, pause or rate limit held the call back);
+    deferrals use up no retry, so instead the wait is bounded: past INCMAN_ACTION_MAX_WAIT
+    since the action was queued (created, or replayed) it is dead-lettered with the reason.
+    True when it was."""
+    with session_scope() as session:
+        action = session.get(Action, action_id)
+        if action is None or action.status in FINISHED:
+            return action is not None
+        integration = action.integration
+        waited = (utcnow() - (action.enqueued_at or action.created_at)).total_seconds()
+    metrics.action_deferred(integration)
+    limit = get_settings().action_max_wait
+    if waited <= limit:
+        return False
+    give_up(
+        action_id,
+        f"deferred for {waited:.0f}s, over INCMAN_ACTION_MAX_WAIT ({limit}s): {reason}",
+    )
+    return True
 
 
 HANDLERS: dict[str, Callable[[Job], str]] = {

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -30,11 +33,24 @@ from incman.store.metrics import register_collectors
 log = logging.getLogger(__name__)
 
 
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """Refuse to serve when stored secrets exist that no key in force opens."""
+    from incman.store.secrets import secrets_problem
+
+    problem = await run_in_threadpool(secrets_problem)
+    if problem:
+        log.error("incman api: %s", problem)
+        raise RuntimeError(problem)
+    yield
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="incman",
         version=__version__,
         description="Events in, incidents out: the incman HTTP API.",
+        lifespan=_lifespan,
     )
 
     @app.exception_handler(ApiError)
