@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from incman import __version__
 from incman.api import (
@@ -31,6 +32,8 @@ from incman.api.ratelimit import limit_rate
 from incman.store.metrics import register_collectors
 
 log = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER = 5  # seconds, in the 503 answered while the database is down
 
 
 @asynccontextmanager
@@ -63,6 +66,18 @@ def create_app() -> FastAPI:
             {"error": _reason(exc.status_code), "detail": exc.detail},
             status_code=exc.status_code,
             headers=exc.headers,
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        # The database cannot be reached (or dropped the connection): nothing was committed,
+        # so the caller may send again; the pool's broken connections are replaced meanwhile.
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return JSONResponse(
+            {"error": "service unavailable", "detail": "the database cannot be reached"},
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
         )
 
     @app.exception_handler(RequestValidationError)

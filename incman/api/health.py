@@ -5,12 +5,13 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
+from incman.api.auth import Principal, require
 from incman.api.body import not_found
 from incman.store.db import session_scope
 from incman.store.models import DebugIncident
@@ -81,9 +82,9 @@ def _debug_incident(number: str) -> dict[str, Any] | None:
 @router.get(
     "/debug/incidents/{number}",
     response_class=HTMLResponse,
-    summary="A Debug integration incident (the link put on events)",
+    summary="A Debug integration incident (the link put on events; role viewer)",
 )
-async def debug_incident(number: str) -> HTMLResponse:
+async def debug_incident(number: str, _: Principal = Depends(require("viewer"))) -> HTMLResponse:
     row = await run_in_threadpool(_debug_incident, number)
     if row is None:
         raise not_found(f"debug incident {number}")

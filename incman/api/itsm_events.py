@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from incman.api.auth import Principal, require
+from incman.api.auth import Principal, require, require_event_action
 from incman.api.body import SINGLE_LIMIT, ApiError
 from incman.api.clean_body import check_clean, read_clean_json
 from incman.api.ratelimit import limit_rate
@@ -235,6 +235,8 @@ async def _post(request: Request, principal: Principal) -> JSONResponse:
     raw = await _params(request)
     try:
         params = parse_params(raw)
+        if params.get("status") in FINAL_STATUSES:  # it closes the request's event
+            require_event_action(principal, "close", f"status {params['status']}")
         status, record = await run_in_threadpool(submit, params, principal.name)
     except ItsmError as exc:
         raise ApiError(422, "invalid parameter", str(exc), exc.field) from exc
