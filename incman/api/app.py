@@ -73,7 +73,8 @@ def create_app() -> FastAPI:
     async def _database_down(_: Request, exc: Exception) -> JSONResponse:
         # The database cannot be reached (or dropped the connection): nothing was committed,
         # so the caller may send again; the pool's broken connections are replaced meanwhile.
-        log.warning("database unavailable: %s", exc.__class__.__name__)
+        first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
+        log.warning("database unavailable: %s %s", exc.__class__.__name__, *first_line or [""])
         return JSONResponse(
             {"error": "service unavailable", "detail": "the database cannot be reached"},
             status_code=503,

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from incman.domain.text import nesting_depth
 
@@ -16,6 +17,11 @@ BATCH_LIMIT = 16 << 20  # 16 MiB for a batch
 # Levels of objects and lists in a body: every reader after the parser (text checks, event
 # details, the database) can walk it without running out of stack.
 MAX_DEPTH = 100
+
+
+# The database cannot be reached: never an item's own fault, so batch endpoints let it through
+# to the 503 the application answers (the sender retries) instead of failing items one by one.
+DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 class ApiError(Exception):

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from incman.api.auth import Principal, event_action_refused, require
-from incman.api.body import SINGLE_LIMIT, ApiError
+from incman.api.body import DATABASE_DOWN, SINGLE_LIMIT, ApiError
 from incman.api.clean_body import read_clean_json
 from incman.api.ratelimit import limit_rate
 from incman.domain.event import EventError, EventIn, normalise_event
@@ -217,6 +217,8 @@ def _store_all(
             results.append({"index": index, "ok": True, **out})
         except (IncidentError, EventError) as exc:
             results.append({"index": index, "ok": False, "error": str(exc), "field": exc.field})
+        except DATABASE_DOWN:
+            raise
         except SQLAlchemyError as exc:
             results.append(
                 {"index": index, "ok": False, "error": f"could not store: {exc.__class__.__name__}"}

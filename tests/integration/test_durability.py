@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL se
 EVENTS, PER_MESSAGE = 1500, 5
 # The WAL writer sleeps long, so a commit that does not wait for its flush stays in memory
 # (at most its last partial WAL page) until the crash: what a relaxed commit can lose.
+ALERT = {"status": "firing", "labels": {"alertname": "DatabaseDown"}}
 CLUSTER_SETTINGS = {"wal_writer_delay": "10000ms", "autovacuum": "off"}
 
 
@@ -59,40 +60,69 @@ def drained(url: str) -> bool:
         client.close()
 
 
-def test_crash_of_postgres_mid_burst_loses_no_acknowledged_event(
-    make_stack: Any, cluster: PgCluster, broker: str
-) -> None:
+@pytest.fixture(scope="module")
+def database(cluster: PgCluster) -> Iterator[str]:
     with fresh_database(cluster.admin_url) as url:
-        dbname = url.rsplit("/", 1)[1]
-        env = {"INCMAN_DATABASE_URL": url, "INCMAN_REDIS_URL": broker, "INCMAN_BROKER_URL": broker}
-        stack = make_stack({}, workers=1, queues="ingest", concurrency=2, extra_env=env)
-        prefix = unique("burst")
-        producer = Celery("producer", broker=broker)
-        try:
-            for start in range(0, EVENTS, PER_MESSAGE):
-                batch = [
-                    {"device": f"{prefix}-{n:05d}", "severity": 4, "summary": "burst"}
-                    for n in range(start, start + PER_MESSAGE)
-                ]
-                producer.send_task("incman.ingest_events", queue="ingest", args=[batch])
-        finally:
-            producer.close()
-        wait_for(
-            lambda: stored(cluster, dbname, prefix) >= EVENTS // 3,
-            timeout=180,
-            interval=0.05,
-            what="a third of the burst stored",
-        )
-        cluster.crash()
+        yield url
+
+
+@pytest.fixture(scope="module")
+def stack(database: str, broker: str, make_stack: Any) -> Any:
+    """The API and a worker on the private cluster and broker (stopped before both go)."""
+    env = {"INCMAN_DATABASE_URL": database, "INCMAN_REDIS_URL": broker, "INCMAN_BROKER_URL": broker}
+    return make_stack({}, workers=1, queues="ingest", concurrency=2, extra_env=env)
+
+
+def test_crash_of_postgres_mid_burst_loses_no_acknowledged_event(
+    stack: Any, cluster: PgCluster, database: str, broker: str
+) -> None:
+    dbname = database.rsplit("/", 1)[1]
+    prefix = unique("burst")
+    producer = Celery("producer", broker=broker)
+    try:
+        for start in range(0, EVENTS, PER_MESSAGE):
+            batch = [
+                {"device": f"{prefix}-{n:05d}", "severity": 4, "summary": "burst"}
+                for n in range(start, start + PER_MESSAGE)
+            ]
+            producer.send_task("incman.ingest_events", queue="ingest", args=[batch])
+    finally:
+        producer.close()
+    wait_for(
+        lambda: stored(cluster, dbname, prefix) >= EVENTS // 3,
+        timeout=180,
+        interval=0.05,
+        what="a third of the burst stored",
+    )
+    cluster.crash()
+    cluster.start()
+    wait_for(lambda: drained(broker), timeout=300, interval=0.5, what="every message handled")
+    lost = EVENTS - stored(cluster, dbname, prefix)
+    log = "".join(w.output()[-3000:] for w in stack.workers)
+    assert lost == 0, f"{lost} of {EVENTS} acknowledged events lost\n{log}"
+    assert "message dropped" not in log
+
+
+def test_the_api_answers_503_with_retry_after_while_postgres_is_down(
+    stack: Any, cluster: PgCluster
+) -> None:
+    client = stack.client
+    event = {"device": unique("down"), "severity": 4, "summary": "database down"}
+    # Connections the crash above broke are replaced first (one 503 each at most).
+    wait_for(lambda: client.post("/api/v1/events", event).status_code == 201, what="a store")
+    cluster.stop()
+    try:
+        answers = [
+            client.get("/api/v1/events"),
+            client.post("/api/v1/events", event),
+            client.get("/api/v1/incidents"),
+            client.post("/api/v1/alertmanager", {"alerts": [ALERT]}),
+            client.get("/api/v1/triggers"),
+        ]
+    finally:
         cluster.start()
-
-        def settled() -> bool:
-            return drained(broker) and stored(cluster, dbname, prefix) >= 0
-
-        wait_for(settled, timeout=300, interval=0.5, what="every ingest message handled")
-        count = stored(cluster, dbname, prefix)
-        lost = EVENTS - count
-        log = "".join(w.output()[-3000:] for w in stack.workers)
-        assert lost == 0, f"{lost} of {EVENTS} acknowledged events lost\n{log}"
-        assert "message dropped" not in log
-        stack.stop()
+    for resp in answers:
+        assert resp.status_code == 503, (resp.request.url, resp.status_code, resp.text)
+        assert resp.headers["Retry-After"] == "5"
+    # Back: the pool's broken connections are replaced, each failing at most one request.
+    wait_for(lambda: client.post("/api/v1/events", event).status_code == 200, what="recovery")
