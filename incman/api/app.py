@@ -48,6 +48,19 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After: the database cannot be reached (or dropped the connection), so
+    nothing was committed and the caller may send again; the pool replaces broken
+    connections meanwhile."""
+    first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
+    log.warning("database unavailable: %s %s", exc.__class__.__name__, *first_line or [""])
+    return JSONResponse(
+        {"error": "service unavailable", "detail": "the database cannot be reached"},
+        status_code=503,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="incman",
@@ -68,18 +81,8 @@ def create_app() -> FastAPI:
             headers=exc.headers,
         )
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
-        # The database cannot be reached (or dropped the connection): nothing was committed,
-        # so the caller may send again; the pool's broken connections are replaced meanwhile.
-        first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
-        log.warning("database unavailable: %s %s", exc.__class__.__name__, *first_line or [""])
-        return JSONResponse(
-            {"error": "service unavailable", "detail": "the database cannot be reached"},
-            status_code=503,
-            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
-        )
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(InterfaceError, _database_down)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -48,17 +48,22 @@ def secret_fields(integration: str) -> frozenset[str]:
 
 
 def _file_keys(folder: Path) -> list[str]:
-    """The embedded default's keys: `secrets.key` in the data folder, created once (0600)."""
+    """The embedded default's keys: `secrets.key` in the data folder, created once (0600).
+    Written aside and linked into place, so a process starting beside another never reads
+    it half-written."""
     path = folder / KEY_FILE
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
+        aside = folder / f".{KEY_FILE}.{os.getpid()}"
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(Fernet.generate_key() + b"\n")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(aside, path)
         except FileExistsError:  # another process of this instance made it first
             pass
-        else:
-            with os.fdopen(fd, "wb") as out:
-                out.write(Fernet.generate_key() + b"\n")
+        finally:
+            aside.unlink()
     return path.read_text().replace(",", "\n").split()
 
 
