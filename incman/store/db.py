@@ -48,7 +48,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping (it costs a round trip per checkout): a connection broken by a database
-    # restart fails one transaction, which the API answers 5xx (nothing accepted) and a
+    # restart fails one transaction, which the API answers 503 (nothing accepted) and a
     # worker retries; connections are recycled before server-side idle limits.
     return create_engine(url, pool_size=20, max_overflow=40, pool_recycle=1800)
 

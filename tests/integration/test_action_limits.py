@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from incman.store.db import session_scope
 from incman.testing.http_sim import HttpSim
-from incman.testing.procs import start_api
+from incman.testing.procs import start_api, start_worker
 from incman.testing.servicenow_sim import ServiceNowSim
 from incman.testing.simbase import SimControl, SimServer
 
@@ -173,6 +173,9 @@ def test_no_key_no_start_and_rotation(client: Client, stack: Any, tmp_path: Any)
     without = {k: v for k, v in stack.env.items() if k != "INCMAN_SECRETS_KEY"}
     with pytest.raises(RuntimeError) as refused:
         start_api(without, tmp_path)
+    assert "INCMAN_SECRETS_KEY" in str(refused.value)
+    with pytest.raises(RuntimeError) as refused:
+        start_worker(without, tmp_path, "itsm.servicenow", concurrency=1)
     assert "INCMAN_SECRETS_KEY" in str(refused.value)
     old = stack.env["INCMAN_SECRETS_KEY"]
     new = Fernet.generate_key().decode()
