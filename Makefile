@@ -1,4 +1,5 @@
-# incman — common tasks. `make test` builds a fresh venv and runs every test.
+# incman — common tasks. `make test` installs into .venv (with the test extras) and runs every
+# test; pip runs again only when setup.cfg or pyproject.toml changed (the install is editable).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,11 +12,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-install: $(BIN)/python
+# Stamps: `make run` does not re-run pip when nothing it installs from has changed.
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e .
+	touch $@
 
-dev: $(BIN)/python
+$(VENV)/.installed-dev: setup.cfg pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e '.[test,dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/incman run
@@ -41,11 +49,12 @@ test-unit: dev
 test-integration: dev
 	$(BIN)/pytest -q tests/integration
 
-# Installs Request Tracker 5 (Debian packages, needs root or sudo) and runs the real-RT tests;
-# there a missing RT fails instead of skipping.
+# Installs Request Tracker 5 (Debian packages, needs root or sudo) and runs the real-RT tests
+# and the RT row of the integration contract table; there a missing RT fails instead of skipping.
 test-rt: dev
 	./deploy/install-rt.sh
-	INCMAN_REQUIRE_RT=1 $(BIN)/pytest -q tests/integration/test_rt.py
+	INCMAN_REQUIRE_RT=1 INCMAN_CONTRACT_ROWS=rt $(BIN)/pytest -q tests/integration/test_rt.py \
+		tests/integration/test_contract.py
 
 # ruff (lint and format), mypy, the import contracts (.importlinter) and the size limits.
 lint: dev

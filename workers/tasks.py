@@ -10,6 +10,7 @@ from celery import Task
 
 from incman.actions.run import defer, give_up, run_action
 from incman.integrations.errors import TransientError
+from incman.logs import log_context
 from incman.settings import get_settings
 from incman.store import metrics
 from incman.store.flood import Deferred
@@ -38,6 +39,11 @@ def backoff(retries: int, retry_after: float | None) -> float:
 )
 def run_action_task(self: Task, action_id: int) -> str:
     """Do one outbox action (safe to run twice: see incman.actions.run)."""
+    with log_context(actionId=action_id):  # every line about the action carries its fields
+        return _run_action(self, action_id)
+
+
+def _run_action(self: Task, action_id: int) -> str:
     try:
         return run_action(action_id)
     except Deferred as exc:

@@ -7,9 +7,10 @@ import logging
 
 from sqlalchemy import func, select
 
-from incman.actions.create import ensure_remote, handle_create
-from incman.actions.job import Job, load_event, note_on
+from incman.actions.create import ensure_remote, handle_create, replace_closed
+from incman.actions.job import Job, load_event, note_on, record_remote_state
 from incman.integrations.base import ASSIGN, CLOSE, NOTE, REOPEN
+from incman.integrations.errors import CannotReopen
 from incman.store.db import new_session, session_scope
 from incman.store.models import (
     OPEN_EVENT_STATUSES,
@@ -76,6 +77,7 @@ def handle_clear(job: Job) -> str:
         if row is not None:
             row.state = "CLOSED"
             row.updated_at = utcnow()
+    record_remote_state(job, inc, "CLOSED")
     return "done"
 
 
@@ -115,6 +117,7 @@ def handle_assign(job: Job) -> str:
         return _unsupported(job, ASSIGN, inc)
     job.plugin.assign(remote_ref(inc), str(job.payload.get("assignee", "")))
     _set_state(inc.id, "ASSIGNED")
+    record_remote_state(job, inc, "ASSIGNED")
     return "done"
 
 
@@ -127,6 +130,7 @@ def handle_close(job: Job) -> str:
         return _unsupported(job, CLOSE, inc)
     job.plugin.close(remote_ref(inc), f"Event {job.event_id} closed by {job.payload.get('by', '')}")
     _set_state(inc.id, "CLOSED")
+    record_remote_state(job, inc, "CLOSED")
     return "done"
 
 
@@ -138,8 +142,15 @@ def handle_reopen(job: Job) -> str:
     if not job.plugin.supports(REOPEN):
         return _unsupported(job, REOPEN, inc)
     by = job.payload.get("by", "")
-    job.plugin.reopen(remote_ref(inc), f"Event {job.event_id} re-opened by {by}")
+    try:
+        job.plugin.reopen(remote_ref(inc), f"Event {job.event_id} re-opened by {by}")
+    except CannotReopen as exc:
+        if job.event_id is None:
+            raise
+        replace_closed(job, inc, job.event_id, exc)
+        return "done"
     _set_state(inc.id, "OPEN")
+    record_remote_state(job, inc, "OPEN")
     return "done"
 
 

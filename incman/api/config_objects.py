@@ -31,7 +31,6 @@ from incman.store.catalog import (
 )
 from incman.store.db import session_scope
 from incman.store.models import AuditEntry, Notification, Trigger, utcnow
-from incman.store.secrets import secret_fields
 
 router = APIRouter(prefix="/api/v1", tags=["configuration"])
 
@@ -74,6 +73,14 @@ def _fresh() -> Catalog:
     return get_catalog()
 
 
+def secret_keys(integration: str, *configs: dict[str, Any]) -> frozenset[str]:
+    """Keys of these configs kept write-only: the plugin's declared secrets and any key it
+    does not declare (incman.integrations.registry.masked_keys)."""
+    from incman.integrations.registry import masked_keys
+
+    return masked_keys(integration, *configs)
+
+
 def trigger_view(trig: TriggerDef) -> dict[str, Any]:
     return {
         "id": trig.id,
@@ -86,7 +93,7 @@ def trigger_view(trig: TriggerDef) -> dict[str, Any]:
 
 def notification_view(notif: NotificationDef) -> dict[str, Any]:
     out = notif.to_dict()
-    out["config"] = mask_config(notif.config, secret_fields(notif.integration))
+    out["config"] = mask_config(notif.config, secret_keys(notif.integration, notif.config))
     out["readOnly"] = notif.source == "file"
     return out
 

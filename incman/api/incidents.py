@@ -189,7 +189,14 @@ def _manual_error(exc: manual.ManualError) -> ApiError:
     return ApiError(exc.status, _REASONS.get(exc.status, "refused"), exc.reason, exc.field)
 
 
-_REASONS = {403: "forbidden", 404: "not found", 409: "conflict", 422: "invalid request"}
+_REASONS = {
+    403: "forbidden",
+    404: "not found",
+    409: "conflict",
+    422: "invalid request",
+    502: "remote refused",
+    503: "remote unavailable",
+}
 
 
 @router.post(
@@ -212,13 +219,18 @@ async def create_incidents(
 
 
 def _associate(doc: dict[str, Any], who: Principal) -> dict[str, Any]:
+    catalog = get_catalog()
+    # The remote lookup comes first, outside the transaction that links the events.
+    remote = manual.remote_by_number(
+        catalog, doc["notificationId"], doc["incident"], who.name, who.role, who.groups
+    )
     with session_scope() as session:
         inc = manual.associate_manual(
             session,
-            get_catalog(),
+            catalog,
             doc["eventIds"],
             doc["notificationId"],
-            doc["incident"],
+            remote,
             who.name,
             who.role,
             who.groups,
@@ -230,7 +242,7 @@ def _associate(doc: dict[str, Any], who: Principal) -> dict[str, Any]:
 @router.post(
     "/incidents/associate",
     openapi_extra=ASSOCIATE_BODY,
-    summary="Associate events with an existing incident number",
+    summary="Associate events with an incident number, looked up at the remote (422: unknown)",
 )
 async def associate_incident(
     request: Request, who: Principal = Depends(require("operator"))

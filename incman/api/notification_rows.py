@@ -7,9 +7,10 @@ from typing import Any
 
 from incman.api.body import ApiError
 from incman.domain.secret import merge_secrets, unresolved_masks
+from incman.integrations.registry import masked_keys
 from incman.store.catalog import Catalog, CatalogError, NotificationDef, parse_notification
 from incman.store.models import Notification
-from incman.store.secrets import SecretsError, decrypt_config, encrypt_config, secret_fields
+from incman.store.secrets import SecretsError, decrypt_config, encrypt_config
 
 
 def merged_config(doc: dict[str, Any], row: Notification | None) -> Any:
@@ -24,7 +25,8 @@ def merged_config(doc: dict[str, Any], row: Notification | None) -> Any:
             stored = decrypt_config(row.definition.get("config") or {})
         except SecretsError as exc:
             raise ApiError(409, "secrets unreadable", str(exc), "config") from exc
-    config = merge_secrets(config, stored, secret_fields(doc["integration"]))
+    # Kept write-only: the plugin's declared secrets and any key it does not declare.
+    config = merge_secrets(config, stored, masked_keys(doc["integration"], config, stored))
     masked = unresolved_masks(config)
     if masked:
         raise ApiError(

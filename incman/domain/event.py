@@ -143,7 +143,8 @@ def normalise_event(raw: Any) -> EventIn:
         raise EventError("event", "must be a JSON object")
     if "severity" not in raw or raw["severity"] is None:
         raise EventError("severity", "is required")
-    details = raw.get("details") or {}
+    details = raw.get("details")
+    details = {} if details is None else details
     if not isinstance(details, dict):
         raise EventError("details", "must be an object")
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}

@@ -1,5 +1,5 @@
 """Incidents made by hand from the event console: create one per event or one for all,
-or associate events with an incident number an operator typed."""
+or associate events with an incident number an operator typed (looked up at the remote)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from incman.integrations.base import RemoteIncident
+from incman.integrations.errors import (
+    ConfigurationError,
+    NotSupported,
+    PermanentError,
+    TransientError,
+)
 from incman.outbox.rows import add_action
 from incman.store.catalog import Catalog, NotificationDef
+from incman.store.db import new_session
 from incman.store.models import (
     OPEN_INCIDENT_STATES,
     AuditEntry,
@@ -20,6 +28,7 @@ from incman.store.models import (
     Incident,
     utcnow,
 )
+from incman.store.plugins import make_plugin, remote_ref
 
 
 class ManualError(Exception):
@@ -163,30 +172,75 @@ def create_manual(
     return [_claim_manual(session, notif, group, name, now) for group in groups_of_events]
 
 
-def associate_manual(
-    session: Session,
+def remote_by_number(
     catalog: Catalog,
-    event_ids: list[str],
     notification_id: str,
     number: str,
     name: str,
     role: str,
     groups: tuple[str, ...] = (),
-) -> Incident:
-    """Join events to the incident with the number the operator typed (the incident
-    creation time on the events is the association time)."""
+) -> RemoteIncident:
+    """The incident an operator typed the number of: the one incman knows, else looked up at
+    the remote (remote I/O: call this outside any transaction). ManualError when the caller
+    may not use the notification, or when the number is unknown or cannot be looked up."""
     if not isinstance(number, str) or not number.strip():
         raise ManualError(422, "incident: the incident number is required", "incident")
+    number = number.strip()
     notif = _notification(catalog, notification_id, name, role, groups)
-    events = _events(session, event_ids)
+    with new_session() as session:
+        known = session.scalars(
+            select(Incident)
+            .where(
+                Incident.notification_id == notif.id,
+                Incident.number == number,
+                Incident.remote_id.is_not(None),
+            )
+            .order_by(Incident.created_at.desc())
+        ).first()
+        if known is not None:
+            return remote_ref(known)
+    found = _look_up(notif, number)
+    if found is None:
+        raise ManualError(
+            422, f"incident: {notif.integration} has no incident {number}", "incident"
+        )
+    return found
+
+
+def _look_up(notif: NotificationDef, number: str) -> RemoteIncident | None:
+    where = f"{notif.integration} (notification {notif.id})"
+    try:
+        plugin = make_plugin(notif)
+    except ConfigurationError as exc:
+        raise ManualError(422, f"incident: {where} cannot be used: {exc}", "incident") from exc
+    try:
+        return plugin.find_by_number(number)
+    except NotSupported as exc:
+        reason = f"incident: {where} cannot look incidents up by number"
+        raise ManualError(422, reason, "incident") from exc
+    except TransientError as exc:
+        raise ManualError(503, f"{where} did not answer the lookup of {number}") from exc
+    except PermanentError as exc:
+        status = f" (HTTP {exc.status})" if exc.status else ""
+        raise ManualError(502, f"{where} refused the lookup of {number}{status}") from exc
+    finally:
+        plugin.shutdown()
+
+
+def _incident_for(
+    session: Session, notif: NotificationDef, remote: RemoteIncident, origin: Event
+) -> Incident:
+    """The local incident of this remote one: the known one (its remote fields filled in
+    where they were missing) or a new one, polled like any other."""
     inc = session.scalars(
         select(Incident)
-        .where(Incident.notification_id == notif.id, Incident.number == number)
+        .where(
+            Incident.notification_id == notif.id,
+            (Incident.remote_id == remote.remote_id) | (Incident.number == remote.number),
+        )
         .order_by(Incident.created_at.desc())
     ).first()
-    now = utcnow()
     if inc is None:
-        origin = events[0]
         taken = session.scalars(
             select(Incident.id).where(
                 Incident.notification_id == notif.id,
@@ -194,21 +248,42 @@ def associate_manual(
                 Incident.state.in_(OPEN_INCIDENT_STATES),
             )
         ).first()
+        dedupid = origin.dedupid if taken is None else f"manual:{remote.number}"
         inc = Incident(
             id=str(uuid.uuid4()),
             notification_id=notif.id,
             integration=notif.integration,
-            dedupid=origin.dedupid if taken is None else f"manual:{number}",
+            dedupid=dedupid,
             correlation_key=uuid.uuid4().hex,
-            number=number,
-            state="OPEN",
             origin_event_id=origin.id,
             manual=True,
-            created_at=now,
-            updated_at=now,
+            created_at=utcnow(),
         )
         session.add(inc)
-        session.flush()
+    if not inc.remote_id or inc.state == "PENDING":
+        inc.remote_id, inc.number, inc.url = remote.remote_id, remote.number, remote.url
+        inc.state, inc.remote_state = remote.state, remote.remote_state
+    inc.updated_at = utcnow()
+    session.flush()
+    return inc
+
+
+def associate_manual(
+    session: Session,
+    catalog: Catalog,
+    event_ids: list[str],
+    notification_id: str,
+    remote: RemoteIncident,
+    name: str,
+    role: str,
+    groups: tuple[str, ...] = (),
+) -> Incident:
+    """Join events to the incident an operator typed the number of (`remote`, from
+    `remote_by_number`); the incident creation time on the events is the association time."""
+    notif = _notification(catalog, notification_id, name, role, groups)
+    events = _events(session, event_ids)
+    inc = _incident_for(session, notif, remote, events[0])
+    now = utcnow()
     for ev in events:
         link = session.get(EventIncident, (ev.id, notif.id))
         if link is None:
@@ -218,14 +293,13 @@ def associate_manual(
                 )
             )
         else:
-            link.incident_id = inc.id
-            link.associated_at = now
+            link.incident_id, link.associated_at = inc.id, now
     session.add(
         AuditEntry(
             actor=name,
             action="incident.associate",
             target=f"incident:{inc.id}",
-            detail={"events": [e.id for e in events], "number": number},
+            detail={"events": [e.id for e in events], "number": inc.number},
         )
     )
     return inc

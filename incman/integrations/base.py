@@ -1,14 +1,19 @@
 """The integration contract: what a plugin declares and the few methods that do its I/O.
 
+A plugin is `class AcmeIntegration(Integration[AcmeConfig])`: its typed config (declared once,
+checked by the base: incman.integrations.config), capabilities, status map and default
+fields, an `auth` hook when it needs credentials, and the I/O methods of its capabilities.
 Plugins never touch incman's database, Celery, sleep or retry: they raise TransientError or
-PermanentError and the worker decides."""
+PermanentError (carrying the HTTP status) and the worker decides."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
-from incman.integrations.errors import ConfigurationError, NotSupported
+from incman.integrations.config import IntegrationConfig
+from incman.integrations.errors import IntegrationError, NotSupported
 from incman.integrations.http import CallGuard, HttpClient
 
 CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN, STATUS = (
@@ -20,8 +25,13 @@ CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN, STATUS = (
     "reopen",
     "status",
 )
-ALL_CAPABILITIES = frozenset({CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN, STATUS})
+FIND, FIND_NUMBER = "find", "find_by_number"  # by correlation key; by the number people see
+ALL_CAPABILITIES = frozenset(
+    {CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN, STATUS, FIND, FIND_NUMBER}
+)
 INCIDENT_STATES = ("OPEN", "ASSIGNED", "RESOLVED", "CLOSED")
+
+C = TypeVar("C", bound=IntegrationConfig)
 
 
 @dataclass
@@ -36,54 +46,77 @@ class RemoteIncident:
     assignee: str = ""
 
 
-class Integration:
-    """Base of every plugin. Subclasses set the class attributes and implement methods for
-    the capabilities they declare."""
+class Integration(Generic[C]):
+    """Base of every plugin. Subclasses set the class attributes, name their config class as
+    the type argument, and implement methods for the capabilities they declare."""
 
     name: ClassVar[str] = ""
+    config_class: ClassVar[type[IntegrationConfig]] = IntegrationConfig
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    required_config: ClassVar[tuple[str, ...]] = ()
-    secret_config: ClassVar[frozenset[str]] = frozenset({"password", "token", "api_token"})
     # remote state → OPEN / ASSIGNED / RESOLVED / CLOSED
     status_map: ClassVar[dict[str, str]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = get_args(base)
+            if get_origin(base) is Integration and args and isinstance(args[0], type):
+                cls.config_class = args[0]  # the config class is declared once: Integration[X]
+
     def __init__(
         self,
-        config: dict[str, Any],
+        config: Mapping[str, Any] | IntegrationConfig,
         notification_id: str = "",
         *,
         guard: CallGuard | None = None,
         records: Any = None,
     ) -> None:
-        """`guard`: flood control around every remote call; `records`: the store a plugin
-        that keeps local records is given (incman.store.plugins builds both)."""
-        missing = [k for k in self.required_config if not config.get(k)]
-        if missing:
-            raise ConfigurationError(
-                f"{self.name}: missing config {', '.join(missing)} (notification {notification_id})"
-            )
-        self.config = config
+        """`config`: the notification's (`${env:...}` filled in), checked against the declared
+        fields (ConfigurationError naming every problem), or already parsed; `guard`: flood
+        control around every remote call; `records`: the store a plugin that keeps local
+        records is given (incman.store.plugins builds both)."""
         self.notification_id = notification_id
+        if not isinstance(config, self.config_class):
+            config = self.config_class.parse(config, self.name, notification_id)
+        self.cfg: C = cast(C, config)
         self.guard = guard
         self.records = records
         self._http: HttpClient | None = None
 
     @property
     def http(self) -> HttpClient:
+        """The plugin's HTTP session; its first call runs `auth`."""
         if self._http is None:
-            cfg = self.config
+            cfg = self.cfg
             self._http = HttpClient(
-                timeout=float(cfg.get("timeout", 30)),
-                verify_tls=bool(cfg.get("verify_tls", True)),
-                ca_bundle=cfg.get("ca_bundle"),
-                proxy=cfg.get("proxy"),
+                timeout=cfg.timeout,
+                verify_tls=cfg.verify_tls,
+                ca_bundle=cfg.ca_bundle or None,
+                proxy=cfg.proxy or None,
                 guard=self.guard,
+                authenticator=self,
             )
         return self._http
 
+    # -- auth: override what the remote needs ------------------------------------------------
+    def auth(self, session: HttpClient) -> None:
+        """Put the credentials on the session (`use_basic`, `use_header`), or log in where
+        the remote has sessions (`session.request` works here, unauthenticated). Called
+        before the first call, and once more when `auth_expired` says a call failed because
+        the login ran out (to refresh: that call is then retried once)."""
+
+    def auth_expired(self, error: IntegrationError) -> bool:
+        """Whether this failure means the login expired. Fixed credentials never expire (a
+        401 means they are wrong); plugins that log in say what expiry looks like: a 401
+        for most, another answer for some (CA SDM: 400 "Invalid REST Access Key")."""
+        return False
+
+    def logout(self, session: HttpClient) -> None:
+        """End the login `auth` made (called on shutdown, only after a login)."""
+
     def call_budget(self) -> float:
         """Seconds one remote call may take (locks around a create outlive it)."""
-        return float(self.config.get("timeout", 30))
+        return float(self.cfg.timeout)
 
     def supports(self, capability: str) -> bool:
         return capability in self.capabilities
@@ -118,6 +151,10 @@ class Integration:
         """The incident created with this correlation key, or None."""
         raise NotSupported(f"{self.name} cannot look up incidents")
 
+    def find_by_number(self, number: str) -> RemoteIncident | None:
+        """The incident people know by this number (as typed in the console), or None."""
+        raise NotSupported(f"{self.name} cannot look incidents up by number")
+
     def update(self, ref: RemoteIncident, fields: dict[str, Any]) -> None:
         raise NotSupported(f"{self.name} cannot update incidents")
 
@@ -131,6 +168,7 @@ class Integration:
         raise NotSupported(f"{self.name} cannot close incidents")
 
     def reopen(self, ref: RemoteIncident, note: str) -> None:
+        """Re-open; CannotReopen when this incident no longer can be (closed for good)."""
         raise NotSupported(f"{self.name} cannot re-open incidents")
 
     def get_status(self, refs: list[RemoteIncident]) -> dict[str, RemoteIncident]:

@@ -1,10 +1,8 @@
 """Debug: a real, countable "remote" whose records incman keeps for it (a store it is given).
 
 For demonstrations and tests: every create, note, close, reopen and status read is a record
-change that can be counted. Config: `url_base` (link prefix, default INCMAN_PUBLIC_URL),
-`answer_delay` (seconds to wait after committing before answering, to rehearse lost
-answers and killed workers), `fail` (`transient` or `permanent`: every call fails) and
-`fail_until` (a Unix time: `fail` applies only before it, an outage that ends by itself)."""
+change that can be counted, and the config can rehearse failures (`fail`, `fail_until`) and
+lost answers (`answer_delay`, `fail: lost_answer`)."""
 
 from __future__ import annotations
 
@@ -13,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from incman.integrations.base import ALL_CAPABILITIES, Integration, RemoteIncident
+from incman.integrations.config import IntegrationConfig, setting
 from incman.integrations.errors import ConfigurationError, PermanentError, TransientError
 from incman.settings import get_settings
 
 _STATES = {"open": "OPEN", "assigned": "ASSIGNED", "resolved": "RESOLVED", "closed": "CLOSED"}
+FAULTS = ("", "transient", "unreachable", "rate_limited", "lost_answer", "permanent")
 
 
 @dataclass
@@ -45,7 +45,21 @@ class DebugRecords(Protocol):
     def many(self, record_ids: list[int]) -> list[DebugRecord]: ...
 
 
-class DebugIntegration(Integration):
+class DebugConfig(IntegrationConfig):
+    url_base: str = setting("", help="prefix of incident links (default INCMAN_PUBLIC_URL)")
+    answer_delay: float = setting(
+        0.0, at_least=0, help="seconds between storing a create and answering it"
+    )
+    fail: str = setting(
+        "",
+        choices=FAULTS,
+        help="every call fails, in order: a 500, no answer, a 429 (Retry-After 1 s), the answer "
+        "lost after the change is stored, a refusal",
+    )
+    fail_until: float | None = setting(None, help="a Unix time: `fail` applies only before it")
+
+
+class DebugIntegration(Integration[DebugConfig]):
     name = "debug"
     capabilities = ALL_CAPABILITIES
     status_map: ClassVar[dict[str, str]] = _STATES
@@ -57,25 +71,31 @@ class DebugIntegration(Integration):
         return self.records  # type: ignore[no-any-return]
 
     def call_budget(self) -> float:
-        return float(self.config.get("answer_delay", 0) or 0) + 5.0
+        return self.cfg.answer_delay + 5.0
 
-    def _check_faults(self) -> None:
-        fail = self.config.get("fail")
-        until = self.config.get("fail_until")
-        if until is not None and time.time() >= float(until):
-            return  # the injected outage is over
-        if fail == "transient":
-            raise TransientError("debug: transient failure injected by configuration")
-        if fail == "permanent":
+    def _fault(self) -> str:
+        until = self.cfg.fail_until
+        return "" if until is not None and time.time() >= until else self.cfg.fail
+
+    def _before(self) -> None:
+        fault = self._fault()
+        if fault == "transient":
+            raise TransientError("debug: transient failure injected by configuration", status=500)
+        if fault == "unreachable":
+            raise TransientError("debug: no answer (injected by configuration)")
+        if fault == "rate_limited":
+            raise TransientError("debug: rate limited (injected)", 1.0, status=429)
+        if fault == "permanent":
             raise PermanentError("debug: permanent failure injected by configuration")
 
-    def _answer_delay(self) -> None:
-        delay = float(self.config.get("answer_delay", 0) or 0)
+    def _answer(self, delay: float = 0.0) -> None:
         if delay > 0:
             time.sleep(delay)
+        if self._fault() == "lost_answer":
+            raise TransientError("debug: the answer was lost after the change was stored")
 
     def _url(self, number: str) -> str:
-        base = str(self.config.get("url_base") or get_settings().public_url).rstrip("/")
+        base = (self.cfg.url_base or get_settings().public_url).rstrip("/")
         return f"{base}/debug/incidents/{number}"
 
     def _ref(self, record: DebugRecord) -> RemoteIncident:
@@ -89,20 +109,26 @@ class DebugIntegration(Integration):
         )
 
     def create(self, fields: dict[str, Any], correlation_key: str) -> RemoteIncident:
-        self._check_faults()
+        self._before()
         ref = self._ref(self.store.create(correlation_key, fields))
-        self._answer_delay()
+        self._answer(self.cfg.answer_delay)
         return ref
 
     def find(self, correlation_key: str) -> RemoteIncident | None:
-        self._check_faults()
+        self._before()
         record = self.store.find(correlation_key)
         return self._ref(record) if record is not None else None
 
+    def find_by_number(self, number: str) -> RemoteIncident | None:
+        self._before()
+        record = self.store.find_number(number)
+        return self._ref(record) if record is not None else None
+
     def _change(self, ref: RemoteIncident, **changes: Any) -> None:
-        self._check_faults()
+        self._before()
         if not self.store.change(int(ref.remote_id), **changes):
-            raise PermanentError(f"debug: no incident {ref.number}")
+            raise PermanentError(f"debug: no incident {ref.number}", status=404)
+        self._answer()
 
     def update(self, ref: RemoteIncident, fields: dict[str, Any]) -> None:
         self._change(ref, fields=fields)
@@ -120,6 +146,6 @@ class DebugIntegration(Integration):
         self._change(ref, state="open", note=note)
 
     def get_status(self, refs: list[RemoteIncident]) -> dict[str, RemoteIncident]:
-        self._check_faults()
+        self._before()
         ids = [int(r.remote_id) for r in refs if r.remote_id.isdigit()]
         return {str(record.id): self._ref(record) for record in self.store.many(ids)}

@@ -1,27 +1,5 @@
-"""HTTP: incidents in any JSON-over-HTTP system, described entirely by configuration.
-
-Config:
-- `url`, `method` (default POST), `headers` (values may be `${env:NAME}`; a header named
-  Authorization or whose name contains "token" or "key" is a secret: masked in logs and errors);
-  `urls` / `methods`: per-action overrides of `url` / `method` (e.g. `close: PATCH`).
-- `body`: JSON templates per action — `create`, `update`, `note`, `assign`, `close`, `reopen`.
-  The create template's strings use the field-mapping grammar with the whole context
-  (`${evt/summary}`, `${dev/titleOrId}`, `${python: ...}`) plus `${correlationKey}`; its
-  rendering is the integration's default fields, so a notification's field mapping adds,
-  overrides or removes top-level keys of the create body. The other templates are rendered
-  when the action happens, without the event: `${incident/remoteId}`, `${incident/number}`,
-  `${incident/url}`, `${incident/state}`, `${note}` (close, reopen, note), `${assignee}`
-  (assign) and `${fields/<name>}` (update). A string that is a single `${...}` keeps the
-  value's type (a number stays a number).
-- `id_path` (default `id`; null: the correlation key stands for the id), `number_path`,
-  `url_path`, `status_path` (default `status`), `assignee_path`: JMESPath on an incident
-  object in an answer. `status_map`: remote status → OPEN / ASSIGNED / RESOLVED / CLOSED.
-- `status_url` (with `${incident/remoteId}`) enables the `status` capability: one GET per
-  incident. `find_url` (with `${correlationKey}`) and `find_path` (JMESPath to the incident
-  in its answer, default `@`) enable `find`. Without `find_url`, `find` returns None: a create
-  whose answer was lost is then sent again and the remote system may record it twice.
-Capabilities are declared from what is configured: an action without a body template is
-not supported."""
+"""HTTP: incidents in any JSON-over-HTTP system, described entirely by configuration (the
+templates' grammar: HttpConfig, and docs/integrations.md)."""
 
 from __future__ import annotations
 
@@ -39,6 +17,9 @@ from incman.integrations.base import (
     ASSIGN,
     CLOSE,
     CREATE,
+    FIND,
+    FIND_NUMBER,
+    INCIDENT_STATES,
     NOTE,
     REOPEN,
     STATUS,
@@ -46,12 +27,8 @@ from incman.integrations.base import (
     Integration,
     RemoteIncident,
 )
-from incman.integrations.errors import (
-    ConfigurationError,
-    IntegrationError,
-    NotSupported,
-    PermanentError,
-)
+from incman.integrations.config import IntegrationConfig, http_url, setting
+from incman.integrations.errors import IntegrationError, NotSupported, PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +54,13 @@ INCIDENT_KEYS = {
     "remoteState": "remote_state",
 }
 # Names filled in when the action happens (never by the field-mapping grammar).
-_LATE = re.compile(r"\$\{\s*(correlationKey|note|assignee|incident/\w+|fields/[^}\s]+)\s*\}")
+_LATE = re.compile(r"\$\{\s*(correlationKey|number|note|assignee|incident/\w+|fields/[^}\s]+)\s*\}")
 _PROTECTED = re.compile("\ue000([^\ue001]+)\ue001")
 _SECRET_HEADER = re.compile(r"authorization|token|key|secret|password", re.IGNORECASE)
 
 
 def is_secret_header(name: str) -> bool:
     return bool(_SECRET_HEADER.search(name))
-
-
-def _not_found(exc: PermanentError) -> bool:
-    return ": HTTP 404:" in str(exc)
 
 
 def _walk(value: Any, change: Any) -> Any:
@@ -147,85 +120,129 @@ def render_early(template: Any, context: dict[str, object]) -> Any:
     return _walk(template, change)
 
 
+class _Refused(ValueError):
+    pass
+
+
 def _check_template(action: str, template: Any) -> None:
     def check(text: str) -> str:
         for match in _LATE.finditer(text):
             root, _, rest = match.group(1).partition("/")
             if root == "incident" and rest not in INCIDENT_KEYS:
-                raise ConfigurationError(
-                    f"http: body.{action}: ${{{match.group(1)}}} is "
-                    f"unknown (incident/{', incident/'.join(INCIDENT_KEYS)})"
+                raise _Refused(
+                    f"{action}: ${{{match.group(1)}}} is unknown "
+                    f"(incident/{', incident/'.join(INCIDENT_KEYS)})"
                 )
         rest_text = _LATE.sub("", text)
         if action == CREATE:
             try:
                 parse_field_mapping("\n".join(f"v, {line}" for line in rest_text.splitlines()))
             except ValueError as exc:
-                raise ConfigurationError(f"http: body.create: {exc}") from None
+                raise _Refused(f"create: {exc}") from None
         elif "${" in rest_text:
-            raise ConfigurationError(
-                f"http: body.{action}: {text!r}: only ${{incident/...}}, ${{note}}, "
-                "${assignee} and ${fields/...} are known here; the event's context is "
-                "available in the create template"
+            raise _Refused(
+                f"{action}: {text!r}: only ${{incident/...}}, ${{note}}, ${{assignee}} and "
+                "${fields/...} are known here; the event's context is available in the "
+                "create template"
             )
         return text
 
     _walk(template, check)
 
 
-class HttpIntegration(Integration):
+def _per_action(value: dict[str, Any]) -> str | None:
+    unknown = ", ".join(sorted(set(value) - set(ACTIONS)))
+    return f"unknown actions {unknown} (known: {', '.join(ACTIONS)})" if unknown else None
+
+
+def _bodies(value: dict[str, Any]) -> str | None:
+    if unknown := _per_action(value):
+        return unknown
+    if CREATE in value and not isinstance(value[CREATE], dict):
+        return "create: must be a JSON object"
+    try:
+        for action, template in value.items():
+            _check_template(action, template)
+    except _Refused as exc:
+        return str(exc)
+    return None
+
+
+def _jmespath(value: str | None) -> str | None:
+    try:
+        jmespath.compile(value) if value else None
+    except JMESPathError as exc:
+        return f"invalid JMESPath: {exc}"
+    return None
+
+
+def _states(value: dict[str, str]) -> str | None:
+    bad = sorted(k for k, v in value.items() if v not in INCIDENT_STATES)
+    return f"{bad[0]}: must map to one of {', '.join(INCIDENT_STATES)}" if bad else None
+
+
+def _path(default: str | None, what: str) -> Any:
+    return setting(default, check=_jmespath, help=f"JMESPath to {what}")
+
+
+class HttpConfig(IntegrationConfig):
+    """The create template's strings use the field-mapping grammar with the whole context
+    (`${evt/summary}`, `${dev/titleOrId}`, `${python: ...}`) plus `${correlationKey}`; its
+    rendering is the integration's default fields, so a notification's field mapping adds,
+    overrides or removes top-level keys of the create body. The other templates are rendered
+    when the action happens, without the event: `${incident/remoteId}`, `${incident/number}`,
+    `${incident/url}`, `${incident/state}`, `${note}` (close, reopen, note), `${assignee}`
+    (assign) and `${fields/<name>}` (update). A string that is a single `${...}` keeps the
+    value's type (a number stays a number). Capabilities follow the configuration: an action
+    without a body template, a lookup without its URL, is not supported. A header named
+    Authorization, or whose name holds "token", "key", "secret" or "password", is masked in
+    logs and errors."""
+
+    url: str = setting(required=True, check=http_url, help="where incidents are sent")
+    method: str = setting("POST", help="HTTP method of the actions")
+    headers: dict[str, str] = setting(
+        {}, secret=True, help="request headers (values may be secrets)"
+    )
+    urls: dict[str, str] = setting({}, check=_per_action, help="per-action URL")
+    methods: dict[str, str] = setting({}, check=_per_action, help="per-action method")
+    body: dict[str, Any] = setting({}, check=_bodies, help="JSON templates per action")
+    id_path: str | None = _path("id", "the id in an incident (null: the correlation key)")
+    number_path: str | None = _path(None, "the number people see (default: the id)")
+    url_path: str | None = _path(None, "the incident's browser URL")
+    status_path: str | None = _path("status", "the incident's status")
+    assignee_path: str | None = _path(None, "the incident's assignee")
+    status_map: dict[str, str] = setting(
+        {}, check=_states, help="remote status → OPEN / ASSIGNED / RESOLVED / CLOSED"
+    )
+    status_url: str = setting("", help="GET one incident (${incident/remoteId}): status reads")
+    find_url: str = setting("", help="GET by ${correlationKey}: find")
+    find_path: str | None = _path("@", "the incident in the find answer")
+    find_number_url: str = setting("", help="GET by ${number}: find_by_number")
+    find_number_path: str | None = _path("@", "the incident in the find_number_url answer")
+
+
+class HttpIntegration(Integration[HttpConfig]):
     name = "http"
-    required_config = ("url",)
     capabilities = frozenset({CREATE})  # per instance: see __init__
-    # Headers carry credentials (Authorization, API keys): the API shows none of them.
-    secret_config = Integration.secret_config | {"headers"}
     status_map: ClassVar[dict[str, str]] = DEFAULT_STATUS_MAP
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "", **given: Any) -> None:
+    def __init__(self, config: Any, notification_id: str = "", **given: Any) -> None:
         super().__init__(config, notification_id, **given)
-        self.bodies: dict[str, Any] = dict(config.get("body") or {})
-        unknown = set(self.bodies) - set(ACTIONS)
-        if unknown:
-            raise ConfigurationError(
-                f"http: body: unknown actions {', '.join(sorted(unknown))}"
-                f" (known: {', '.join(ACTIONS)})"
-            )
-        for action, template in self.bodies.items():
-            _check_template(action, template)
-        if CREATE in self.bodies and not isinstance(self.bodies[CREATE], dict):
-            raise ConfigurationError("http: body.create must be a JSON object")
-        headers = config.get("headers") or {}
-        if not isinstance(headers, dict):
-            raise ConfigurationError("http: headers must be a mapping of name to value")
-        self.headers = {str(k): str(v) for k, v in headers.items()}
+        self.bodies: dict[str, Any] = dict(self.cfg.body)
+        self.headers = dict(self.cfg.headers)
         self.paths = {
-            name: self._compile(name, default)
-            for name, default in (
-                ("id_path", "id"),
-                ("number_path", None),
-                ("url_path", None),
-                ("status_path", "status"),
-                ("assignee_path", None),
-                ("find_path", "@"),
-            )
+            name: jmespath.compile(expr) if (expr := getattr(self.cfg, name)) else None
+            for name in HttpConfig.fields
+            if name.endswith("_path")
         }
         caps = {CREATE} | {a for a in self.bodies if a != CREATE}
-        if config.get("status_url"):
-            caps.add(STATUS)
+        optional = {STATUS: "status_url", FIND: "find_url", FIND_NUMBER: "find_number_url"}
+        caps |= {cap for cap, key in optional.items() if getattr(self.cfg, key)}
         self.capabilities = frozenset(caps)  # type: ignore[misc]
         self.status_map = {  # type: ignore[misc]
             **DEFAULT_STATUS_MAP,
-            **{str(k).lower(): str(v) for k, v in (config.get("status_map") or {}).items()},
+            **{k.lower(): v for k, v in self.cfg.status_map.items()},
         }
-
-    def _compile(self, name: str, default: str | None) -> Any:
-        expr = self.config.get(name, default)
-        if expr is None or expr == "":
-            return None
-        try:
-            return jmespath.compile(str(expr))
-        except JMESPathError as exc:
-            raise ConfigurationError(f"http: {name}: invalid JMESPath: {exc}") from None
 
     def map_state(self, remote_state: str) -> str:
         return self.status_map.get(str(remote_state).lower(), "OPEN")
@@ -243,12 +260,7 @@ class HttpIntegration(Integration):
 
     # -- transport ---------------------------------------------------------------------------
     def _send(self, action: str, url: str, body: Any = None, method: str | None = None) -> Any:
-        method = (
-            method
-            or (self.config.get("methods") or {}).get(action)
-            or self.config.get("method")
-            or "POST"
-        ).upper()
+        method = (method or self.cfg.methods.get(action) or self.cfg.method).upper()
         log.debug("http %s: %s %s headers=%s", action, method, url, self.safe_headers())
         try:
             resp = self.http.request(
@@ -265,7 +277,7 @@ class HttpIntegration(Integration):
             return None
 
     def _action_url(self, action: str, context: dict[str, Any]) -> str:
-        template = (self.config.get("urls") or {}).get(action) or self.config["url"]
+        template = self.cfg.urls.get(action) or self.cfg.url
         return str(fill_late(str(template), context))
 
     def _search(self, name: str, document: Any) -> Any:
@@ -310,24 +322,31 @@ class HttpIntegration(Integration):
         ref = self._ref_from(answer, fallback_id=correlation_key)
         if ref is None:
             raise PermanentError(
-                f"http: the create answer has no id at {self.config.get('id_path', 'id')!r}: "
+                f"http: the create answer has no id at {self.cfg.id_path!r}: "
                 f"{json.dumps(answer)[:200]} (set id_path, or id_path: null to use the "
                 "correlation key)"
             )
         return ref
 
-    def find(self, correlation_key: str) -> RemoteIncident | None:
-        if not self.config.get("find_url"):
-            return None  # nothing to look up with: see the module's docs
-        url = str(fill_late(str(self.config["find_url"]), {"correlationKey": correlation_key}))
+    def _lookup(self, url_key: str, path: str, context: dict[str, Any]) -> RemoteIncident | None:
+        template = getattr(self.cfg, url_key)
+        if not template:
+            raise NotSupported(f"http: no {url_key} configured")
         try:
-            answer = self._send("find", url, method="GET")
+            answer = self._send(url_key, str(fill_late(template, context)), method="GET")
         except PermanentError as exc:
-            if _not_found(exc):
+            if exc.status == 404:
                 return None
             raise
-        item = self._search("find_path", answer)
+        item = self._search(path, answer)
         return self._ref_from(item) if item not in (None, [], {}) else None
+
+    def find(self, correlation_key: str) -> RemoteIncident | None:
+        return self._lookup("find_url", "find_path", {"correlationKey": correlation_key})
+
+    def find_by_number(self, number: str) -> RemoteIncident | None:
+        found = self._lookup("find_number_url", "find_number_path", {"number": number.strip()})
+        return found if found is not None and found.number == number.strip() else None
 
     def _act(self, action: str, ref: RemoteIncident, **values: Any) -> None:
         if action not in self.bodies:
@@ -354,15 +373,15 @@ class HttpIntegration(Integration):
 
     def get_status(self, refs: list[RemoteIncident]) -> dict[str, RemoteIncident]:
         """One GET of `status_url` per incident; one that is gone (404) is left out."""
-        if not self.config.get("status_url"):
+        if not self.cfg.status_url:
             raise NotSupported("http: no status_url configured")
         out: dict[str, RemoteIncident] = {}
         for ref in refs:
-            url = str(fill_late(str(self.config["status_url"]), self._incident_context(ref)))
+            url = str(fill_late(self.cfg.status_url, self._incident_context(ref)))
             try:
                 answer = self._send(STATUS, url, method="GET")
             except PermanentError as exc:
-                if _not_found(exc):
+                if exc.status == 404:
                     continue
                 raise
             fresh = self._ref_from(answer, fallback_id=ref.remote_id)

@@ -1,15 +1,20 @@
 """The one HTTP helper of all integrations: a requests.Session with timeouts that turns
-every failure into a TransientError or a PermanentError."""
+every failure into a TransientError or a PermanentError carrying the HTTP status, and runs
+the plugin's auth hook: log in before the first call, once more when a call's failure says
+the login expired (that call is then retried once, never more), log out on close."""
 
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from typing import Any, Protocol
 
 import requests
 
-from incman.integrations.errors import PermanentError, TransientError
+from incman.integrations.errors import IntegrationError, PermanentError, TransientError
+
+log = logging.getLogger(__name__)
 
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
@@ -39,8 +44,18 @@ class CallGuard(Protocol):
     def after(self, outcome: str, retry_after: float | None = None) -> None: ...
 
 
+class Authenticator(Protocol):
+    """What the client asks of a plugin (incman.integrations.base.Integration has them)."""
+
+    def auth(self, session: HttpClient) -> None: ...
+
+    def auth_expired(self, error: IntegrationError) -> bool: ...
+
+    def logout(self, session: HttpClient) -> None: ...
+
+
 class HttpClient:
-    """Session, timeouts, TLS and proxy settings of one integration instance."""
+    """Session, timeouts, TLS and proxy settings and the login of one integration instance."""
 
     def __init__(
         self,
@@ -50,23 +65,55 @@ class HttpClient:
         ca_bundle: str | None = None,
         proxy: str | None = None,
         headers: dict[str, str] | None = None,
-        auth: Any = None,
         guard: CallGuard | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.timeout = timeout
         self.guard = guard
+        self.authenticator = authenticator
         self.session = requests.Session()
         self.session.verify = ca_bundle if (verify_tls and ca_bundle) else verify_tls
         if proxy:
             self.session.proxies = {"http": proxy, "https": proxy}
         if headers:
             self.session.headers.update(headers)
-        if auth is not None:
-            self.session.auth = auth
+        self._authed = False
+        self._in_auth = False
 
+    # -- what auth hooks use -------------------------------------------------------------
+    def use_basic(self, username: str, password: str) -> None:
+        self.session.auth = (username, password)
+
+    def use_header(self, name: str, value: str) -> None:
+        self.session.headers[name] = value
+
+    # -- calls -----------------------------------------------------------------------------
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send; return the response for 2xx/3xx, raise the classified error otherwise.
         With a guard, a call it holds back raises before anything is sent."""
+        if self.authenticator is None or self._in_auth:
+            return self._guarded(method, url, **kwargs)
+        if not self._authed:
+            self._login()
+        try:
+            return self._guarded(method, url, **kwargs)
+        except IntegrationError as exc:
+            if not self.authenticator.auth_expired(exc):
+                raise
+            log.info("%s %s: the login expired (%s): logging in again", method, url, exc.status)
+        self._login()
+        return self._guarded(method, url, **kwargs)  # once: a second expiry is an error
+
+    def _login(self) -> None:
+        assert self.authenticator is not None
+        self._in_auth = True
+        try:
+            self.authenticator.auth(self)
+        finally:
+            self._in_auth = False
+        self._authed = True
+
+    def _guarded(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         if self.guard is None:
             return self._send(method, url, **kwargs)
         self.guard.before()
@@ -95,11 +142,13 @@ class HttpClient:
             raise PermanentError(f"{method} {url}: {exc}") from exc
         if resp.status_code < 400:
             return resp
+        code = resp.status_code
         snippet = resp.text[:300].replace("\n", " ")
-        message = f"{method} {url}: HTTP {resp.status_code}: {snippet}"
-        if resp.status_code in TRANSIENT_STATUS:
-            raise TransientError(message, parse_retry_after(resp.headers.get("Retry-After")))
-        raise PermanentError(message)
+        message = f"{method} {url}: HTTP {code}: {snippet}"
+        if code in TRANSIENT_STATUS:
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            raise TransientError(message, retry_after, status=code)
+        raise PermanentError(message, status=code)
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         resp = self.request(method, url, **kwargs)
@@ -111,4 +160,15 @@ class HttpClient:
             raise PermanentError(f"{method} {url}: answer is not JSON") from exc
 
     def close(self) -> None:
+        """Log out (if the hook logged in) and close the session; a failed logout is only
+        logged: the session ends on the remote's side by itself."""
+        if self.authenticator is not None and self._authed:
+            self._authed = False
+            self._in_auth = True
+            try:
+                self.authenticator.logout(self)
+            except IntegrationError as exc:
+                log.warning("logout failed: %s", exc)
+            finally:
+                self._in_auth = False
         self.session.close()

@@ -12,12 +12,13 @@ lag (usually well under the retry backoff) could be missed by `find`."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from incman.domain.mapping_context import MappingUtils
 from incman.integrations.base import ALL_CAPABILITIES, Integration, RemoteIncident
-from incman.integrations.errors import ConfigurationError, PermanentError
+from incman.integrations.config import IntegrationConfig, setting, url_setting
+from incman.integrations.errors import CannotReopen, PermanentError
 from incman.integrations.http import HttpClient
 
 STATUS_CHUNK = 50
@@ -25,13 +26,7 @@ SUMMARY_MAX = 255
 READ_FIELDS = "status,assignee,labels"
 URL_IN_TEXT = re.compile(r"https?://[^\s<>\"']+")
 ACCOUNT_ID = re.compile(r"^([0-9a-f]{24}|[0-9a-z]+:[0-9a-f-]{36})$")
-_HTTP_STATUS = re.compile(r": HTTP (\d{3}):")
-
-
-def http_status(exc: Exception) -> int | None:
-    """The HTTP status of a classified error (None for timeouts and connection errors)."""
-    found = _HTTP_STATUS.search(str(exc))
-    return int(found.group(1)) if found else None
+ISSUE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*-\d+$")
 
 
 def _text(value: Any) -> str:
@@ -64,68 +59,37 @@ def _labels(value: Any) -> list[str]:
     return [re.sub(r"\s+", "_", _text(i).strip()) for i in items if _text(i).strip()]
 
 
-@dataclass(frozen=True)
-class JiraConfig:
-    """The notification's `config` for Jira."""
+def _label_prefix(value: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z0-9_-]*", value) else "letters, digits, _ and - only"
 
-    url: str
-    project: str
-    flavor: str = "cloud"  # cloud | server
-    username: str = ""
-    api_token: str = ""
-    password: str = ""
-    issue_type: str = "Task"
-    resolve_status: str = ""
-    reopen_status: str = ""
-    resolution: str = ""  # sent with the close transition where its screen has the field
-    label_prefix: str = "incman-"
-    user_map: dict[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> JiraConfig:
-        url = _text(raw.get("url")).rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigurationError("jira: url must be the site's http(s) address")
-        values = {
-            k: _text(raw[k])
-            for k in (
-                "flavor",
-                "username",
+class JiraConfig(IntegrationConfig):
+    url: str = url_setting(required=True, help="the site's address")
+    project: str = setting(required=True, help="key of the project new issues go to")
+    flavor: str = setting("cloud", choices=("cloud", "server"), help="Cloud or Server/DC")
+    username: str = setting("", help="the account (its email on Cloud)")
+    api_token: str = setting("", secret=True, help="API token (Cloud) or personal access token")
+    password: str = setting("", secret=True, help="password (Server/DC, instead of a token)")
+    issue_type: str = setting("Task", help="type of new issues")
+    resolve_status: str = setting("", help="status a close moves to (default: any done)")
+    reopen_status: str = setting("", help="status a re-open moves to (default: any open)")
+    resolution: str = setting("", help="resolution sent with the close transition")
+    label_prefix: str = setting("incman-", check=_label_prefix, help="of the correlation label")
+    user_map: dict[str, str] = setting({}, help="incman user → Jira account id or name")
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        if self.flavor == "cloud" and not (self.username and self.api_token):
+            yield "api_token", "Cloud needs username (the account's email) and api_token"
+        if self.flavor == "server" and not (self.api_token or (self.username and self.password)):
+            yield (
                 "api_token",
-                "password",
-                "issue_type",
-                "resolve_status",
-                "reopen_status",
-                "resolution",
-                "label_prefix",
+                "Server needs api_token (a personal access token) or username and password",
             )
-            if raw.get(k) is not None
-        }
-        cfg = cls(
-            url=url,
-            project=_text(raw.get("project")),
-            **values,
-            user_map={str(k): _text(v) for k, v in (raw.get("user_map") or {}).items()},
-        )
-        if cfg.flavor not in ("cloud", "server"):
-            raise ConfigurationError("jira: flavor must be cloud or server")
-        if cfg.flavor == "cloud" and not (cfg.username and cfg.api_token):
-            raise ConfigurationError(
-                "jira: Cloud needs username (the account's email) and api_token"
-            )
-        if cfg.flavor == "server" and not (cfg.api_token or (cfg.username and cfg.password)):
-            raise ConfigurationError(
-                "jira: Server needs api_token (a personal access token) or username and password"
-            )
-        if not re.fullmatch(r"[A-Za-z0-9_-]*", cfg.label_prefix):
-            raise ConfigurationError("jira: label_prefix may hold letters, digits, _ and - only")
-        return cfg
 
 
-class JiraIntegration(Integration):
+class JiraIntegration(Integration[JiraConfig]):
     name = "jira"
     capabilities = ALL_CAPABILITIES
-    required_config = ("url", "project")
     # status category → state (an assignee makes an open issue ASSIGNED)
     status_map: ClassVar[dict[str, str]] = {
         "new": "OPEN",
@@ -133,23 +97,18 @@ class JiraIntegration(Integration):
         "done": "CLOSED",
     }
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "", **given: Any) -> None:
+    def __init__(self, config: Any, notification_id: str = "", **given: Any) -> None:
         super().__init__(config, notification_id, **given)
-        self.cfg = JiraConfig.from_dict(config)
         self.cloud = self.cfg.flavor == "cloud"
         self.api = f"{self.cfg.url}/rest/api/{3 if self.cloud else 2}"
 
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            client = Integration.http.fget(self)  # type: ignore[attr-defined]
-            client.session.headers["Accept"] = "application/json"
-            cfg = self.cfg
-            if cfg.username and (cfg.api_token or cfg.password):
-                client.session.auth = (cfg.username, cfg.api_token or cfg.password)
-            else:  # a Server/Data Center personal access token
-                client.session.headers["Authorization"] = f"Bearer {cfg.api_token}"
-        return self._http  # type: ignore[return-value]
+    def auth(self, session: HttpClient) -> None:
+        session.use_header("Accept", "application/json")
+        cfg = self.cfg
+        if cfg.username and (cfg.api_token or cfg.password):
+            session.use_basic(cfg.username, cfg.api_token or cfg.password)
+        else:  # a Server/Data Center personal access token
+            session.use_header("Authorization", f"Bearer {cfg.api_token}")
 
     # -- mapping ---------------------------------------------------------------------------
     def default_fields(
@@ -250,7 +209,7 @@ class JiraIntegration(Integration):
                 "GET", f"{self.api}/issue/{remote_id}", params={"fields": READ_FIELDS}
             )
         except PermanentError as exc:
-            if http_status(exc) == 404:
+            if exc.status == 404:
                 return None
             raise
         return answer if isinstance(answer, dict) else None
@@ -281,7 +240,7 @@ class JiraIntegration(Integration):
                 or "none"
             )
             goal = wanted or ("a done status" if to_done else "an open status")
-            raise PermanentError(
+            raise (PermanentError if to_done else CannotReopen)(
                 f"jira: no transition of {ref.number} leads to {goal} (available: {names})"
             )
         body: dict[str, Any] = {"transition": {"id": _text(chosen.get("id"))}}
@@ -313,6 +272,11 @@ class JiraIntegration(Integration):
             if label in ((issue.get("fields") or {}).get("labels") or []):
                 return self._ref(issue)
         return None
+
+    def find_by_number(self, number: str) -> RemoteIncident | None:
+        key = number.strip().upper()
+        issue = self._issue(key) if ISSUE_KEY.match(key) else None
+        return self._ref(issue) if issue is not None else None
 
     def update(self, ref: RemoteIncident, fields: dict[str, Any]) -> None:
         body = {k: v for k, v in self._fields(fields).items() if k not in ("project", "issuetype")}
@@ -352,7 +316,7 @@ class JiraIntegration(Integration):
                 issues = self._search(f"key in ({keys})", len(chunk))
             except PermanentError as exc:
                 # a key that no longer exists fails the whole JQL (400): read one by one
-                if http_status(exc) != 400:
+                if exc.status != 400:
                     raise
                 issues = [i for i in (self._issue(rid) for rid in chunk) if i is not None]
             for issue in issues:

@@ -4,10 +4,12 @@ registered by other packages under the entry-point group `incman.integrations`."
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from functools import cache, lru_cache
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from incman.integrations.config import IntegrationConfig, Problem
 from incman.integrations.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -44,3 +46,27 @@ def integration_class(name: str) -> type[Integration]:
         )
     module_name, _, attr = path.partition(":")
     return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+
+def validate_integration_config(name: str, raw: Any) -> list[Problem]:
+    """Everything wrong with `raw` as the config of integration `name`, as (path, message)
+    items (paths relative to the config: `url`, `body.create`); [] when it is usable.
+    `${env:NAME}` values are taken as given. An unknown integration is one problem."""
+    try:
+        cls = integration_class(name)
+    except ConfigurationError as exc:
+        return [Problem("", str(exc))]
+    return cls.config_class.problems(raw)
+
+
+def masked_keys(name: str, *configs: Mapping[str, Any]) -> frozenset[str]:
+    """The keys of these configs that answers must not show: the plugin's declared secrets,
+    and every key it does not declare (nothing says such a value is harmless). For an
+    unknown integration, every key but the shared, non-secret ones."""
+    try:
+        config_class = integration_class(name).config_class
+    except ConfigurationError:
+        config_class = IntegrationConfig
+    keys = {str(k) for config in configs for k in config}
+    shown = set(config_class.fields) - config_class.secret_fields()
+    return frozenset(keys - shown) | config_class.secret_fields()

@@ -1,10 +1,5 @@
 """Request Tracker 5 over REST2: tickets in a queue, found again by a custom field.
 
-Config: `url` (RT's WebBaseURL), `token` (sent as `Authorization: token ...`) or `username` and
-`password` (HTTP Basic), `queue` (default General), `correlation_field` (default IncidentID: a
-single-value ticket custom field that must exist and apply to the queue), `user_map` (incman
-user → RT user, for assignments).
-
 Fields are RT's own ticket fields: `Subject`, `Content`, `ContentType`, `Priority`, `Requestor`,
 `Cc`, `AdminCc`, `Owner`, `Status`, `Due`, `Starts`, `TimeEstimated`, and `CF.<Name>` for a
 custom field; other keys are not sent. RT answers a ticket PUT with 200 and a list of messages
@@ -13,11 +8,14 @@ even when a change was refused, so the messages are read (`check_messages`)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from incman.domain.mapping_context import MappingUtils
 from incman.integrations.base import ALL_CAPABILITIES, Integration, RemoteIncident
-from incman.integrations.errors import ConfigurationError, IntegrationError, PermanentError
+from incman.integrations.config import IntegrationConfig, setting, url_setting
+from incman.integrations.errors import IntegrationError, PermanentError
+from incman.integrations.http import HttpClient
 
 TICKET_FIELDS = frozenset(
     {
@@ -67,10 +65,25 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class RTIntegration(Integration):
+class RTConfig(IntegrationConfig):
+    url: str = url_setting(required=True, help="RT's WebBaseURL")
+    token: str = setting("", secret=True, help="an auth token (Authorization: token ...)")
+    username: str = setting("", help="user of HTTP Basic auth, instead of a token")
+    password: str = setting("", secret=True, help="its password")
+    queue: str = setting("General", help="queue of new tickets")
+    correlation_field: str = setting(
+        "IncidentID", help="single-value ticket custom field applied to the queue"
+    )
+    user_map: dict[str, str] = setting({}, help="incman user → RT user, for assignments")
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        if not self.token and not (self.username and self.password):
+            yield "token", "set token, or username and password"
+
+
+class RTIntegration(Integration[RTConfig]):
     name = "rt"
     capabilities = ALL_CAPABILITIES
-    required_config = ("url",)
     status_map: ClassVar[dict[str, str]] = {
         "new": "OPEN",
         "open": "OPEN",
@@ -80,24 +93,19 @@ class RTIntegration(Integration):
         "deleted": "CLOSED",
     }
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "", **given: Any) -> None:
-        super().__init__(config, notification_id, **given)
-        if not config.get("token") and not (config.get("username") and config.get("password")):
-            raise ConfigurationError(
-                f"rt: set token, or username and password (notification {notification_id})"
-            )
-        self.base = str(config["url"]).rstrip("/")
-        self.queue = str(config.get("queue") or "General")
-        self.field = str(config.get("correlation_field") or "IncidentID")
-        self.user_map = {str(k): str(v) for k, v in (config.get("user_map") or {}).items()}
+    def auth(self, session: HttpClient) -> None:
+        if self.cfg.token:
+            session.use_header("Authorization", f"token {self.cfg.token}")
+        else:
+            session.use_basic(self.cfg.username, self.cfg.password)
+
+    @property
+    def field(self) -> str:
+        return self.cfg.correlation_field
 
     # -- transport ---------------------------------------------------------------------------
     def _rest(self, method: str, path: str, **kwargs: Any) -> Any:
-        if self.config.get("token"):
-            kwargs["headers"] = {"Authorization": f"token {self.config['token']}"}
-        else:
-            kwargs["auth"] = (str(self.config["username"]), str(self.config["password"]))
-        return self.http.json(method, f"{self.base}/REST/2.0/{path}", **kwargs)
+        return self.http.json(method, f"{self.cfg.url}/REST/2.0/{path}", **kwargs)
 
     def _ticket(self, ticket_id: str) -> dict[str, Any]:
         data = self._rest("GET", f"ticket/{ticket_id}")
@@ -116,7 +124,7 @@ class RTIntegration(Integration):
         return RemoteIncident(
             remote_id=ticket_id,
             number=ticket_id,
-            url=f"{self.base}/Ticket/Display.html?id={ticket_id}",
+            url=f"{self.cfg.url}/Ticket/Display.html?id={ticket_id}",
             state=state,
             remote_state=status,
             assignee="" if owner == NOBODY else owner,
@@ -135,7 +143,7 @@ class RTIntegration(Integration):
     # -- I/O ---------------------------------------------------------------------------------
     def create(self, fields: dict[str, Any], correlation_key: str) -> RemoteIncident:
         body = ticket_body(fields)
-        body["Queue"] = self.queue
+        body["Queue"] = self.cfg.queue
         body["CustomFields"] = {**body.get("CustomFields", {}), self.field: correlation_key}
         if "Content" in body:
             body.setdefault("ContentType", "text/plain")
@@ -154,7 +162,7 @@ class RTIntegration(Integration):
             self._reject_orphan(str(created["id"]))
             raise PermanentError(
                 f"rt: ticket {created['id']} did not keep the correlation key: the custom "
-                f"field {self.field!r} must exist and apply to queue {self.queue!r} (the "
+                f"field {self.field!r} must exist and apply to queue {self.cfg.queue!r} (the "
                 "ticket was rejected)"
             )
         return self._ref(ticket)
@@ -184,6 +192,18 @@ class RTIntegration(Integration):
         items = (data or {}).get("items") or []
         return self._ref(items[0]) if items else None
 
+    def find_by_number(self, number: str) -> RemoteIncident | None:
+        """The ticket with this id (RT's number), when the API user may see it."""
+        ticket_id = number.strip().lstrip("#")
+        if not ticket_id.isdigit():
+            return None
+        try:
+            return self._ref(self._ticket(ticket_id))
+        except PermanentError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+
     def update(self, ref: RemoteIncident, fields: dict[str, Any]) -> None:
         body = ticket_body(fields)
         content = body.pop("Content", None)
@@ -205,7 +225,7 @@ class RTIntegration(Integration):
     def assign(self, ref: RemoteIncident, assignee: str) -> None:
         """Give the ticket to the RT user of that name; when RT has none, the API user
         takes it and a comment says who acknowledged."""
-        user = self.user_map.get(assignee, assignee)
+        user = self.cfg.user_map.get(assignee, assignee)
         if user:
             messages = self._rest("PUT", f"ticket/{ref.remote_id}", json={"Owner": user})
             if not (

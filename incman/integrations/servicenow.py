@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from incman.domain.mapping_context import MappingUtils
-from incman.integrations.base import (
-    ALL_CAPABILITIES,
-    Integration,
-    RemoteIncident,
-)
-from incman.integrations.errors import ConfigurationError, PermanentError
+from incman.integrations.base import ALL_CAPABILITIES, Integration, RemoteIncident
+from incman.integrations.config import IntegrationConfig, setting, url_setting
+from incman.integrations.errors import CannotReopen, IntegrationError, PermanentError
 from incman.integrations.http import HttpClient
 
 log = logging.getLogger(__name__)
@@ -34,13 +31,6 @@ SHORT_DESCRIPTION_MAX = 160
 # event severity → (impact, urgency, severity): priority follows from impact and urgency;
 # ServiceNow's own severity is 1 High, 2 Medium, 3 Low
 SEVERITY_LEVELS = {5: ("1", "1", "1"), 4: ("2", "1", "2"), 3: ("2", "2", "3"), 2: ("3", "2", "3")}
-_HTTP_STATUS = re.compile(r": HTTP (\d{3}):")
-
-
-def http_status(exc: Exception) -> int | None:
-    """The HTTP status of a classified error (None for timeouts and connection errors)."""
-    found = _HTTP_STATUS.search(str(exc))
-    return int(found.group(1)) if found else None
 
 
 def _text(value: Any) -> str:
@@ -54,90 +44,44 @@ def _plain(value: Any) -> str:
     return _text(value)
 
 
-def _str_list(raw: Any, name: str) -> tuple[str, ...]:
-    if isinstance(raw, str):
-        items = [s.strip() for s in raw.split(",")]
-    elif isinstance(raw, (list, tuple)):
-        items = [_text(s).strip() for s in raw]
-    else:
-        raise ConfigurationError(f"servicenow: {name} must be a list of states")
-    return tuple(s for s in items if s)
+class ServiceNowConfig(IntegrationConfig):
+    url: str = url_setting(required=True, help="the instance's address")
+    username: str = setting("", help="user of HTTP Basic auth")
+    password: str = setting("", secret=True, help="its password")
+    token: str = setting("", secret=True, help="an OAuth bearer token, instead of a password")
+    client_id: str = setting("", help="OAuth client: tokens from oauth_token.do for the user")
+    client_secret: str = setting("", secret=True, help="the OAuth client's secret")
+    api: str = setting("table", choices=("table", "importset"), help="how incidents are created")
+    import_table: str = setting("", help="the Import Set staging table (api: importset)")
+    table: str = setting("incident", help="the table of incidents")
+    api_version: str = setting("", choices=("", "v1", "v2"), help="empty: the latest")
+    final_states: tuple[str, ...] = setting(
+        ("7",), required=True, help="states closed for good (read-only: no re-open)"
+    )
+    resolve_state: str = setting("6", help="the state a close sets")
+    reopen_state: str = setting("2", help="the state a re-open sets")
+    close_code: str = setting("Solved (Permanently)", help="resolution code sent on close")
+    close_notes: str = setting("", help="resolution notes (default: the close note)")
+    assignment_group: str = setting("", help="group set on create and assign (name or sys_id)")
+    caller: str = setting("", help="caller_id of new incidents (name or sys_id)")
+    category: str = setting("inquiry", help="category of new incidents")
+    note_field: str = setting(
+        "work_notes", choices=("work_notes", "comments"), help="internal or customer-visible"
+    )
+    user_map: dict[str, str] = setting({}, help="incman user → ServiceNow user (name or sys_id)")
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        if not self.token and not (self.username and self.password):
+            yield "password", "set username and password, or token"
+        if self.client_id and not (self.client_secret and self.username and self.password):
+            yield "client_secret", "OAuth needs client_secret, username and password"
+        if self.api == "importset" and not self.import_table:
+            yield "import_table", "is required with api importset"
 
 
-@dataclass(frozen=True)
-class ServiceNowConfig:
-    """The notification's `config` for ServiceNow."""
-
-    url: str
-    username: str = ""
-    password: str = ""
-    token: str = ""
-    api: str = "table"  # table | importset
-    import_table: str = ""
-    table: str = "incident"
-    api_version: str = ""  # "" (latest), "v1" or "v2"
-    final_states: tuple[str, ...] = ("7",)
-    resolve_state: str = "6"
-    reopen_state: str = "2"
-    close_code: str = "Solved (Permanently)"
-    close_notes: str = ""
-    assignment_group: str = ""
-    caller: str = ""
-    category: str = "inquiry"
-    note_field: str = "work_notes"  # work_notes (internal) | comments (customer-visible)
-    user_map: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ServiceNowConfig:
-        url = _text(raw.get("url")).rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigurationError("servicenow: url must be the instance's http(s) address")
-        values = {
-            k: _text(raw[k])
-            for k in (
-                "username",
-                "password",
-                "token",
-                "api",
-                "import_table",
-                "table",
-                "api_version",
-                "resolve_state",
-                "reopen_state",
-                "close_code",
-                "close_notes",
-                "assignment_group",
-                "caller",
-                "category",
-                "note_field",
-            )
-            if raw.get(k) is not None
-        }
-        cfg = cls(
-            url=url,
-            **values,
-            final_states=_str_list(raw.get("final_states", ["7"]), "final_states"),
-            user_map={str(k): _text(v) for k, v in (raw.get("user_map") or {}).items()},
-        )
-        if not cfg.token and not (cfg.username and cfg.password):
-            raise ConfigurationError("servicenow: set username and password, or token")
-        if cfg.api not in ("table", "importset"):
-            raise ConfigurationError("servicenow: api must be table or importset")
-        if cfg.api == "importset" and not cfg.import_table:
-            raise ConfigurationError("servicenow: api importset needs import_table")
-        if cfg.api_version not in ("", "v1", "v2"):
-            raise ConfigurationError("servicenow: api_version must be v1 or v2 (or empty)")
-        if cfg.note_field not in ("work_notes", "comments"):
-            raise ConfigurationError("servicenow: note_field must be work_notes or comments")
-        if not cfg.final_states:
-            raise ConfigurationError("servicenow: final_states may not be empty")
-        return cfg
-
-
-class ServiceNowIntegration(Integration):
+class ServiceNowIntegration(Integration[ServiceNowConfig]):
     name = "servicenow"
     capabilities = ALL_CAPABILITIES
-    required_config = ("url",)
     # ServiceNow incident states; "final_states" are CLOSED whatever this map says
     status_map: ClassVar[dict[str, str]] = {
         "1": "OPEN",
@@ -148,20 +92,45 @@ class ServiceNowIntegration(Integration):
         "8": "RESOLVED",
     }
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "", **given: Any) -> None:
-        super().__init__(config, notification_id, **given)
-        self.cfg = ServiceNowConfig.from_dict(config)
+    refresh_token = ""  # of the OAuth login, once made
 
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            client = Integration.http.fget(self)  # type: ignore[attr-defined]
-            client.session.headers["Accept"] = "application/json"
-            if self.cfg.token:
-                client.session.headers["Authorization"] = f"Bearer {self.cfg.token}"
-            else:
-                client.session.auth = (self.cfg.username, self.cfg.password)
-        return self._http  # type: ignore[return-value]
+    def auth(self, session: HttpClient) -> None:
+        """Basic, a fixed bearer token, or OAuth: log in with the password grant, refresh
+        with the refresh token (and log in again when that ran out too)."""
+        session.use_header("Accept", "application/json")
+        if self.cfg.client_id:
+            session.use_header("Authorization", f"Bearer {self._oauth_token(session)}")
+        elif self.cfg.token:
+            session.use_header("Authorization", f"Bearer {self.cfg.token}")
+        else:
+            session.use_basic(self.cfg.username, self.cfg.password)
+
+    def _oauth_token(self, session: HttpClient) -> str:
+        cfg = self.cfg
+        grant = (
+            {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
+            if self.refresh_token
+            else {"grant_type": "password", "username": cfg.username, "password": cfg.password}
+        )
+        form = {**grant, "client_id": cfg.client_id, "client_secret": cfg.client_secret}
+        try:
+            answer = session.json(
+                "POST", f"{cfg.url}/oauth_token.do", data=form, headers={"Authorization": None}
+            )
+        except PermanentError:
+            if not self.refresh_token:
+                raise
+            self.refresh_token = ""
+            return self._oauth_token(session)
+        if not isinstance(answer, dict) or not answer.get("access_token"):
+            raise PermanentError("servicenow: oauth_token.do answered no access_token")
+        self.refresh_token = str(answer.get("refresh_token") or "")
+        return str(answer["access_token"])
+
+    def auth_expired(self, error: IntegrationError) -> bool:
+        # OAuth tokens run out (a 401). No logout: ServiceNow hands every login of the user
+        # the same token until it expires, so revoking it would log every worker out.
+        return bool(self.cfg.client_id) and error.status == 401
 
     def call_budget(self) -> float:
         return 2 * super().call_budget()  # a create may take two requests
@@ -237,7 +206,7 @@ class ServiceNowIntegration(Integration):
             rows = self._result("GET", self._url(), params=params)
         except PermanentError as exc:
             # v1 (and the unversioned path on older releases) answers an empty list with 404
-            if http_status(exc) == 404 and "No Record found" in str(exc):
+            if exc.status == 404 and "No Record found" in str(exc):
                 return []
             raise
         return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
@@ -307,6 +276,13 @@ class ServiceNowIntegration(Integration):
                 return self._ref(row)
         return None
 
+    def find_by_number(self, number: str) -> RemoteIncident | None:
+        wanted = number.strip()
+        for row in self._list(f"number={wanted.replace('^', '^^')}", 10):
+            if _plain(row.get("number")).upper() == wanted.upper():  # the query trap, again
+                return self._ref(row)
+        return None
+
     def update(self, ref: RemoteIncident, fields: dict[str, Any]) -> None:
         plain, by_name = self._split(fields)
         if plain:
@@ -334,6 +310,10 @@ class ServiceNowIntegration(Integration):
                 "(map incman users with user_map)"
             )
 
+    def _state_now(self, ref: RemoteIncident) -> str:
+        current = self._result("GET", self._url(ref.remote_id), params={"sysparm_fields": "state"})
+        return _plain(current.get("state")) if isinstance(current, dict) else ""
+
     def close(self, ref: RemoteIncident, note: str) -> None:
         """Resolve (resolve_state) with the close code and notes both mandatory there."""
         body = {
@@ -345,29 +325,30 @@ class ServiceNowIntegration(Integration):
             self._write(ref.remote_id, body)
         except PermanentError as exc:
             # a retried close may find the incident closed already (read-only: 403)
-            if http_status(exc) != 403:
+            if exc.status != 403:
                 raise
-            current = self._result(
-                "GET", self._url(ref.remote_id), params={"sysparm_fields": READ_FIELDS}
-            )
-            state = _plain(current.get("state")) if isinstance(current, dict) else ""
+            state = self._state_now(ref)
             if state != self.cfg.resolve_state and state not in self.cfg.final_states:
                 raise
             log.info("servicenow: %s is already in state %s", ref.number, state)
 
     def reopen(self, ref: RemoteIncident, note: str) -> None:
+        """Back to reopen_state; CannotReopen when the incident is in a final state (Closed
+        is read-only: ServiceNow answers 403)."""
         body = {"state": self.cfg.reopen_state}
         if note:
             body[self.cfg.note_field] = note
         try:
             self._write(ref.remote_id, body)
         except PermanentError as exc:
-            if http_status(exc) == 403:
-                raise PermanentError(
-                    f"servicenow: {ref.number} cannot be re-opened (closed "
-                    f"incidents are read-only): {exc}"
-                ) from exc
-            raise
+            if exc.status != 403:
+                raise
+            state = self._state_now(ref)
+            if state not in self.cfg.final_states:
+                raise
+            raise CannotReopen(
+                f"servicenow: {ref.number} is in final state {state} (read-only)", status=403
+            ) from exc
 
     def get_status(self, refs: list[RemoteIncident]) -> dict[str, RemoteIncident]:
         ids = list(dict.fromkeys(r.remote_id for r in refs if SYS_ID.match(r.remote_id)))

@@ -1,16 +1,14 @@
 """Slack: one channel message per incident; notes, assignments and state changes in its thread.
 
-Config: `api_url` (default https://slack.com/api), `token` (a bot token, secret), `channel`
-(an ID such as C0123ABCD; a `#name` is looked up with conversations.list), `find_depth` (how
-many recent channel messages `find` reads, default 200) and the message templates
-`create_template`, `update_template`, `close_template`, `reopen_template`. The templates use the
-field-mapping grammar and its whole context (`${evt/summary}`, `${dev/titleOrId}`,
-`${urls/eventUrl}`, `${python: ...}`); they are rendered with the event that opened the incident.
+The message templates use the field-mapping grammar and its whole context (`${evt/summary}`,
+`${dev/titleOrId}`, `${urls/eventUrl}`, `${python: ...}`); they are rendered with the event
+that opened the incident.
 
 The parent message carries the incident in its metadata (event type `incman_incident`: the
 correlation key, the state, a transition counter and the texts to show per state), so `find`
 and every state change read Slack itself, never local memory. Slack keeps no incident status
-to poll: the `status` capability is not declared."""
+to poll, and its messages have no number a person would type: the `status` and
+`find_by_number` capabilities are not declared."""
 
 from __future__ import annotations
 
@@ -25,14 +23,16 @@ from incman.integrations.base import (
     ASSIGN,
     CLOSE,
     CREATE,
+    FIND,
     NOTE,
     REOPEN,
     UPDATE,
     Integration,
     RemoteIncident,
 )
-from incman.integrations.errors import ConfigurationError, PermanentError, TransientError
-from incman.integrations.http import parse_retry_after
+from incman.integrations.config import IntegrationConfig, setting, url_setting
+from incman.integrations.errors import PermanentError, TransientError
+from incman.integrations.http import HttpClient, parse_retry_after
 
 DEFAULT_API_URL = "https://slack.com/api"
 INCIDENT_EVENT = "incman_incident"  # metadata event_type of a parent message
@@ -67,43 +67,54 @@ def render_text(template: str, context: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-class SlackIntegration(Integration):
+def _template(value: str) -> str | None:
+    try:
+        parse_field_mapping("\n".join(f"text, {line}" for line in value.splitlines()))
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _template_setting(kind: str) -> Any:
+    return setting(DEFAULT_TEMPLATES[kind], check=_template, help=f"text of the {kind} message")
+
+
+class SlackConfig(IntegrationConfig):
+    api_url: str = url_setting(DEFAULT_API_URL, help="the Web API's address")
+    token: str = setting(required=True, secret=True, help="a bot token (xoxb-...)")
+    channel: str = setting(required=True, help="a channel ID (C0123ABCD) or #name")
+    find_depth: int = setting(PAGE, at_least=1, help="recent channel messages find reads")
+    create_template: str = _template_setting("create")
+    update_template: str = _template_setting("update")
+    close_template: str = _template_setting("close")
+    reopen_template: str = _template_setting("reopen")
+
+
+class SlackIntegration(Integration[SlackConfig]):
     name = "slack"
     # No STATUS: a Slack message has no state anyone changes remotely to poll.
-    capabilities = frozenset({CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN})
-    required_config = ("token", "channel")
+    capabilities = frozenset({CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN, FIND})
     status_map: ClassVar[dict[str, str]] = {
         "open": "OPEN",
         "assigned": "ASSIGNED",
         "closed": "CLOSED",
     }
 
-    def __init__(self, config: dict[str, Any], notification_id: str = "", **given: Any) -> None:
-        super().__init__(config, notification_id, **given)
-        self.templates = {
-            kind: str(config.get(f"{kind}_template") or default)
-            for kind, default in DEFAULT_TEMPLATES.items()
-        }
-        for kind, template in self.templates.items():
-            try:
-                parse_field_mapping("\n".join(f"text, {line}" for line in template.splitlines()))
-            except ValueError as exc:
-                raise ConfigurationError(f"slack: {kind}_template: {exc}") from None
-        self.api_url = str(config.get("api_url") or DEFAULT_API_URL).rstrip("/")
-        self.find_depth = int(config.get("find_depth", PAGE))
-        self._channel: str | None = None
+    _channel: str | None = None  # the configured channel's ID, once known
+
+    def auth(self, session: HttpClient) -> None:
+        session.use_header("Authorization", f"Bearer {self.cfg.token}")
 
     # -- transport ---------------------------------------------------------------------------
     def _call(
         self, method: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """One Web API call; Slack reports most errors as HTTP 200 {"ok": false}."""
-        headers = {"Authorization": f"Bearer {self.config['token']}"}
-        url = f"{self.api_url}/{method}"
+        url = f"{self.cfg.api_url}/{method}"
         if body is not None:
-            resp = self.http.request("POST", url, json=body, headers=headers)
+            resp = self.http.request("POST", url, json=body)
         else:
-            resp = self.http.request("GET", url, params=params, headers=headers)
+            resp = self.http.request("GET", url, params=params)
         try:
             data = resp.json()
         except ValueError:
@@ -117,7 +128,7 @@ class SlackIntegration(Integration):
     def channel_id(self) -> str:
         """The configured channel as an ID (history and updates accept no names)."""
         if self._channel is None:
-            wanted = str(self.config["channel"]).lstrip("#")
+            wanted = self.cfg.channel.lstrip("#")
             self._channel = wanted if _CHANNEL_ID.match(wanted) else self._lookup_channel(wanted)
         return self._channel
 
@@ -152,7 +163,8 @@ class SlackIntegration(Integration):
         fields = super().default_fields(event, device, urls)
         context = build_context(event, device, urls, fields)
         for kind, field in TEXT_FIELDS.items():
-            fields[field] = render_text(self.templates[kind], context)
+            template = getattr(self.cfg, f"{kind}_template") or DEFAULT_TEMPLATES[kind]
+            fields[field] = render_text(template, context)
         return fields
 
     # -- references ----------------------------------------------------------------------------
@@ -218,12 +230,12 @@ class SlackIntegration(Integration):
     def find(self, correlation_key: str) -> RemoteIncident | None:
         """The parent message with this key among the channel's `find_depth` latest."""
         channel, cursor, seen = self.channel_id(), "", 0
-        while seen < self.find_depth:
+        while seen < self.cfg.find_depth:
             data = self._call(
                 "conversations.history",
                 params={
                     "channel": channel,
-                    "limit": min(PAGE, self.find_depth - seen),
+                    "limit": min(PAGE, self.cfg.find_depth - seen),
                     "include_all_metadata": "true",
                     "cursor": cursor,
                 },
@@ -346,5 +358,6 @@ def _api_error(method: str, data: dict[str, Any], resp: requests.Response) -> Ex
     if data.get("needed"):
         message += f" (needs scope {data['needed']})"
     if error in TRANSIENT_ERRORS:
-        return TransientError(message, parse_retry_after(resp.headers.get("Retry-After")))
-    return PermanentError(message)
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        return TransientError(message, retry_after, status=resp.status_code)
+    return PermanentError(message, status=resp.status_code)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ import yaml
 from incman.domain.condition import ConditionError, matches, validate_condition
 from incman.domain.lifecycle import Options
 from incman.domain.mapping import MappingError, parse_field_mapping
+from incman.integrations.config import ENV_REF
 from incman.integrations.registry import known_integrations
 from incman.settings import get_settings
 from incman.store.objects import load_db_definitions
@@ -26,7 +26,6 @@ from incman.store.secrets import SecretsError, decrypt_config
 log = logging.getLogger(__name__)
 
 ROLES = ("viewer", "ingest", "operator", "manager", "admin")
-_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class CatalogError(ValueError):
@@ -88,7 +87,8 @@ class UserDef:
     name: str
     role: str
     groups: tuple[str, ...] = ()
-    api_key_sha256: str = ""
+    api_key_sha256: str = field(default="", repr=False)
+    password_hash: str = field(default="", repr=False)  # Argon2id, for the event console
 
 
 @dataclass
@@ -124,7 +124,7 @@ class Catalog:
 
 def _resolve_env(value: Any) -> Any:
     if isinstance(value, str):
-        return _ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), value)
+        return ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), value)
     if isinstance(value, dict):
         return {k: _resolve_env(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -209,11 +209,20 @@ def parse_user(raw: Any, where: str) -> UserDef:
     key_hash = raw.get("api_key_sha256") or ""
     if not key_hash and raw.get("api_key"):
         key_hash = hashlib.sha256(str(raw["api_key"]).encode()).hexdigest()
+    password_hash = raw.get("password_hash") or ""
+    if password_hash and not (
+        isinstance(password_hash, str) and password_hash.startswith("$argon2")
+    ):
+        raise CatalogError(
+            f"{where}.password_hash: an Argon2 hash is required "
+            "(python -m incman.api.console.make_password makes one)"
+        )
     return UserDef(
         name=raw["name"],
         role=role,
         groups=_str_list(raw.get("groups"), f"{where}.groups"),
         api_key_sha256=str(key_hash).lower(),
+        password_hash=password_hash,
     )
 
 

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 
 import redis
 
-from incman.integrations.errors import ConfigurationError, TransientError
+from incman.integrations.config import IntegrationConfig
+from incman.integrations.errors import TransientError
 from incman.store.lua import LuaScript
 
 log = logging.getLogger(__name__)
@@ -130,40 +131,23 @@ class FloodSettings:
     probe_ttl: float = 35.0  # the probe's slot is freed after this if its worker dies
 
 
-def _number(
-    config: Mapping[str, Any], name: str, default: float, minimum: float, integer: bool = False
-) -> float:
-    raw = config.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except (TypeError, ValueError):
-        value = math.nan
-    if isinstance(raw, bool) or not value >= minimum or (integer and value != float(raw)):
-        kind = "an integer" if integer else "a number"
-        raise ConfigurationError(f"config.{name}: must be {kind} >= {minimum}, got {raw!r}")
-    return value
-
-
-def flood_settings(config: Mapping[str, Any]) -> FloodSettings:
-    """The flood settings of a notification's integration config (clear errors if wrong)."""
-    rate = _number(config, "rate_limit", 0.0, 0.0)
-    burst = _number(config, "rate_burst", max(1, math.ceil(rate)), 1, integer=True)
+def flood_settings(cfg: IntegrationConfig) -> FloodSettings:
+    """The flood settings of a notification's integration config (declared and checked once,
+    in incman.integrations.config)."""
     return FloodSettings(
-        rate_limit=rate,
-        burst=int(burst),
-        breaker_failures=int(_number(config, "breaker_failures", 5, 0, integer=True)),
-        breaker_cooldown=_number(config, "breaker_cooldown", 30.0, 0.001),
-        probe_ttl=_number(config, "timeout", 30.0, 0.001) + 5.0,
+        rate_limit=cfg.rate_limit,
+        burst=cfg.rate_burst or max(1, math.ceil(cfg.rate_limit)),
+        breaker_failures=cfg.breaker_failures,
+        breaker_cooldown=cfg.breaker_cooldown,
+        probe_ttl=cfg.timeout + 5.0,
     )
 
 
-def guard_key(integration: str, config: Mapping[str, Any]) -> str:
+def guard_key(integration: str, config: Mapping[str, Any] | IntegrationConfig) -> str:
     """What a guard protects: the integration at its remote host (two notifications of one
     integration on the same host share it; another host has its own)."""
     for name in _URL_KEYS:
-        value = config.get(name)
+        value = config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
         if isinstance(value, str) and (host := urlsplit(value).netloc):
             return f"{integration}@{host}"
     return integration
@@ -258,6 +242,6 @@ def _redis_unavailable(exc: Exception) -> None:
         log.warning("flood control is off while Redis cannot be reached: %s", exc)
 
 
-def flood_guard(integration: str, config: Mapping[str, Any]) -> FloodGuard:
+def flood_guard(integration: str, cfg: IntegrationConfig) -> FloodGuard:
     """The guard of one plugin instance (its settings read from the notification config)."""
-    return FloodGuard(guard_key(integration, config), flood_settings(config))
+    return FloodGuard(guard_key(integration, cfg), flood_settings(cfg))

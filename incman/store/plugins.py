@@ -17,13 +17,15 @@ from incman.store.models import Incident
 RECORD_STORES: dict[str, Callable[[], Any]] = {"debug": DebugStore}
 
 
-def make_plugin(notif: NotificationDef) -> Integration:
-    config = notif.resolved_config()
+def make_plugin(notif: NotificationDef) -> Integration[Any]:
+    """The plugin of a notification; ConfigurationError naming every problem of its config."""
+    cls = integration_class(notif.integration)
+    cfg = cls.config_class.parse(notif.resolved_config(), notif.integration, notif.id)
     records = RECORD_STORES.get(notif.integration)
-    return integration_class(notif.integration)(
-        config,
+    return cls(
+        cfg,
         notif.id,
-        guard=flood_guard(notif.integration, config),
+        guard=flood_guard(notif.integration, cfg),
         records=records() if records is not None else None,
     )
 

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = "fernet:"
 KEY_FILE = "secrets.key"
-DEFAULT_SECRET_FIELDS = frozenset({"password", "token", "api_token"})
 
 
 class SecretsError(RuntimeError):
@@ -34,17 +33,17 @@ class SecretsError(RuntimeError):
 
 
 def secret_fields(integration: str) -> frozenset[str]:
-    """The config fields of `integration` that are secret, as its class declares them (an
-    unknown or broken plugin: the usual names). The one place that asks: masking in answers
-    and encryption at rest both use it."""
+    """The config fields of `integration` its class declares secret (for an unknown or broken
+    plugin, those every plugin shares). The one place that asks: what is encrypted at rest."""
+    from incman.integrations.config import IntegrationConfig
     from incman.integrations.errors import ConfigurationError
     from incman.integrations.registry import integration_class
 
     try:
-        cls: Any = integration_class(integration)
+        config_class = integration_class(integration).config_class
     except (ConfigurationError, ImportError, AttributeError):
-        return DEFAULT_SECRET_FIELDS
-    return frozenset(getattr(cls, "secret_config", DEFAULT_SECRET_FIELDS))
+        config_class = IntegrationConfig
+    return frozenset(config_class.secret_fields())
 
 
 def _file_keys(folder: Path) -> list[str]:

@@ -18,7 +18,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from incman.testing.simbase import SimApp, SimError, SimRequest, SimResponse, bearer_token
+from incman.testing.simbase import (
+    SimApp,
+    SimError,
+    SimRequest,
+    SimResponse,
+    Ticket,
+    bearer_token,
+)
 
 DEFAULT_TOKEN = "http-sim-token"
 STATUSES = ("open", "assigned", "resolved", "closed")
@@ -69,6 +76,19 @@ class HttpSim(SimApp):
 
     def state(self) -> dict[str, Any]:
         return {"incidents": [self.render(r) for r in self.records.values()]}
+
+    def tickets(self) -> list[Ticket]:
+        return [
+            Ticket(
+                id=r.id,
+                number=r.number,
+                keys=[r.correlation_key],
+                state=r.status,
+                assignee=r.assignee,
+                notes=[str(n["text"]) for n in r.notes],
+            )
+            for r in self.records.values()
+        ]
 
     def act(self, record_id: str, changes: dict[str, Any]) -> Any:
         return self.render(self._merge(self._get(record_id), changes, author="person"))

@@ -22,6 +22,7 @@ from incman.testing.simbase import (
     SimError,
     SimRequest,
     SimResponse,
+    Ticket,
     basic_credentials,
     bearer_token,
 )
@@ -729,6 +730,22 @@ class JiraSim(SimApp):
             "assignee": assignee,
             "comments": [c["body"] for c in issue["comments"]],
         }
+
+    def tickets(self) -> list[Ticket]:
+        out = []
+        for issue in self.issues.values():
+            dump = self._dump(issue)
+            out.append(
+                Ticket(
+                    id=issue["id"],
+                    number=issue["key"],
+                    keys=list(issue["labels"]),
+                    state=dump["statusCategory"],
+                    assignee=dump["assignee"] or "",
+                    notes=list(dump["comments"]),
+                )
+            )
+        return out
 
     def state(self) -> dict[str, Any]:
         return {

@@ -10,7 +10,9 @@ unknown name leaves the field empty), `sysparm_query` with `^` (AND), `=`, `!=`,
 `STARTSWITH`, `ORDERBY`; an unknown field in a query is dropped silently (the real trap);
 an empty list answers 404 on v1 and the unversioned path, 200 `[]` on v2. The integration
 account may not read `sys_user` (403): a plugin that looks users up by name fails as the
-seed's 3.0.2 bug did."""
+seed's 3.0.2 bug did. With `client_id` and `client_secret`, `POST /oauth_token.do` (form
+fields; grants `password` and `refresh_token`) hands out bearer tokens; the `401` fault
+expires them."""
 
 from __future__ import annotations
 
@@ -18,12 +20,14 @@ import re
 import secrets
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from incman.testing.simbase import (
     SimApp,
     SimError,
     SimRequest,
     SimResponse,
+    Ticket,
     basic_credentials,
     bearer_token,
 )
@@ -107,7 +111,8 @@ def _failure(status: int, message: str, detail: str | None = None) -> SimError:
 class ServiceNowSim(SimApp):
     """Options: `username`/`password` (Basic) and `token` (Bearer) accepted, the
     `import_table` staging table (transform into `incident`, coalescing on
-    `correlation_id`), the `users` and `groups` that exist, `sys_user_readable`."""
+    `correlation_id`), the `users` and `groups` that exist, `sys_user_readable`, and an
+    OAuth client (`client_id`, `client_secret`)."""
 
     name = "servicenow"
 
@@ -120,9 +125,14 @@ class ServiceNowSim(SimApp):
         users: list[str] | str | None = None,
         groups: list[str] | str | None = None,
         sys_user_readable: bool | str = False,
+        client_id: str = "",
+        client_secret: str = "",
     ) -> None:
         super().__init__()
         self.username, self.password, self.token = username, password, token
+        self.client = (client_id, client_secret)
+        self.access_tokens: set[str] = set()
+        self.refresh_tokens: set[str] = set()
         self.import_table = import_table
         self.sys_user_readable = str(sys_user_readable).lower() in ("1", "true", "yes")
         names = users if users is not None else ["admin", username, "oncall1", "oncall2", "tester"]
@@ -144,10 +154,45 @@ class ServiceNowSim(SimApp):
 
     # -- auth and errors -------------------------------------------------------------------
     def authenticate(self, req: SimRequest) -> bool:
+        if req.path == "/oauth_token.do":
+            return True  # the client authenticates in the form
         token = bearer_token(req.headers)
         if token is not None:
-            return bool(self.token) and secrets.compare_digest(token, self.token)
+            return token in self.access_tokens or (
+                bool(self.token) and secrets.compare_digest(token, self.token)
+            )
         return basic_credentials(req.headers) == (self.username, self.password)
+
+    def expire_logins(self) -> None:
+        self.access_tokens.clear()
+
+    def _oauth(self, req: SimRequest) -> SimResponse:
+        form = {k: v[0] for k, v in parse_qs(req.raw.decode(errors="replace")).items()}
+        denied = SimResponse(401, {"error_description": "access_denied", "error": "server_error"})
+        if not self.client[0] or (form.get("client_id"), form.get("client_secret")) != self.client:
+            return denied
+        grant = form.get("grant_type")
+        if grant == "password":
+            if (form.get("username"), form.get("password")) != (self.username, self.password):
+                return denied
+            refresh = secrets.token_urlsafe(24)
+            self.refresh_tokens.add(refresh)
+        elif grant == "refresh_token" and form.get("refresh_token") in self.refresh_tokens:
+            refresh = form["refresh_token"]
+        else:
+            return denied
+        access = secrets.token_urlsafe(24)
+        self.access_tokens.add(access)
+        return SimResponse(
+            200,
+            {
+                "access_token": access,
+                "refresh_token": refresh,
+                "scope": "useraccount",
+                "token_type": "Bearer",
+                "expires_in": 1799,
+            },
+        )
 
     def error(self, status: int, message: str) -> SimResponse:
         if status == 401:
@@ -180,6 +225,8 @@ class ServiceNowSim(SimApp):
 
     # -- routing -----------------------------------------------------------------------------
     def handle(self, req: SimRequest) -> SimResponse:
+        if req.path == "/oauth_token.do" and req.method == "POST":
+            return self._oauth(req)
         match = TABLE_PATH.match(req.path)
         if match:
             return self._table(req, match["table"], match["sys_id"], match["version"] or "")
@@ -509,6 +556,20 @@ class ServiceNowSim(SimApp):
             raise SimError(404, {"error": f"no incident {record_id}"})
         return record
 
+    def page(self, req: SimRequest) -> SimResponse | None:
+        """`/incident.do?sys_id=...`: the incident form a person opens from a link."""
+        if req.path != "/incident.do":
+            return None
+        record = self.incidents.get(req.query.get("sys_id", ""))
+        if record is None:
+            return self.html_page(404, "No record found", [], [])
+        shown = [
+            (name, self._display(name, record.get(name, "")))
+            for name in ("number", "short_description", "state", "assigned_to", "correlation_id")
+        ]
+        notes = [f"{j['element']}: {j['value']}" for j in self.journal.get(record["sys_id"], [])]
+        return self.html_page(200, f"Incident {record['number']}", shown, notes)
+
     def act(self, record_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Changes as a person in the UI: display values allowed, ACLs not applied."""
         record = self._find(record_id)
@@ -519,6 +580,19 @@ class ServiceNowSim(SimApp):
     def _dump(self, record: dict[str, str]) -> dict[str, Any]:
         names = {f"{f}_name": self._display(f, record[f]) for f in REFERENCES if f in record}
         return {**record, **names, "journal": list(self.journal.get(record["sys_id"], []))}
+
+    def tickets(self) -> list[Ticket]:
+        return [
+            Ticket(
+                id=r["sys_id"],
+                number=r["number"],
+                keys=[r["correlation_id"]],
+                state=r["state"],
+                assignee=str(self.users.get(r["assigned_to"], {}).get("user_name", "")),
+                notes=[j["value"] for j in self.journal.get(r["sys_id"], [])],
+            )
+            for r in self.incidents.values()
+        ]
 
     def state(self) -> dict[str, Any]:
         return {

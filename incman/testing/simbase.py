@@ -4,17 +4,23 @@ fault injection and the `/_sim/...` control endpoints.
 Control endpoints (no auth, never faulted):
 - `GET /_sim/state` — the simulator's records, for tests and demos.
 - `POST /_sim/faults` — `{"mode": "429", "count": 5, "retry_after": 1}` (or `{"faults": [...]}`);
-  modes: `429` (with Retry-After), `500`, `slow` (the request is carried out, the answer comes
+  modes: `429` (with Retry-After), `500`, `401` (every login the simulator gave out expires:
+  a session or token to refresh), `slow` (the request is carried out, the answer comes
   `delay` seconds late), `drop` (the connection closes before anything is done),
   `commit_then_drop` (the request is carried out, the answer is lost). `method` and `path`
   (a substring) limit a fault to some requests. `GET` lists and `DELETE` clears them.
 - `POST /_sim/records/<id>` — act on a record as a person would (resolve, assign, comment).
+- `GET /_sim/tickets` — every simulator's records in one shape (`Ticket`), for checks that
+  hold for every integration (the contract-test table).
 - `GET /_sim/requests` — the requests seen (method, path, status, fault).
-- `POST /_sim/reset` — forget every record."""
+- `POST /_sim/reset` — forget every record.
+
+`ProxySim` puts the same faults in front of a real remote system (Request Tracker)."""
 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import sys
 import threading
@@ -27,7 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 
-FAULT_MODES = ("429", "500", "slow", "drop", "commit_then_drop")
+FAULT_MODES = ("429", "500", "401", "slow", "drop", "commit_then_drop")
 MAX_BODY = 16 * 1024 * 1024
 
 
@@ -51,6 +57,21 @@ class SimResponse:
     status: int
     body: Any = None  # JSON-able; None is an empty body
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as is instead of `body` (a proxied answer)
+
+
+@dataclass
+class Ticket:
+    """A simulator's record in the one shape every simulator gives: `keys` are the
+    correlation markers it carries (a correlation field, labels, metadata), `state` the raw
+    state the plugin's status map reads, `notes` the texts of its notes and comments."""
+
+    id: str
+    number: str
+    keys: list[str]
+    state: str
+    assignee: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 class SimError(Exception):
@@ -176,6 +197,10 @@ class SimApp:
     def reset(self) -> None:
         raise NotImplementedError
 
+    def tickets(self) -> list[Ticket]:
+        """Every record as a Ticket."""
+        raise NotImplementedError
+
     def error(self, status: int, message: str) -> SimResponse:
         """An error answer in the system's own shape."""
         raise NotImplementedError
@@ -183,6 +208,28 @@ class SimApp:
     def describe(self) -> str:
         """What a user needs to point a notification at this simulator."""
         return f"{self.name} simulator at {self.base_url}"
+
+    def page(self, req: SimRequest) -> SimResponse | None:
+        """A page of the system's web UI as a signed-in person's browser sees it (the link
+        an incident carries), or None: asked before authentication, for GETs only."""
+        return None
+
+    @staticmethod
+    def html_page(
+        status: int, title: str, fields: list[tuple[str, str]], notes: list[str]
+    ) -> SimResponse:
+        """A plain record page: its fields, then its activity."""
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in fields
+        )
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        body = (
+            f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1><table>{rows}</table><h2>Activity</h2><ul>{items}</ul>"
+        )
+        return SimResponse(
+            status, raw=body.encode(), headers={"Content-Type": "text/html; charset=utf-8"}
+        )
 
     # -- faults in the system's shape ----------------------------------------------------
     def rate_limited(self, fault: Fault) -> SimResponse:
@@ -193,12 +240,18 @@ class SimApp:
     def server_error(self) -> SimResponse:
         return self.error(500, "Internal server error (injected)")
 
+    def expire_logins(self) -> None:
+        """Forget the sessions or tokens handed out by logins (fixed credentials stay)."""
+
     # -- control -------------------------------------------------------------------------
     def control(self, req: SimRequest) -> SimResponse:
         action = req.path[len("/_sim/") :].strip("/")
         if action == "state" and req.method == "GET":
             with self.lock:
                 return SimResponse(200, self.state())
+        if action == "tickets" and req.method == "GET":
+            with self.lock:
+                return SimResponse(200, {"tickets": [asdict(t) for t in self.tickets()]})
         if action == "requests" and req.method == "GET":
             return SimResponse(200, {"requests": list(self.requests)})
         if action == "reset" and req.method == "POST":
@@ -265,11 +318,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, resp: SimResponse) -> None:
         payload = b"" if resp.body is None else json.dumps(resp.body).encode()
+        payload = payload if resp.raw is None else resp.raw
         try:
             self.send_response(resp.status)
             for name, value in resp.headers.items():
                 self.send_header(name, value)
-            if payload:
+            if payload and resp.raw is None:
                 self.send_header("Content-Type", "application/json;charset=UTF-8")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -294,6 +348,12 @@ class _Handler(BaseHTTPRequestHandler):
             except SimError as exc:
                 self._send(exc.response)
             return
+        if req.method == "GET":
+            with app.lock:
+                page = app.page(req)
+            if page is not None:
+                self._send(page)
+                return
         fault = app.faults.take(req.method, req.path)
         mode = fault.mode if fault else ""
         resp: SimResponse | None = None
@@ -303,6 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
             resp = app.rate_limited(fault)
         elif fault is not None and mode == "500":
             resp = app.server_error()
+        elif fault is not None and mode == "401":
+            with app.lock:
+                app.expire_logins()
+            resp = app.error(401, "Not authenticated")
         elif not app.authenticate(req):
             resp = app.error(401, "Not authenticated")
         else:
@@ -418,5 +482,55 @@ class SimControl:
     def requests(self) -> list[dict[str, Any]]:
         return self._call("GET", "requests")["requests"]  # type: ignore[no-any-return]
 
+    def tickets(self, marker: str | None = None) -> list[Ticket]:
+        """Every record as a Ticket; with `marker`, those carrying it among their keys."""
+        found = [Ticket(**t) for t in self._call("GET", "tickets")["tickets"]]
+        return [t for t in found if marker is None or marker in t.keys]
+
     def reset(self) -> None:
         self._call("POST", "reset")
+
+
+class ProxySim(SimApp):
+    """The shared faults in front of a real system: every other request is passed on to
+    `upstream` as it came (credentials included) and its answer returned as it was."""
+
+    name = "proxy"
+    HOP_HEADERS = frozenset({"host", "connection", "content-length", "transfer-encoding"})
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__()
+        self.upstream = upstream.rstrip("/")
+
+    def authenticate(self, req: SimRequest) -> bool:
+        return True  # the upstream decides
+
+    def handle(self, req: SimRequest) -> SimResponse:
+        headers = {k: v for k, v in req.headers.items() if k not in self.HOP_HEADERS}
+        answer = requests.request(
+            req.method,
+            self.upstream + req.path,
+            params=req.query,
+            data=req.raw or None,
+            headers=headers,
+            timeout=60,
+            allow_redirects=False,
+        )
+        kept = {"content-type", "location", "retry-after", "etag"}
+        out = {k: v for k, v in answer.headers.items() if k.lower() in kept}
+        return SimResponse(answer.status_code, headers=out, raw=answer.content)
+
+    def error(self, status: int, message: str) -> SimResponse:
+        return SimResponse(status, {"message": message})
+
+    def state(self) -> dict[str, Any]:
+        return {"upstream": self.upstream}
+
+    def tickets(self) -> list[Ticket]:
+        raise SimError(404, {"error": "a proxy keeps no tickets: ask the upstream system"})
+
+    def act(self, record_id: str, changes: dict[str, Any]) -> Any:
+        raise SimError(404, {"error": "a proxy keeps no records"})
+
+    def reset(self) -> None:
+        """Nothing of the upstream's is forgotten."""

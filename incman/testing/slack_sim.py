@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from incman.testing.simbase import SimApp, SimError, SimRequest, SimResponse, bearer_token
+from incman.testing.simbase import (
+    SimApp,
+    SimError,
+    SimRequest,
+    SimResponse,
+    Ticket,
+    bearer_token,
+)
 
 DEFAULT_TOKEN = "xoxb-incman-sim"
 DEFAULT_CHANNELS = {"C0INCMAN1": "incidents", "C0INCMAN2": "general"}
@@ -134,6 +141,27 @@ class SlackSim(SimApp):
                 for cid, messages in self.channels.items()
             }
         }
+
+    def tickets(self) -> list[Ticket]:
+        """Parent messages that carry an incident in their metadata."""
+        out = []
+        for channel, messages in self.channels.items():
+            for message in messages:
+                meta = message.metadata or {}
+                payload = meta.get("event_payload") or {}
+                if meta.get("event_type") != "incman_incident":
+                    continue
+                out.append(
+                    Ticket(
+                        id=f"{channel}:{message.ts}",
+                        number=message.ts,
+                        keys=[str(payload.get("key", ""))],
+                        state=str(payload.get("state", "")),
+                        assignee=str(payload.get("assignee", "")),
+                        notes=[r.text for r in message.replies],
+                    )
+                )
+        return out
 
     def act(self, record_id: str, changes: dict[str, Any]) -> Any:
         """A person in the channel: `{"reply": "text"}` answers in the thread of message

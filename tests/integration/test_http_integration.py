@@ -85,7 +85,7 @@ def test_the_whole_lifecycle(client: Client, sim: HttpSim) -> None:
     assert record.fields["title"] == "Disk full on Primary database"
     assert record.fields["severity"] == "Critical"
     assert record.fields["team"] == "dba"
-    assert record.fields["link"].endswith(f"/api/v1/events/{event_id}")
+    assert record.fields["link"].endswith(f"/console/events/{event_id}")
     assert len(record.correlation_key) == 32
 
     send_disk_event(client, "http-db01")  # re-occurrence → note

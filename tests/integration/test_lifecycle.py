@@ -15,6 +15,7 @@ from helpers import Client, unique, wait_for
 from sqlalchemy import select, update
 
 from incman.store.db import session_scope
+from incman.store.debug_records import DebugStore
 from incman.store.models import DebugIncident, Incident
 
 
@@ -197,12 +198,23 @@ def test_reopen_on_reoccur_reopens_the_same_incident(client: Client) -> None:
         )
 
 
+def remote_state_is(client: Client, event_id: str, state: str, remote: str) -> bool:
+    """The incident's local state and the remote state the last action left."""
+    [inc] = client.get("/api/v1/incidents", params={"eventId": event_id}).json()["items"]
+    return bool(inc["state"] == state and inc["remoteState"] == remote)
+
+
 def test_ack_close_reopen_and_notes_follow_the_event(client: Client) -> None:
     event_id = send(client, unique("plain"))["eventId"]
     number = incident_of(client, event_id)["incident"]
+    assert remote_state_is(client, event_id, "OPEN", "open")
 
     assert client.post(f"/api/v1/events/{event_id}/acknowledge").json()["status"] == "Acknowledged"
     wait_for(lambda: debug_row(number).assignee == "tester", what="the assignment")
+    wait_for(
+        lambda: remote_state_is(client, event_id, "ASSIGNED", "assigned"),
+        what="remoteState assigned",
+    )
 
     note = client.post(f"/api/v1/events/{event_id}/notes", {"text": "looking into it"})
     assert note.status_code == 201
@@ -210,9 +222,14 @@ def test_ack_close_reopen_and_notes_follow_the_event(client: Client) -> None:
 
     assert client.post(f"/api/v1/events/{event_id}/close").json()["status"] == "Closed"
     wait_for(lambda: debug_row(number).state == "closed", what="the close")
+    # The poller reads open incidents only: the close itself records the remote state.
+    wait_for(
+        lambda: remote_state_is(client, event_id, "CLOSED", "closed"), what="remoteState closed"
+    )
 
     assert client.post(f"/api/v1/events/{event_id}/reopen").json()["status"] == "New"
     wait_for(lambda: debug_row(number).state == "open", what="the re-open")
+    wait_for(lambda: remote_state_is(client, event_id, "OPEN", "open"), what="remoteState open")
 
 
 def test_remote_resolve_and_assign_flow_back_through_the_poller(client: Client) -> None:
@@ -336,22 +353,50 @@ def test_manual_incident_with_an_unknown_event(stack: Any) -> None:
     assert "nope" in resp.json()["detail"]
 
 
+def remote_ticket(summary: str) -> str:
+    """A Debug ticket opened at the "remote" by someone else: incman does not know it."""
+    return DebugStore().create(unique("by-hand"), {"summary": summary}).number
+
+
 def test_associate_with_a_typed_incident_number(stack: Any) -> None:
     ids = [send(stack.client, unique("quiet"))["eventId"] for _ in range(2)]
+    number = remote_ticket("opened by hand")
     resp = Client(stack.url, key="oncall-key").post(
         "/api/v1/incidents/associate",
-        {"eventIds": ids, "notificationId": "manual-one", "incident": "INC0099999"},
+        {"eventIds": ids, "notificationId": "manual-one", "incident": number},
     )
     assert resp.status_code == 200, resp.text
-    assert resp.json()["number"] == "INC0099999"
-    assert sorted(resp.json()["eventIds"]) == sorted(ids)
+    inc = resp.json()
+    assert (inc["number"], inc["state"]) == (number, "OPEN")
+    assert inc["url"].endswith(f"/debug/incidents/{number}")
+    assert sorted(inc["eventIds"]) == sorted(ids)
     ev = stack.client.get(f"/api/v1/events/{ids[1]}").json()
-    assert ev["incident"] == "INC0099999"
+    assert ev["incident"] == number
     assert ev["incidentCreatedAt"]
+    with session_scope() as session:
+        assert session.get(Incident, inc["id"]).remote_id == str(debug_row(number).id)
+    # Later actions reach the remote ticket (they used to dead-letter: no remote id).
+    assert stack.client.post(f"/api/v1/events/{ids[0]}/notes", {"text": "seen"}).status_code == 201
+    wait_for(lambda: any("seen" in n["text"] for n in debug_row(number).notes), what="the note")
+    for event_id in ids:
+        assert stack.client.post(f"/api/v1/events/{event_id}/close").status_code == 200
+    wait_for(lambda: debug_row(number).state == "closed", what="the remote close")
+
+
+def test_associate_with_an_unknown_number_is_422(stack: Any) -> None:
+    event_id = send(stack.client, unique("quiet"))["eventId"]
+    resp = Client(stack.url, key="oncall-key").post(
+        "/api/v1/incidents/associate",
+        {"eventIds": [event_id], "notificationId": "manual-one", "incident": "DBG9999999"},
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"] == "incident: debug has no incident DBG9999999"
+    assert stack.client.get(f"/api/v1/events/{event_id}").json()["incident"] in (None, "")
 
 
 def test_incident_cli(stack: Any) -> None:
     ids = [send(stack.client, unique("quiet"))["eventId"] for _ in range(2)]
+    number = remote_ticket("for the CLI")
     env = {**os.environ, "INCMAN_URL": stack.url, "INCMAN_API_KEY": "oncall-key"}
     out = subprocess.run(
         [
@@ -383,7 +428,7 @@ def test_incident_cli(stack: Any) -> None:
             "-n",
             "manual-one",
             "-i",
-            "INC0012345",
+            number,
             ids[1],
         ],
         env=env,
@@ -393,7 +438,7 @@ def test_incident_cli(stack: Any) -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr
-    assert "INC0012345" in out.stdout
+    assert number in out.stdout
     refused = subprocess.run(
         [sys.executable, "-m", "incman.cli", "incident", "create", "-n", "manual-hidden", ids[1]],
         env=env,

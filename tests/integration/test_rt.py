@@ -17,7 +17,7 @@ from helpers import Client, send_disk_event, unique, wait_for
 from incman.integrations import rt as rt_module
 from incman.integrations.base import RemoteIncident
 from incman.integrations.errors import PermanentError
-from incman.integrations.rt import RTIntegration, check_messages, ticket_body
+from incman.integrations.rt import RTIntegration
 from incman.sync.poll import poll_notification
 from incman.testing.rt_server import RT_SERVER, RTServer, rt_installed
 
@@ -27,51 +27,6 @@ MISSING = (
 )
 REQUIRED = os.environ.get("INCMAN_REQUIRE_RT") == "1"  # set by `make test-rt`
 needs_rt = pytest.mark.skipif(not rt_installed() and not REQUIRED, reason=MISSING)
-
-
-# -- pure parts (no server) ----------------------------------------------------------------
-
-
-def test_ticket_body_keeps_rt_fields_and_custom_fields() -> None:
-    body = ticket_body(
-        {
-            "Subject": "s",
-            "Content": "c",
-            "summary": "not RT",
-            "CF.Site": "Paris",
-            "CF.{Service}": "db",
-        }
-    )
-    assert body == {
-        "Subject": "s",
-        "Content": "c",
-        "CustomFields": {"Site": "Paris", "Service": "db"},
-    }
-
-
-@pytest.mark.parametrize(
-    ("messages", "refused"),
-    [
-        ([], None),
-        (["Ticket 1: Owner changed from Nobody to root"], None),
-        (["That user already owns that ticket"], None),
-        (["Comments added", "Status changed from 'new' to 'resolved'"], None),
-        (["Ticket 1: Status 'bogus' isn't a valid status for this ticket."], "isn't a valid"),
-        (["Ticket 1: That user may not own tickets in that queue"], "may not own"),
-        ({"message": "odd"}, "unexpected answer"),
-    ],
-)
-def test_put_messages_are_read(messages: Any, refused: str | None) -> None:
-    if refused is None:
-        check_messages("1", messages, "update")
-    else:
-        with pytest.raises(PermanentError, match=refused):
-            check_messages("1", messages, "update")
-
-
-def test_without_credentials_the_config_is_refused() -> None:
-    with pytest.raises(PermanentError, match="set token, or username and password"):
-        RTIntegration({"url": "http://127.0.0.1:9"})
 
 
 # -- against a real RT ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from helpers import Client, created_incident, unique, wait_for
 
 from incman.sync.poll import poll_notification
@@ -51,6 +52,8 @@ def stack(make_stack: Any, sim: SimControl) -> Any:
             trigger("faults", "snowfault"),
             trigger("map", "snowmap"),
             trigger("bad", "snowbad"),
+            trigger("final", "snowfinal"),
+            trigger("recur", "snowrecur"),
             trigger("never", "never-matches"),
         ],
         "notifications": [
@@ -71,6 +74,13 @@ def stack(make_stack: Any, sim: SimControl) -> Any:
                 ),
             ),
             _notification("snow-bad", sim.url, "bad", config={"password": WRONG_PASSWORD}),
+            _notification("snow-final", sim.url, "final"),
+            _notification(
+                "snow-recur",
+                sim.url,
+                "recur",
+                options={"reopen_incident_on_reoccur": True, "send_clear": True},
+            ),
             _notification(
                 "snow-manual",
                 sim.url,
@@ -117,6 +127,12 @@ def wait_record(sim: SimControl, number: str, check: Any, what: str) -> dict[str
     return wait_for(lambda: (lambda r: r if check(r) else None)(record(sim, number)), what=what)
 
 
+def incident_is(client: Client, incident_id: str, state: str, remote_state: str) -> bool:
+    """The incident's local state and the remote state the last action left."""
+    inc = client.get(f"/api/v1/incidents/{incident_id}").json()
+    return bool(inc["state"] == state and inc["remoteState"] == remote_state)
+
+
 def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
     client: Client, sim: SimControl
 ) -> None:
@@ -130,7 +146,7 @@ def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
     assert inc["url"] == f"{sim.url}/incident.do?sys_id={rec['sys_id']}"
     assert client.get(f"/api/v1/events/{event_id}").json()["incident"] == inc["number"]
     assert (rec["short_description"], rec["impact"], rec["urgency"]) == ("Disk full", "1", "1")
-    assert f"/api/v1/events/{event_id}" in rec["description"]
+    assert f"/console/events/{event_id}" in rec["description"]
 
     again = send(client, device)  # a re-occurrence → a work note
     assert (again["eventId"], again["count"]) == (event_id, 2)
@@ -159,16 +175,16 @@ def test_lifecycle_create_note_assign_close_reopen_and_remote_resolve(
     rec = wait_record(sim, inc["number"], lambda r: r["state"] == "6", "the remote resolve")
     assert rec["close_code"] == "Solved (Permanently)" and "closed by tester" in rec["close_notes"]
     wait_for(
-        lambda: client.get(f"/api/v1/incidents/{inc['id']}").json()["state"] == "CLOSED",
-        what="the incident CLOSED",
+        lambda: incident_is(client, inc["id"], "CLOSED", "6"),
+        what="the incident CLOSED, remote state 6 (Resolved) as the close left it",
     )
 
     assert client.post(f"/api/v1/events/{event_id}/reopen").status_code == 200
     rec = wait_record(sim, inc["number"], lambda r: r["state"] == "2", "the remote re-open")
     assert rec["reopen_count"] == "1"
     wait_for(
-        lambda: client.get(f"/api/v1/incidents/{inc['id']}").json()["state"] == "OPEN",
-        what="the incident OPEN again",
+        lambda: incident_is(client, inc["id"], "OPEN", "2"),
+        what="the incident OPEN again, remote state 2 (In Progress)",
     )
 
     sim.act(
@@ -257,3 +273,105 @@ def test_secrets_stay_out_of_logs_and_answers(client: Client, stack: Any, sim: S
     assert any("snow-bad" in text for text in logs)  # the failure was logged...
     for text in answers + logs:
         assert PASSWORD not in text and WRONG_PASSWORD not in text  # ...without secrets
+
+
+def close_for_good(client: Client, sim: SimControl, event_id: str) -> dict[str, Any]:
+    """The event's incident, resolved by incman, then Closed (final, read-only) by a person."""
+    inc = created_incident(client, event_id)
+    assert client.post(f"/api/v1/events/{event_id}/close").status_code == 200
+    wait_record(sim, inc["number"], lambda r: r["state"] == "6", "the remote resolve")
+    sim.act(inc["number"], state="7", by="oncall1")
+    return inc
+
+
+def replacement(client: Client, event_id: str, old: dict[str, Any]) -> dict[str, Any]:
+    def moved() -> dict[str, Any] | None:
+        ev = client.get(f"/api/v1/events/{event_id}").json()
+        number = ev["incident"]
+        return ev if number and number != old["number"] and ev["incidents"] else None
+
+    return wait_for(moved, timeout=60, what="a new incident for the event")
+
+
+def no_dead_actions(client: Client, notification: str) -> None:
+    dead = client.get("/api/v1/dead-letter", params={"notificationId": notification}).json()
+    assert dead["items"] == [], dead
+
+
+def test_reopen_of_a_finally_closed_incident_opens_a_new_one(
+    client: Client, sim: SimControl, stack: Any
+) -> None:
+    """Issue 11: re-opening the event of a Closed (state 7, read-only) ticket used to PATCH,
+    get 403 and dead-letter; the plugin now says it cannot re-open that one."""
+    event_id = send(client, unique("snowfinal"))["eventId"]
+    old = close_for_good(client, sim, event_id)
+    assert client.post(f"/api/v1/events/{event_id}/reopen").status_code == 200
+    ev = replacement(client, event_id, old)
+    assert ev["status"] == "New"
+    new = created_incident(client, event_id)
+    assert new["id"] != old["id"] and new["state"] == "OPEN"
+    assert records(sim, new["correlationKey"])[0]["state"] == "1"
+    assert record(sim, old["number"])["state"] == "7"  # left as the person closed it
+    assert client.get(f"/api/v1/incidents/{old['id']}").json()["state"] == "CLOSED"
+    assert [r for r in sim.requests() if r["status"] == 403]  # it was tried, and refused
+    no_dead_actions(client, "snow-final")
+    logs = "".join(w.output() for w in stack.workers)
+    assert f"cannot re-open {old['number']}" in logs
+
+
+def test_reoccurrence_of_a_finally_closed_incident_opens_a_new_one(
+    client: Client, sim: SimControl
+) -> None:
+    """reopen_incident_on_reoccur against a Closed ticket: a new incident, not a dead letter."""
+    device = unique("snowrecur")
+    first = send(client, device)["eventId"]
+    old = close_for_good(client, sim, first)
+    again = send(client, device)["eventId"]  # the same dedupid, its event closed: a new event
+    assert again != first
+    ev = replacement(client, again, old)
+    new = created_incident(client, again)
+    assert ev["incident"] == new["number"] != old["number"]
+    assert client.get(f"/api/v1/incidents/{old['id']}").json()["state"] == "CLOSED"
+    assert len(records(sim, new["correlationKey"])) == 1
+    no_dead_actions(client, "snow-recur")
+
+
+def test_a_typed_incident_number_is_looked_up_and_followed(client: Client, sim: SimControl) -> None:
+    """Issue 11: the associated incident used to have no remote id, so later actions
+    dead-lettered (405). Now it is read from ServiceNow, polled, assigned and closed."""
+    opened = requests.post(
+        f"{sim.url}/api/now/table/incident",
+        auth=("incman", PASSWORD),
+        json={"short_description": "opened by hand", "state": "2"},
+        timeout=10,
+    ).json()["result"]
+    event_id = send(client, unique("console"))["eventId"]  # matches no trigger
+    resp = client.post(
+        "/api/v1/incidents/associate",
+        {"eventIds": [event_id], "notificationId": "snow-manual", "incident": opened["number"]},
+    )
+    assert resp.status_code == 200, resp.text
+    inc = resp.json()
+    assert (inc["number"], inc["state"], inc["remoteState"]) == (opened["number"], "OPEN", "2")
+    assert inc["url"] == f"{sim.url}/incident.do?sys_id={opened['sys_id']}"
+
+    assert client.post(f"/api/v1/events/{event_id}/acknowledge").status_code == 200
+    wait_record(sim, opened["number"], lambda r: r["assigned_to_name"] == "Tester", "the assign")
+    sim.act(opened["number"], work_notes="looking", by="oncall1")
+    result = poll_notification("snow-manual")
+    assert result["polled"] >= 1
+    assert client.post(f"/api/v1/events/{event_id}/close").status_code == 200
+    wait_record(sim, opened["number"], lambda r: r["state"] == "6", "the remote resolve")
+    assert not [r for r in sim.requests() if r["status"] == 405]
+    no_dead_actions(client, "snow-manual")
+
+
+def test_an_unknown_typed_number_is_422_with_the_reason(client: Client, sim: SimControl) -> None:
+    event_id = send(client, unique("console"))["eventId"]
+    resp = client.post(
+        "/api/v1/incidents/associate",
+        {"eventIds": [event_id], "notificationId": "snow-manual", "incident": "INC9999999"},
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"] == "incident: servicenow has no incident INC9999999"
+    assert client.get(f"/api/v1/events/{event_id}").json()["incident"] in (None, "")

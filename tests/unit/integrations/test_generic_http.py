@@ -12,6 +12,8 @@ from incman.integrations.base import (
     ASSIGN,
     CLOSE,
     CREATE,
+    FIND,
+    FIND_NUMBER,
     NOTE,
     REOPEN,
     STATUS,
@@ -81,6 +83,8 @@ def full_config(base: str, **extra: Any) -> dict[str, Any]:
         "status_url": base + ONE,
         "find_url": f"{base}/incidents?correlationKey=${{correlationKey}}",
         "find_path": "items[0]",
+        "find_number_url": f"{base}/incidents?number=${{number}}",
+        "find_number_path": "items[0]",
         "timeout": 5,
         **extra,
     }
@@ -113,13 +117,28 @@ def test_create_sends_the_body_with_the_correlation_key(sim: HttpSim) -> None:
     assert ref.url == f"{sim.base_url}/incidents/{record.id}"
 
 
-def test_find_uses_find_url_or_returns_none_without_it(sim: HttpSim) -> None:
+def test_find_uses_find_url_and_is_not_supported_without_it(sim: HttpSim) -> None:
     p = plugin(sim)
     ref = p.create(fields(p), "key-2")
     found = p.find("key-2")
     assert found is not None and found.remote_id == ref.remote_id
     assert p.find("key-unknown") is None
-    assert plugin(sim, find_url=None).find("key-2") is None
+    blind = plugin(sim, find_url=None)
+    assert not blind.supports(FIND)
+    with pytest.raises(NotSupported, match="no find_url"):
+        blind.find("key-2")
+
+
+def test_find_by_number_uses_find_number_url(sim: HttpSim) -> None:
+    p = plugin(sim)
+    ref = p.create(fields(p), "key-2b")
+    found = p.find_by_number(ref.number)
+    assert found is not None and (found.remote_id, found.number) == (ref.remote_id, ref.number)
+    assert p.find_by_number("HTTP999999") is None
+    without = plugin(sim, find_number_url="")
+    assert not without.supports(FIND_NUMBER)
+    with pytest.raises(NotSupported, match="no find_number_url"):
+        without.find_by_number(ref.number)
 
 
 def test_actions_change_the_record(sim: HttpSim) -> None:
@@ -165,7 +184,17 @@ def test_status_is_read_per_incident_and_mapped(sim: HttpSim) -> None:
 
 
 def test_capabilities_follow_the_configuration(sim: HttpSim) -> None:
-    assert plugin(sim).capabilities == {CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN, STATUS}
+    assert plugin(sim).capabilities == {
+        CREATE,
+        UPDATE,
+        NOTE,
+        ASSIGN,
+        CLOSE,
+        REOPEN,
+        STATUS,
+        FIND,
+        FIND_NUMBER,
+    }
     minimal = HttpIntegration(
         {"url": f"{sim.base_url}/incidents", "body": {"close": {"status": "closed"}}}
     )
@@ -205,7 +234,7 @@ def test_an_answer_without_the_id_is_a_permanent_error(sim: HttpSim) -> None:
     [
         ({"close": {"text": "${evt/summary}"}}, "available in the create template"),
         ({"note": {"text": "${incident/colour}"}}, "incident/colour"),
-        ({"create": {"t": "${python: __import__('os')}"}}, "body.create"),
+        ({"create": {"t": "${python: __import__('os')}"}}, "config.body: create"),
         ({"create": {"t": "${nothing/x}"}}, "unknown name"),
         ({"delete": {}}, "unknown actions delete"),
         ({"create": ["not", "an", "object"]}, "must be a JSON object"),

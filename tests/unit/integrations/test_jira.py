@@ -323,7 +323,7 @@ def test_unknown_fields_are_refused_by_jira(cloud: JiraSim) -> None:
         ({"url": "http://x", "project": "P"}, "Cloud needs username"),
         ({"url": "http://x", "project": "P", "flavor": "server"}, "personal access token"),
         ({"url": "http://x", "project": "P", "flavor": "dc", "api_token": "t"}, "flavor"),
-        ({"url": "http://x", "username": "u", "api_token": "t"}, "missing config project"),
+        ({"url": "http://x", "username": "u", "api_token": "t"}, "config.project: is required"),
         (
             {
                 "url": "http://x",

@@ -370,7 +370,7 @@ def test_bearer_token_and_bad_credentials(sim: ServiceNowSim) -> None:
     [
         ({"url": "ftp://x", "token": "t"}, "url"),
         ({"url": "http://x"}, "username and password, or token"),
-        ({"url": "http://x", "token": "t", "api": "soap"}, "api must be"),
+        ({"url": "http://x", "token": "t", "api": "soap"}, "config.api: must be one of"),
         ({"url": "http://x", "token": "t", "api": "importset"}, "import_table"),
         ({"url": "http://x", "token": "t", "final_states": []}, "final_states"),
         ({"url": "http://x", "token": "t", "note_field": "x"}, "note_field"),
@@ -442,3 +442,41 @@ def test_simulator_registry_checks_options() -> None:
         make_simulator("servicenow", {"colour": "red"})
     with pytest.raises(ValueError, match="unknown simulator 'remedy'"):
         make_simulator("remedy")
+
+
+def test_oauth_logs_in_once_and_refreshes_an_expired_token() -> None:
+    sim = ServiceNowSim(client_id="incman-client", client_secret="client-secret")
+    with SimServer(sim) as srv:
+        control = SimControl(srv.url)
+        plugin = unguarded(
+            ServiceNowIntegration(
+                {
+                    "url": srv.url,
+                    "username": "incman",
+                    "password": "incman-secret",
+                    "client_id": "incman-client",
+                    "client_secret": "client-secret",
+                }
+            )
+        )
+        ref = plugin.create({"short_description": "via OAuth"}, "k-oauth")
+        assert plugin.find("k-oauth") == ref
+        control.fault("401")  # every token handed out so far expires
+        assert plugin.find("k-oauth") == ref
+        logins = [r for r in control.requests() if r["path"] == "/oauth_token.do"]
+        assert [r["status"] for r in logins] == [200, 200]
+        assert [r["status"] for r in control.requests() if r["fault"] == "401"] == [401]
+        assert len(sim.access_tokens) == 1 and len(sim.refresh_tokens) == 1  # refreshed
+        plugin.shutdown()
+        wrong = ServiceNowIntegration(
+            {
+                "url": srv.url,
+                "username": "incman",
+                "password": "incman-secret",
+                "client_id": "incman-client",
+                "client_secret": "not-it",
+            }
+        )
+        with pytest.raises(PermanentError, match="HTTP 401") as caught:
+            wrong.find("k-oauth")
+        assert "not-it" not in str(caught.value)

@@ -16,7 +16,7 @@ from incman.domain.formats.alertmanager import (
     webhook_alerts,
 )
 
-SAMPLES = Path(__file__).resolve().parents[2] / "data" / "alertmanager"
+SAMPLES = Path(__file__).resolve().parents[3] / "data" / "alertmanager"
 
 
 def sample(name: str) -> dict[str, Any]:

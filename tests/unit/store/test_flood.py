@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from incman.integrations.config import IntegrationConfig
 from incman.integrations.errors import ConfigurationError
 from incman.store.flood import FloodSettings, flood_settings, guard_key
 
@@ -24,24 +25,24 @@ from incman.store.flood import FloodSettings, flood_settings, guard_key
     ],
 )
 def test_settings_with_their_defaults(config: dict[str, Any], expected: FloodSettings) -> None:
-    assert flood_settings(config) == expected
+    assert flood_settings(IntegrationConfig.parse(config)) == expected
 
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"rate_limit": -1}, "config.rate_limit: must be a number >= 0.0"),
+        ({"rate_limit": -1}, "config.rate_limit: must be >= 0"),
         ({"rate_limit": "fast"}, "config.rate_limit: must be a number"),
         ({"rate_limit": True}, "config.rate_limit: must be a number"),
-        ({"rate_burst": 0}, "config.rate_burst: must be an integer >= 1"),
+        ({"rate_burst": 0}, "config.rate_burst: must be >= 1"),
         ({"rate_burst": 2.5}, "config.rate_burst: must be an integer"),
-        ({"breaker_failures": -1}, "config.breaker_failures: must be an integer >= 0"),
-        ({"breaker_cooldown": 0}, "config.breaker_cooldown: must be a number"),
+        ({"breaker_failures": -1}, "config.breaker_failures: must be >= 0"),
+        ({"breaker_cooldown": 0}, "config.breaker_cooldown: must be > 0"),
     ],
 )
 def test_bad_settings_are_configuration_errors(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        flood_settings(config)
+        IntegrationConfig.parse(config)
 
 
 @pytest.mark.parametrize(
