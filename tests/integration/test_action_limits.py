@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from helpers import Client, send_disk_event, unique, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
@@ -142,10 +142,14 @@ def raw_definition(nid: str) -> str:
     return str(row)
 
 
+made_here: list[str] = []  # notifications this module made over the API, deleted at its end
+
+
 def test_secrets_created_over_the_api_are_encrypted_at_rest(
     client: Client, stack: Any, snow: SimControl
 ) -> None:
     nid = unique("snow-at-rest")
+    made_here.append(nid)
     created = client.post("/api/v1/notifications", snow_notification(nid, snow.url))
     assert created.status_code == 201, created.text
     stored = raw_definition(nid)
@@ -179,16 +183,26 @@ def test_no_key_no_start_and_rotation(client: Client, stack: Any, tmp_path: Any)
     assert "INCMAN_SECRETS_KEY" in str(refused.value)
     old = stack.env["INCMAN_SECRETS_KEY"]
     new = Fernet.generate_key().decode()
-    rotated = subprocess.run(
+    try:
+        rotated = rotate_to(stack, f"{new},{old}")
+        assert "re-encrypted" in rotated
+        token = json.loads(raw_definition(nid))["config"]["password"].removeprefix("fernet:")
+        assert json.loads(Fernet(new.encode()).decrypt(token.encode())) == PASSWORD
+        with pytest.raises(InvalidToken):  # the old key alone no longer opens it
+            Fernet(old.encode()).decrypt(token.encode())
+    finally:
+        rotate_to(stack, f"{old},{new}")  # the database is the session's: leave it as found
+        for ident in (nid, *made_here):
+            client.session.delete(f"{client.base}/api/v1/notifications/{ident}", timeout=30)
+
+
+def rotate_to(stack: Any, keys: str) -> str:
+    done = subprocess.run(
         [sys.executable, "-m", "incman.cli", "secrets", "rotate"],
-        env={**stack.env, "INCMAN_SECRETS_KEY": f"{new},{old}"},
+        env={**stack.env, "INCMAN_SECRETS_KEY": keys},
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert rotated.returncode == 0, rotated.stderr
-    assert "re-encrypted" in rotated.stdout
-    token = json.loads(raw_definition(nid))["config"]["password"].removeprefix("fernet:")
-    assert json.loads(Fernet(new.encode()).decrypt(token.encode())) == PASSWORD
-    with pytest.raises(Exception):  # noqa: B017 (the old key alone no longer opens it)
-        Fernet(old.encode()).decrypt(token.encode())
+    assert done.returncode == 0, done.stderr
+    return done.stdout
