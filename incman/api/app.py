@@ -63,6 +63,38 @@ async def _database_down(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(
+        {"error": _reason(exc.status_code), "detail": exc.detail},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+    return JSONResponse(
+        {"error": "invalid request", "field": field, "detail": first.get("msg", "invalid request")},
+        status_code=422,
+    )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(InterfaceError, _database_down)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="incman",
@@ -73,33 +105,7 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return exc.response()
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": _reason(exc.status_code), "detail": exc.detail},
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
-
-    app.add_exception_handler(OperationalError, _database_down)
-    app.add_exception_handler(InterfaceError, _database_down)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-        return JSONResponse(
-            {
-                "error": "invalid request",
-                "field": field,
-                "detail": first.get("msg", "invalid request"),
-            },
-            status_code=422,
-        )
+    _add_error_handlers(app)
 
     app.include_router(events.router, dependencies=[Depends(limit_rate)])
     app.include_router(incidents.router)

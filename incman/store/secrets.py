@@ -32,18 +32,13 @@ class SecretsError(RuntimeError):
     """No key, or no key that opens a stored secret."""
 
 
-def secret_fields(integration: str) -> frozenset[str]:
-    """The config fields of `integration` its class declares secret (for an unknown or broken
-    plugin, those every plugin shares). The one place that asks: what is encrypted at rest."""
-    from incman.integrations.config import IntegrationConfig
-    from incman.integrations.errors import ConfigurationError
-    from incman.integrations.registry import integration_class
+def secret_fields(integration: str, config: Mapping[str, Any]) -> frozenset[str]:
+    """The keys of `config` kept secret: what its integration class declares secret, and any
+    key it does not declare (nothing says such a value is harmless), as answers mask them.
+    The one place that asks; the integration registry answers."""
+    from incman.integrations.registry import masked_keys
 
-    try:
-        config_class = integration_class(integration).config_class
-    except (ConfigurationError, ImportError, AttributeError):
-        config_class = IntegrationConfig
-    return frozenset(config_class.secret_fields())
+    return frozenset(masked_keys(integration, config))
 
 
 def _file_keys(folder: Path) -> list[str]:
@@ -98,7 +93,7 @@ def encrypt_config(integration: str, config: Mapping[str, Any]) -> dict[str, Any
     out = dict(config)
     wanted = [
         name
-        for name in sorted(secret_fields(integration))
+        for name in sorted(secret_fields(integration, config))
         if out.get(name) not in (None, "") and not is_encrypted(out[name])
     ]
     if not wanted:
