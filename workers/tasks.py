@@ -153,6 +153,14 @@ def age_events_task() -> int:
     return age_events().rows
 
 
+@app.task(name="incman.wake_waiting_requests")
+def wake_waiting_requests_task() -> int:
+    """ITSM requests whose waiting_until has come go back from waiting_for to assigned."""
+    from incman.ingest.itsm_requests import wake_waiting_requests
+
+    return wake_waiting_requests()
+
+
 @app.task(name="incman.purge_expired")
 def purge_expired_task() -> int:
     """Delete ended events past retention and their local records, in batches."""

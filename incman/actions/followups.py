@@ -33,7 +33,13 @@ def handle_reoccur(job: Job) -> str:
     with new_session() as session:
         link = session.get(EventIncident, (event.id, job.notif.id))
     if link is None:
-        return handle_create(job)
+        # Before the event's own create has linked it (they race on busy workers): create
+        # or join first, then the re-occurrence still gets its note.
+        outcome = handle_create(job)
+        with new_session() as session:
+            link = session.get(EventIncident, (event.id, job.notif.id))
+        if outcome != "done" or link is None:
+            return outcome
     inc = ensure_remote(job, link.incident_id)
     if inc.state in OPEN_INCIDENT_STATES:
         note_on(job, inc, f"Event {event.id} occurred again (count {event.count}): {event.summary}")
