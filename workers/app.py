@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, worker_init, worker_process_init
 
 from beat_schedule import BEAT_SCHEDULE
 from incman.outbox import sender
@@ -44,9 +44,21 @@ def _logging(loglevel: int | str | None = None, **_: object) -> None:
 @worker_process_init.connect
 def _fresh_connections(**_: object) -> None:
     """A forked pool process must not share the parent's database or Redis sockets."""
-    from incman.store.db import relax_commits, reset_engine
+    from incman.store.db import reset_engine
     from incman.store.redisconn import reset_redis
 
-    relax_commits()
     reset_engine()
     reset_redis()
+
+
+@worker_init.connect
+def _check_secrets(**_: object) -> None:
+    """Refuse to start when stored secrets exist that no key in force opens: the worker would
+    otherwise skip those notifications' actions."""
+    from incman.store.db import reset_engine
+    from incman.store.secrets import secrets_problem
+
+    problem = secrets_problem()
+    reset_engine()  # no connection of this parent process is inherited by the pool
+    if problem:
+        raise SystemExit(f"incman worker: {problem}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import Task
 
-from incman.actions.run import give_up, run_action
+from incman.actions.run import defer, give_up, run_action
 from incman.integrations.errors import TransientError
 from incman.logs import log_context
 from incman.settings import get_settings
@@ -48,7 +48,9 @@ def _run_action(self: Task, action_id: int) -> str:
         return run_action(action_id)
     except Deferred as exc:
         # Not a failure: the remote is rate-limited, paused or its breaker is open. Send the
-        # task again later without using up one of its retries.
+        # task again later without using up one of its retries; the wait itself is bounded.
+        if defer(action_id, str(exc)):
+            return "dead"
         countdown = backoff(0, exc.retry_after)
         self.signature_from_request(countdown=countdown, retries=self.request.retries).apply_async()
         log.info("action %s deferred %.1fs: %s", action_id, countdown, exc)

@@ -11,15 +11,15 @@ import threading
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from incman.api.auth import Principal, require
-from incman.api.body import SINGLE_LIMIT, ApiError
+from incman.api.auth import Principal, event_action_refused, require
+from incman.api.body import DATABASE_DOWN, SINGLE_LIMIT, ApiError
 from incman.api.clean_body import read_clean_json
 from incman.api.ratelimit import limit_rate
 from incman.domain.event import EventError, EventIn, normalise_event
@@ -196,14 +196,32 @@ def _convert(raw: Any, severities: SeverityMap) -> tuple[EntityIncident, EventIn
     return obj, normalise_event(obj.event)
 
 
-def _store_all(items: list[Any], severities: SeverityMap, user: str) -> list[dict[str, Any]]:
+def _refused(obj: EntityIncident, principal: Principal) -> str | None:
+    """Why the caller may not send this object: acknowledging and removing are operators'."""
+    if obj.acknowledged_by:
+        return event_action_refused(principal, "acknowledge", "acknowledgedBy")
+    if obj.removed:
+        return event_action_refused(principal, "close", "a removed incident")
+    return None
+
+
+def _store_all(
+    items: list[Any], severities: SeverityMap, principal: Principal
+) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for index, raw in enumerate(items):
         try:
-            out = store_incident(*_convert(raw, severities), user)
+            obj, ev_in = _convert(raw, severities)
+            refused = _refused(obj, principal)
+            if refused:
+                results.append({"index": index, "ok": False, "error": refused, "status": 403})
+                continue
+            out = store_incident(obj, ev_in, principal.name)
             results.append({"index": index, "ok": True, **out})
         except (IncidentError, EventError) as exc:
             results.append({"index": index, "ok": False, "error": str(exc), "field": exc.field})
+        except DATABASE_DOWN:
+            raise
         except SQLAlchemyError as exc:
             results.append(
                 {"index": index, "ok": False, "error": f"could not store: {exc.__class__.__name__}"}
@@ -232,7 +250,7 @@ async def post_entity_incidents(
     if isinstance(doc, list):
         if len(doc) > MAX_ITEMS:
             raise ApiError(413, "batch too large", f"{len(doc)} incidents; at most {MAX_ITEMS}")
-        results = await run_in_threadpool(_store_all, doc, severities, principal.name)
+        results = await run_in_threadpool(_store_all, doc, severities, principal)
         return JSONResponse({"results": results})
     if size > SINGLE_LIMIT:
         raise ApiError(
@@ -242,6 +260,9 @@ async def post_entity_incidents(
         obj, ev_in = _convert(doc, severities)
     except (IncidentError, EventError) as exc:
         raise ApiError(422, "invalid incident", str(exc), exc.field) from exc
+    refused = _refused(obj, principal)
+    if refused:
+        raise HTTPException(403, refused)
     out = await run_in_threadpool(store_incident, obj, ev_in, principal.name)
     return JSONResponse(out, status_code=201 if out["created"] else 200)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from incman.api.auth import Principal, require
+from incman.api.auth import Principal, require, require_event_action
 from incman.api.body import SINGLE_LIMIT, ApiError
 from incman.api.clean_body import check_clean, read_clean_json
 from incman.api.ratelimit import limit_rate
@@ -17,6 +17,7 @@ from incman.domain.formats.itsm_match import ignored_on_update
 from incman.domain.formats.itsm_request import (
     ALIASES,
     CHOICES,
+    FINAL_STATUSES,
     ID_PARAMETERS,
     PARAMETERS,
     TEXT_LIMITS,
@@ -90,6 +91,8 @@ async def _post(request: Request, principal: Principal) -> JSONResponse:
     raw = await _params(request)
     try:
         params = parse_params(raw)
+        if params.get("status") in FINAL_STATUSES:  # it closes the request's event
+            require_event_action(principal, "close", f"status {params['status']}")
         status, record = await run_in_threadpool(submit, params, principal.name)
     except ItsmError as exc:
         raise ApiError(422, "invalid parameter", str(exc), exc.field) from exc

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import sys
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -261,9 +262,16 @@ def _evaluate(field: str, token: _Token, context: dict[str, object]) -> Any:
         reason = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
         reason = _short(reason or type(exc).__name__, 300)
         raise MappingError(field, f"{_short(token.source)}: {reason}") from exc
-    if result is not REMOVE_FIELD and len(str(result)) > MAX_VALUE_LENGTH:
-        where = _short(token.source)
-        raise MappingError(field, f"{where}: longer than {MAX_VALUE_LENGTH} characters")
+    if result is not REMOVE_FIELD:
+        try:
+            size = len(str(result))
+        except ValueError as exc:  # an integer past Python's conversion limit (4,300 digits)
+            limit = sys.get_int_max_str_digits()
+            reason = f"an integer of more than {limit} digits"
+            raise MappingError(field, f"{_short(token.source)}: {reason}") from exc
+        if size > MAX_VALUE_LENGTH:
+            where = _short(token.source)
+            raise MappingError(field, f"{where}: longer than {MAX_VALUE_LENGTH} characters")
     return result
 
 

@@ -23,6 +23,7 @@ from incman.integrations.config import ENV_REF
 from incman.integrations.registry import known_integrations
 from incman.settings import get_settings
 from incman.store.objects import load_db_definitions
+from incman.store.secrets import SecretsError, decrypt_config
 
 log = logging.getLogger(__name__)
 
@@ -366,10 +367,12 @@ def _parse_db_objects() -> tuple[dict[str, TriggerDef], dict[str, NotificationDe
             log.error("stored trigger %s is invalid, ignored: %s", raw["id"], exc)
     for raw in raw_notifications:
         try:
+            if isinstance(raw.get("config"), dict):
+                raw = {**raw, "config": decrypt_config(raw["config"])}
             notifications[raw["id"]] = parse_notification(
                 raw, f"notification {raw['id']}", source="api"
             )
-        except CatalogError as exc:
+        except (CatalogError, SecretsError) as exc:
             log.error("stored notification %s is invalid, ignored: %s", raw["id"], exc)
     return triggers, notifications
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from helpers import API_KEY, Client
 
 from incman.testing.pg import fresh_database
@@ -53,6 +54,7 @@ def base_env(
         "INCMAN_API_KEYS": f"tester:admin:{API_KEY},feeder:ingest:ingest-key",
         "INCMAN_DATA_DIR": str(folder),
         "INCMAN_VISIBILITY_TIMEOUT": "10",
+        "INCMAN_SECRETS_KEY": Fernet.generate_key().decode(),
     }
 
 

@@ -16,6 +16,7 @@ from helpers import API_KEY, Client, unique, wait_for
 
 from incman.store.db import session_scope
 from incman.store.models import Notification
+from incman.store.secrets import decrypt_config
 
 KEYS = (
     f"tester:admin:{API_KEY},feeder:ingest:ingest-key,boss:manager:manager-key,"
@@ -106,10 +107,13 @@ def test_trigger_create_read_replace_delete(client: Client) -> None:
 
 
 def stored_config(ident: str) -> dict[str, Any]:
+    """The row's config with its secrets opened (they are stored encrypted)."""
     with session_scope() as session:
         row = session.get(Notification, ident)
         assert row is not None
-        return dict(row.definition["config"])
+        raw = dict(row.definition["config"])
+    assert all(str(raw[k]).startswith("fernet:") for k in ("password", "token") if k in raw)
+    return decrypt_config(raw)
 
 
 def test_secrets_are_write_only(client: Client) -> None:

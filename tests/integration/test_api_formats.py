@@ -503,8 +503,12 @@ def test_pagerduty_trigger_acknowledge_resolve(client: Client) -> None:
     assert (ev["dedupid"], ev["count"], ev["severity"]) == (key, 2, 5)
     number = incident_of(client, event_id)
 
-    ack = pagerduty(
+    refused = pagerduty(
         client, {"routing_key": "ingest-key", "event_action": "acknowledge", "dedup_key": key}
+    )
+    assert refused.status_code == 403  # acknowledging is an operator's decision
+    ack = pagerduty(
+        client, {"routing_key": API_KEY, "event_action": "acknowledge", "dedup_key": key}
     )
     assert ack.status_code == 202 and ack.json()["eventIds"] == [event_id]
     assert event(client, event_id)["status"] == "Acknowledged"
