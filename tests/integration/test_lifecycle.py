@@ -506,7 +506,7 @@ def test_field_mapping_takes_the_seeds_other_names(client: Client) -> None:
     the configuration and the devices incman knows."""
     event_id = send(client, "mapped-db01")["eventId"]
     fields = debug_row(incident_of(client, event_id)["incident"]).fields
-    assert fields["old_link"] == f"http://127.0.0.1:8000/api/v1/events/{event_id}"
+    assert fields["old_link"] == f"http://127.0.0.1:8000/console/events/{event_id}"
     assert fields["smart"] == f"http://127.0.0.1:8000/console/events/{event_id}"
     assert fields["room"] == "Paris-2"
     assert fields["peer"] == "Standby database"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import Client, created_incident, unique, wait_for
+from helpers import API_KEY, Client, created_incident, unique, wait_for
 
 from incman.sync.poll import poll_notification
 from incman.testing.pagerduty_sim import DEFAULT_ROUTING_KEY, PagerDutySim
@@ -195,14 +195,15 @@ def test_faults_still_page_exactly_once(
 def test_incman_pages_another_incman_through_its_pagerduty_endpoint(
     client: Client, stack: Any
 ) -> None:
-    """incman's inbound `POST /v2/enqueue` as the remote: the routing key is an API key."""
+    """incman's inbound `POST /v2/enqueue` as the remote: the routing key is an API key, of
+    the operator role at least, since acknowledging events takes an operator."""
     resp = client.post(
         "/api/v1/notifications",
         {
             "id": "pd-loop",
             "integration": "pagerduty",
             "triggers": ["pdloop"],
-            "config": {"url": stack.url, "routing_key": "ingest-key", "timeout": 5},
+            "config": {"url": stack.url, "routing_key": API_KEY, "timeout": 5},
         },
     )
     assert resp.status_code == 201, resp.text
