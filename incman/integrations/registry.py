@@ -22,6 +22,8 @@ BUILTIN: dict[str, str] = {
     "slack": "incman.integrations.slack:SlackIntegration",
     "http": "incman.integrations.generic_http:HttpIntegration",
     "rt": "incman.integrations.rt:RTIntegration",
+    "redmine": "incman.integrations.redmine:RedmineIntegration",
+    "mastodon": "incman.integrations.mastodon:MastodonIntegration",
 }
 ENTRY_POINT_GROUP = "incman.integrations"
 
