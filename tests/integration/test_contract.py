@@ -5,7 +5,8 @@ committed. What a plugin lacks must be declared (NotSupported), never faked.
 
 Adding an integration to the table is one row in ROWS. Request Tracker runs only where it is
 installed (`make test-rt` installs it and requires it: INCMAN_REQUIRE_RT=1).
-INCMAN_CONTRACT_ROWS=rt,jira runs only those rows."""
+INCMAN_CONTRACT_ROWS=rt,jira runs only those rows.
+Redmine runs for real likewise (`make test-redmine`: INCMAN_REQUIRE_REDMINE=1)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from incman.integrations.debug import DebugIntegration
 from incman.integrations.errors import NotSupported, TransientError
 from incman.integrations.generic_http import HttpIntegration
 from incman.integrations.jira import JiraIntegration
+from incman.integrations.redmine import RedmineIntegration
 from incman.integrations.rt import RTIntegration
 from incman.integrations.servicenow import ServiceNowIntegration
 from incman.integrations.slack import SlackIntegration
@@ -46,6 +48,7 @@ from incman.store.debug_records import DebugStore
 from incman.store.models import DebugIncident
 from incman.testing.http_sim import DEFAULT_TOKEN, HttpSim
 from incman.testing.jira_sim import JiraSim
+from incman.testing.redmine_server import REDMINE_ROOT, RedmineServer, redmine_installed
 from incman.testing.rt_server import RT_SERVER, RTServer, rt_installed
 from incman.testing.servicenow_sim import ServiceNowSim
 from incman.testing.simbase import ProxySim, SimApp, SimControl, SimServer, Ticket
@@ -204,6 +207,46 @@ def rt_tickets(rt: RTServer, key: str) -> list[Ticket]:
     return out
 
 
+@contextmanager
+def redmine_row() -> Iterator[Remote]:
+    """A real Redmine 5, its faults injected by a proxy in front of it; the plugin uses a
+    project member's key (no administrator) and the correlation field's id."""
+    if not redmine_installed():
+        message = f"Redmine is not installed ({REDMINE_ROOT}): `make test-redmine`"
+        if os.environ.get("INCMAN_REQUIRE_REDMINE") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    with RedmineServer() as rm:
+        setup = rm.setup
+        assert setup is not None
+        config = {
+            "api_key": setup.user_api_key,
+            "project": "incidents",
+            "correlation_field": str(setup.custom_field_id),
+        }
+        with sim_row(
+            ProxySim(rm.url),
+            RedmineIntegration,
+            lambda url: {"url": url, **config},
+            RemoteIncident("999999", "999999"),
+        ) as remote:
+            remote.tickets = lambda key: redmine_tickets(rm, key)
+            remote.user = "jdoe"
+            yield remote
+
+
+def redmine_tickets(rm: RedmineServer, key: str) -> list[Ticket]:
+    out = []
+    for found in rm.issues_with_key(key):
+        issue = rm.issue(found["id"])
+        assigned = issue.get("assigned_to")
+        login = rm.call("GET", f"users/{assigned['id']}.json")["user"]["login"] if assigned else ""
+        notes = [j["notes"] for j in issue.get("journals", []) if j.get("notes")]
+        number = str(issue["id"])
+        out.append(Ticket(number, number, [key], issue["status"]["name"], login, notes))
+    return out
+
+
 ROWS: dict[str, Callable[[], Any]] = {
     "debug": debug_row,
     "servicenow": lambda: sim_row(
@@ -242,6 +285,7 @@ ROWS: dict[str, Callable[[], Any]] = {
         capabilities=frozenset({CREATE}),
     ),
     "rt": rt_row,
+    "redmine": redmine_row,
 }
 
 
