@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import redis
 
 from incman.integrations.config import IntegrationConfig
-from incman.integrations.errors import TransientError
+from incman.integrations.errors import Deferred
 from incman.store.lua import LuaScript
 
 log = logging.getLogger(__name__)
@@ -115,10 +115,6 @@ _REASONS = {
     3: "circuit breaker probing",
     4: "rate limit",
 }
-
-
-class Deferred(TransientError):
-    """The call was not made: the remote is rate-limited, paused or its breaker is open."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ SIMULATORS: dict[str, str] = {
     "jira": "incman.testing.jira_sim:JiraSim",
     "slack": "incman.testing.slack_sim:SlackSim",
     "http": "incman.testing.http_sim:HttpSim",
+    "mastodon": "incman.testing.mastodon_sim:MastodonSim",
 }
 
 
