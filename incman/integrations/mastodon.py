@@ -100,6 +100,8 @@ def _digest(text: str) -> str:
 
 
 class MastodonConfig(IntegrationConfig):
+    """Statuses of the token's account; its rate limits are read from the answers."""
+
     url: str = url_setting(required=True, help="the server's address (https://mastodon.example)")
     access_token: str = setting(
         required=True,

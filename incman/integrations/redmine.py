@@ -36,6 +36,9 @@ def _check_priorities(value: Any) -> str | None:
 
 
 class RedmineConfig(IntegrationConfig):
+    """The API key's user adds, edits and notes issues in the project (a member's key will
+    do: give the correlation field by id then); the workflow decides which statuses it sets."""
+
     url: str = url_setting(required=True, help="Redmine's address")
     api_key: str = setting(required=True, secret=True, help="a user's API key (X-Redmine-API-Key)")
     project: str = setting(required=True, help="project of new issues: identifier or id")

@@ -105,14 +105,14 @@ class MastodonSim(SimApp):
         token: str = DEFAULT_TOKEN,
         max_characters: int | str = 500,
         rate_limit: int | str = 300,
-        rate_period: float | str = 300.0,
+        rate_period: int | str = 300,
         idempotency_ttl: float | str = 3600.0,
     ) -> None:
         super().__init__()
         self.token = token
         self.max_characters = int(max_characters)
         self.rate_limit = int(rate_limit)
-        self.rate_period = float(rate_period)
+        self.rate_period = int(rate_period)
         self.idempotency_ttl = float(idempotency_ttl)
         if self.max_characters < 1 or self.rate_limit < 1 or self.rate_period <= 0:
             raise ValueError("max_characters, rate_limit and rate_period must be positive")
@@ -121,7 +121,7 @@ class MastodonSim(SimApp):
     def describe(self) -> str:
         return (
             f"Mastodon simulator at {self.base_url}: access_token {self.token}, account "
-            f"@{USERNAME}, {self.rate_limit} requests per {self.rate_period:g}s"
+            f"@{USERNAME}, {self.rate_limit} requests per {self.rate_period}s"
         )
 
     # -- simbase hooks ---------------------------------------------------------------------
@@ -196,12 +196,13 @@ class MastodonSim(SimApp):
         return resp
 
     def _count(self) -> tuple[int, float]:
-        """This request counted in the token's window: (remaining, the window's end)."""
+        """This request counted in the token's window (Rack::Attack's: whole seconds since
+        the epoch divided by the period): (remaining, Reset as Mastodon computes it)."""
         now = time.time()
-        number = int(now // self.rate_period)
+        number = int(now) // self.rate_period
         count = self.window[1] + 1 if self.window[0] == number else 1
         self.window = (number, count)
-        return self.rate_limit - count, (number + 1) * self.rate_period
+        return self.rate_limit - count, now + self.rate_period - int(now) % self.rate_period
 
     def _quota_headers(self, remaining: int, reset: float) -> dict[str, str]:
         return {
