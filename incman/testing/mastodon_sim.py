@@ -140,7 +140,7 @@ class MastodonSim(SimApp):
         if status == 401:
             message = "The access token is invalid"
         elif status == 429:
-            message = "Too many requests"
+            message = "Too many requests"  # unverified: the wording of errors.429
         return SimResponse(status, {"error": message})
 
     def rate_limited(self, fault: Fault) -> SimResponse:
@@ -192,6 +192,7 @@ class MastodonSim(SimApp):
             resp = self._route(req)
         except SimError as exc:
             resp = exc.response
+        # unverified: the quota headers on error answers too (Rack::Attack counts them all)
         resp.headers.update(headers)
         return resp
 
@@ -245,6 +246,7 @@ class MastodonSim(SimApp):
             return SimResponse(200, self._render(status))
         if req.method == "DELETE" and sub is None:
             del self.statuses[status.id]
+            # unverified: the deleted status comes back with its source text (to redraft)
             return SimResponse(200, {**self._render(status), "text": status.text})
         raise SimError(404, {"error": "Not Found"})
 
@@ -265,12 +267,15 @@ class MastodonSim(SimApp):
             )
         reply_to = str(args.get("in_reply_to_id") or "") or None
         if reply_to is not None and reply_to not in self.statuses:
-            raise SimError(404, {"error": "Record not found"})
+            # unverified: the wording (statuses.errors.in_reply_not_found); the 404 is Mastodon's
+            raise SimError(
+                404, {"error": "The post you are trying to reply to does not appear to exist."}
+            )
         self._validate(text, spoiler)
         status = self._new(text, visibility, reply_to)
         status.spoiler_text = spoiler
         status.sensitive = _true(args.get("sensitive")) or bool(spoiler)
-        status.language = str(args.get("language") or "") or "en"
+        status.language = str(args.get("language") or "") or "en"  # unverified: detected there
         if key:
             status.key = key
             self.idempotency[key] = (status.id, now + self.idempotency_ttl)
@@ -380,7 +385,7 @@ class MastodonSim(SimApp):
 
     def _page(self, user: str, status_id: str) -> SimResponse:
         status = self.statuses.get(status_id)
-        # followers-only and direct statuses are not shown to someone logged out
+        # unverified: followers-only and direct statuses are not shown to someone logged out
         if status is None or status.account != user or status.visibility in ("private", "direct"):
             raise SimError(404, {"error": "Record not found"})
         replies = "".join(
