@@ -1,4 +1,5 @@
-# incman — common tasks. `make test` builds a fresh venv and runs every test.
+# incman — common tasks. `make test` installs into .venv (with the test extras) and runs every
+# test; pip runs again only when setup.cfg or pyproject.toml changed (the install is editable).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,11 +12,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-install: $(BIN)/python
+# Stamps: `make run` does not re-run pip when nothing it installs from has changed.
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e .
+	touch $@
 
-dev: $(BIN)/python
+$(VENV)/.installed-dev: setup.cfg pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e '.[test,dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/incman run

@@ -1,8 +1,10 @@
 """Keep deploy/ true to the routes: `python deploy/generate.py` rewrites its generated parts.
 
-The worker services of docker-compose.yml and the worker unit list of README.md are written
-from `workers.routes.all_queue_names()`, between BEGIN/END markers; everything else in those
-files is edited by hand. `python deploy/generate.py --check` only reports stale files."""
+From `workers.routes.all_queue_names()`: the worker services of docker-compose.yml and the
+worker unit list of README.md, between BEGIN/END markers (everything else in those files is
+edited by hand), and whole files under kubernetes/ (see kubernetes_gen.py): a worker
+Deployment per queue and its KEDA autoscaler. `python deploy/generate.py --check` only reports
+stale files."""
 
 from __future__ import annotations
 
@@ -14,6 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parent
+if str(DEPLOY) not in sys.path:
+    sys.path.insert(0, str(DEPLOY))
+
+from kubernetes_gen import WHOLE_FILES  # noqa: E402 (beside this script)
+
 ROOT = DEPLOY.parent
 COMPOSE = DEPLOY / "docker-compose.yml"
 README = DEPLOY / "README.md"
@@ -82,22 +89,35 @@ def current_queues() -> list[str]:
     return all_queue_names()
 
 
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def rendered(queues: list[str]) -> dict[Path, str]:
+    """Every generated file as the routes say it should be."""
+    out: dict[Path, str] = {}
+    for section in SECTIONS:
+        out[section.path] = replace_section(out.get(section.path) or _read(section.path),
+                                            section, queues)
+    for path, render in WHOLE_FILES.items():
+        out[path] = render(queues)
+    return out
+
+
 def stale_files(queues: list[str] | None = None) -> list[Path]:
     """The files whose generated parts differ from what the routes say."""
     queues = current_queues() if queues is None else queues
-    return [s.path for s in SECTIONS
-            if replace_section(s.path.read_text(), s, queues) != s.path.read_text()]
+    return [path for path, text in rendered(queues).items() if _read(path) != text]
 
 
 def write_all(queues: list[str]) -> list[Path]:
-    """Rewrite every stale section; returns the files changed."""
+    """Rewrite every stale file; returns the files changed."""
     changed: list[Path] = []
-    for section in SECTIONS:
-        old = section.path.read_text()
-        new = replace_section(old, section, queues)
-        if new != old:
-            section.path.write_text(new)
-            changed.append(section.path)
+    for path, text in rendered(queues).items():
+        if _read(path) != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            changed.append(path)
     return changed
 
 

@@ -17,6 +17,17 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -47,11 +58,15 @@ class Settings:
     aging_severity: int = 4
     retention_days: int = 90
     log_format: str = "text"
+    log_level: str = "INFO"
     visibility_timeout: int = 300
     secret_key: str = field(default="", repr=False)
     api_rate_limit: str = ""
     cli_url: str = ""
     cli_api_key: str = field(default="", repr=False)
+    tls_certfile: str = ""
+    tls_keyfile: str = ""
+    access_log: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -80,6 +95,13 @@ class Settings:
         return f"redis+socket://{self.redis_socket.resolve()}"
 
 
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "").strip() or default
+    if raw.lower() not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw.lower()
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment (call again after changing it)."""
     env = os.environ.get
@@ -99,12 +121,18 @@ def load_settings() -> Settings:
         aging_after=_int("INCMAN_AGING_AFTER", 14400),
         aging_severity=_int("INCMAN_AGING_SEVERITY", 4),
         retention_days=_int("INCMAN_RETENTION_DAYS", 90),
-        log_format=env("INCMAN_LOG_FORMAT", "text"),
+        log_format=_choice("INCMAN_LOG_FORMAT", "text", ("text", "json")),
+        log_level=_choice(
+            "INCMAN_LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")
+        ).upper(),
         visibility_timeout=_int("INCMAN_VISIBILITY_TIMEOUT", 300),
         secret_key=env("INCMAN_SECRET_KEY", ""),
         api_rate_limit=env("INCMAN_API_RATE_LIMIT", ""),
         cli_url=env("INCMAN_URL", ""),
         cli_api_key=env("INCMAN_API_KEY", ""),
+        tls_certfile=env("INCMAN_TLS_CERTFILE", ""),
+        tls_keyfile=env("INCMAN_TLS_KEYFILE", ""),
+        access_log=_bool("INCMAN_ACCESS_LOG", False),
     )
 
 

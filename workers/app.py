@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 from beat_schedule import BEAT_SCHEDULE
 from incman.outbox import sender
@@ -30,6 +30,15 @@ def make_app() -> Celery:
 
 app = make_app()
 sender.use_app(app)  # the outbox sends follow-up actions with the workers' own app
+
+
+@setup_logging.connect
+def _logging(loglevel: int | str | None = None, **_: object) -> None:
+    """incman's log lines (text or JSON, with the action's context) at the `-l` level."""
+    from incman.logs import setup_logging as configure
+
+    settings = get_settings()
+    configure(settings.log_format, loglevel or settings.log_level)
 
 
 @worker_process_init.connect

@@ -10,6 +10,7 @@ from celery import Task
 
 from incman.actions.run import give_up, run_action
 from incman.integrations.errors import TransientError
+from incman.logs import log_context
 from incman.settings import get_settings
 from incman.store import metrics
 from incman.store.flood import Deferred
@@ -38,6 +39,11 @@ def backoff(retries: int, retry_after: float | None) -> float:
 )
 def run_action_task(self: Task, action_id: int) -> str:
     """Do one outbox action (safe to run twice: see incman.actions.run)."""
+    with log_context(actionId=action_id):  # every line about the action carries its fields
+        return _run_action(self, action_id)
+
+
+def _run_action(self: Task, action_id: int) -> str:
     try:
         return run_action(action_id)
     except Deferred as exc:
@@ -143,6 +149,14 @@ def age_events_task() -> int:
     from incman.store.aging import age_events
 
     return age_events().rows
+
+
+@app.task(name="incman.wake_waiting_requests")
+def wake_waiting_requests_task() -> int:
+    """ITSM requests whose waiting_until has come go back from waiting_for to assigned."""
+    from incman.ingest.itsm_requests import wake_waiting_requests
+
+    return wake_waiting_requests()
 
 
 @app.task(name="incman.purge_expired")

@@ -8,7 +8,7 @@ import logging
 from sqlalchemy import func, select
 
 from incman.actions.create import ensure_remote, handle_create, replace_closed
-from incman.actions.job import Job, load_event, note_on
+from incman.actions.job import Job, load_event, note_on, record_remote_state
 from incman.integrations.base import ASSIGN, CLOSE, NOTE, REOPEN
 from incman.integrations.errors import CannotReopen
 from incman.store.db import new_session, session_scope
@@ -33,7 +33,13 @@ def handle_reoccur(job: Job) -> str:
     with new_session() as session:
         link = session.get(EventIncident, (event.id, job.notif.id))
     if link is None:
-        return handle_create(job)
+        # Before the event's own create has linked it (they race on busy workers): create
+        # or join first, then the re-occurrence still gets its note.
+        outcome = handle_create(job)
+        with new_session() as session:
+            link = session.get(EventIncident, (event.id, job.notif.id))
+        if outcome != "done" or link is None:
+            return outcome
     inc = ensure_remote(job, link.incident_id)
     if inc.state in OPEN_INCIDENT_STATES:
         note_on(job, inc, f"Event {event.id} occurred again (count {event.count}): {event.summary}")
@@ -77,6 +83,7 @@ def handle_clear(job: Job) -> str:
         if row is not None:
             row.state = "CLOSED"
             row.updated_at = utcnow()
+    record_remote_state(job, inc, "CLOSED")
     return "done"
 
 
@@ -116,6 +123,7 @@ def handle_assign(job: Job) -> str:
         return _unsupported(job, ASSIGN, inc)
     job.plugin.assign(remote_ref(inc), str(job.payload.get("assignee", "")))
     _set_state(inc.id, "ASSIGNED")
+    record_remote_state(job, inc, "ASSIGNED")
     return "done"
 
 
@@ -128,6 +136,7 @@ def handle_close(job: Job) -> str:
         return _unsupported(job, CLOSE, inc)
     job.plugin.close(remote_ref(inc), f"Event {job.event_id} closed by {job.payload.get('by', '')}")
     _set_state(inc.id, "CLOSED")
+    record_remote_state(job, inc, "CLOSED")
     return "done"
 
 
@@ -147,6 +156,7 @@ def handle_reopen(job: Job) -> str:
         replace_closed(job, inc, job.event_id, exc)
         return "done"
     _set_state(inc.id, "OPEN")
+    record_remote_state(job, inc, "OPEN")
     return "done"
 
 

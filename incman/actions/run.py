@@ -15,6 +15,7 @@ from incman.actions.job import Job
 from incman.domain.mapping import MappingError
 from incman.ingest.selfmon import report_failure
 from incman.integrations.errors import PermanentError, TransientError
+from incman.logs import bind_log
 from incman.store.catalog import NotificationDef, catalog_cache, get_catalog
 from incman.store.db import session_scope
 from incman.store.metrics import observe_queue_latency
@@ -65,16 +66,21 @@ def _notification(notification_id: str) -> NotificationDef | None:
 
 
 def run_action(action_id: int) -> str:
-    """Do the action; returns its final status. Raises TransientError to be retried."""
+    """Do the action; returns its final status. Raises TransientError to be retried. The
+    action's fields join the caller's log context (its retry lines carry them too)."""
     action = _start(action_id)
     if isinstance(action, str):
         return action
     kind, notification_id = action.kind, action.notification_id
     event_id, incident_id, payload = action.event_id, action.incident_id, dict(action.payload)
+    bind_log(
+        actionId=action_id,
+        action=kind,
+        notificationId=notification_id,
+        eventId=event_id,
+        incidentId=incident_id,
+    )
     notif = _notification(notification_id)
-    if notif is None:  # perhaps created over the API a moment ago: read the catalog again
-        catalog_cache.invalidate()
-        notif = get_catalog().notifications.get(notification_id)
     if notif is None or not notif.enabled:
         log.info(
             "action %s skipped: notification %s is gone or disabled", action_id, notification_id

@@ -23,6 +23,8 @@ from incman.api import (
     pagerduty,
 )
 from incman.api.body import ApiError
+from incman.api.console import install_console
+from incman.api.docs import install_docs
 from incman.api.query_guard import QueryGuard
 from incman.api.ratelimit import limit_rate
 from incman.store.metrics import register_collectors
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 def create_app() -> FastAPI:
     app = FastAPI(
         title="incman",
+        docs_url=None,  # served by install_docs, from local files
+        redoc_url=None,  # ReDoc would load its script from a CDN
         version=__version__,
         description="Events in, incidents out: the incman HTTP API.",
     )
@@ -73,6 +77,8 @@ def create_app() -> FastAPI:
     app.include_router(entity_incidents.router)
     app.include_router(config_objects.router)
     app.include_router(dead_letter.router)
+    install_docs(app)
+    install_console(app)
     app.add_middleware(QueryGuard)
     register_collectors()
     return app

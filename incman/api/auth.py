@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPBearer
 
 from incman.settings import get_settings
 from incman.store.catalog import ROLES, get_catalog
@@ -75,6 +76,22 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("zenoss-api-key") or request.query_params.get("api_key")
 
 
+# The three ways of presenting a key, declared in the OpenAPI document so that the API docs'
+# "Authorize" offers them; `presented_key` reads the key itself (none of these refuses).
+BEARER = HTTPBearer(
+    scheme_name="bearer", auto_error=False, description="Authorization: Bearer <key>"
+)
+HEADER_KEY = APIKeyHeader(
+    name="zenoss-api-key", scheme_name="zenossApiKey", auto_error=False, description="the key"
+)
+QUERY_KEY = APIKeyQuery(
+    name="api_key",
+    scheme_name="apiKeyQuery",
+    auto_error=False,
+    description="?api_key=<key>, for senders that cannot set headers",
+)
+
+
 def authenticate(request: Request, key: str | None = None) -> Principal:
     """The caller; 401 for a missing or wrong key (open mode when no key is configured)."""
     table = key_table()
@@ -97,7 +114,12 @@ def authenticate(request: Request, key: str | None = None) -> Principal:
 def require(role: str):  # type: ignore[no-untyped-def]
     """A dependency: the caller must hold at least `role` (403 otherwise)."""
 
-    def dependency(request: Request) -> Principal:
+    def dependency(
+        request: Request,
+        _bearer: object = Security(BEARER),
+        _header: object = Security(HEADER_KEY),
+        _query: object = Security(QUERY_KEY),
+    ) -> Principal:
         principal = authenticate(request)
         if not principal.has_role(role):
             raise HTTPException(

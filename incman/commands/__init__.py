@@ -2,7 +2,15 @@
 
 
 class CliError(Exception):
-    """A message for the user; the command exits with status 2."""
+    """An operation failed (unreachable service, refused request): exit status 1."""
+
+    status = 1
+
+
+class UsageError(CliError):
+    """The command line or the settings it reads are wrong: exit status 2."""
+
+    status = 2
 
 
 # Each entry is a module with `register(sub: argparse._SubParsersAction) -> None`.

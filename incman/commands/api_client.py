@@ -1,5 +1,5 @@
-"""The CLI's client of the incman API: where (`--url`, INCMAN_URL) and with which key
-(`--api-key`, INCMAN_API_KEY), one call helper, and the API's errors in one line."""
+"""The CLI's client of the incman API: where (incman.commands.locate.api_url) and with which
+key (`--api-key`, INCMAN_API_KEY), one call helper, and the API's errors in one line."""
 
 from __future__ import annotations
 
@@ -9,16 +9,13 @@ from typing import Any
 import requests
 
 from incman.commands import CliError
+from incman.commands.locate import api_url
 from incman.settings import get_settings
 
 
 def default_url() -> str:
-    """INCMAN_URL, else the API address of the settings (0.0.0.0 read as loopback)."""
-    settings = get_settings()
-    if settings.cli_url:
-        return settings.cli_url.rstrip("/")
-    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
-    return f"http://{host}:{settings.api_port}"
+    """Where the API runs when no `--url` is given (see incman.commands.locate.api_url)."""
+    return api_url(None)
 
 
 def default_key() -> str:
@@ -58,7 +55,7 @@ def call(
     """Send one request; CliError when the API cannot be reached."""
     key = key if key is not None else default_key()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    target = (url or default_url()).rstrip("/") + path
+    target = api_url(url) + path
     try:
         return requests.request(method, target, json=body, headers=headers, timeout=timeout)
     except requests.Timeout as exc:
@@ -66,7 +63,7 @@ def call(
     except requests.RequestException as exc:
         raise CliError(
             f"cannot reach {target}: {exc.__class__.__name__}: is incman running "
-            "there? (set --url or INCMAN_URL)"
+            "there? (give --url or INCMAN_URL, or run this beside `incman run`'s data folder)"
         ) from exc
 
 

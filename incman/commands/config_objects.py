@@ -1,8 +1,8 @@
 """`incman trigger|notification list|show|apply|delete`: configuration objects over the API.
 
-Talks to a running API (`--url`, env INCMAN_URL) with a manager key (`--api-key`, env
-INCMAN_API_KEY). `apply -f FILE` takes YAML or JSON: one object, a list, or a mapping with
-`triggers:` / `notifications:` lists as in the configuration file."""
+Talks to a running API (found as incman.commands.locate says) with a manager key
+(`--api-key`, env INCMAN_API_KEY). `apply -f FILE` takes YAML or JSON: one object, a list,
+or a mapping with `triggers:` / `notifications:` lists as in the configuration file."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import requests
 import yaml
 
-from incman.commands import CliError
+from incman.commands import CliError, UsageError
 from incman.commands.api_client import call, reason
 
 KINDS = {"trigger": "triggers", "notification": "notifications"}
@@ -30,15 +30,15 @@ def load_objects(path: str, kind: str) -> list[dict[str, Any]]:
         with open(path, encoding="utf-8") as fh:
             doc = yaml.safe_load(fh)
     except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise CliError(f"{path} is neither YAML nor JSON: {exc}") from exc
+        raise UsageError(f"{path} is neither YAML nor JSON: {exc}") from exc
     if isinstance(doc, dict) and KINDS[kind] in doc:
         doc = doc[KINDS[kind]]
     objects = doc if isinstance(doc, list) else [doc]
     for index, obj in enumerate(objects):
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not obj["id"]:
-            raise CliError(f"{path}: object {index} is not a mapping with an id")
+            raise UsageError(f"{path}: object {index} is not a mapping with an id")
     return [{k: v for k, v in obj.items() if k not in _VIEW_ONLY} for obj in objects]
 
 
@@ -84,9 +84,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     for kind in KINDS:
         parser = sub.add_parser(kind, help=f"{kind}s over the API (list, show, apply, delete)")
-        parser.set_defaults(kind=kind)
-        parser.add_argument("--url", help="the API's base URL (INCMAN_URL)")
-        parser.add_argument("--api-key", help="a manager's API key (INCMAN_API_KEY)")
+        parser.set_defaults(kind=kind, uses=("url", "api_key", "data_dir"))
         actions = parser.add_subparsers(dest="action", required=True)
         actions.add_parser("list", help=f"every {kind}").set_defaults(func=cmd_list)
         show = actions.add_parser("show", help=f"one {kind} (secrets masked)")

@@ -19,6 +19,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     db = sub.add_parser("db", help="database maintenance")
+    db.set_defaults(uses=("data_dir",))
     dbsub = db.add_subparsers(dest="db_command", required=True)
     up = dbsub.add_parser("upgrade", help="apply the migrations")
     up.add_argument("revision", nargs="?", default="head")

@@ -1,5 +1,6 @@
 """`incman dead-letter list|replay`: actions that failed for good, listed and sent again
-(reads the database and the broker named by the environment, like the workers)."""
+(reads the database and the broker like the workers: the settings, else the data folder of
+`incman run` given or found, see incman.commands.locate)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import json
 import sys
 from typing import Any, TextIO
 
-from incman.commands import CliError
+from incman.commands import UsageError
+from incman.commands.locate import use_database
 
 BAR_WIDTH = 30
 
@@ -30,6 +32,7 @@ def _actor() -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    use_database()
     from incman.outbox.dead_letter import list_dead
 
     page = list_dead(limit=args.limit, notification_id=args.notification)
@@ -49,12 +52,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.all and args.ids:
+        raise UsageError("dead-letter replay: give --id N or --all, not both")
+    if not args.all and not args.ids:
+        raise UsageError("dead-letter replay: give --id N (repeatable) or --all")
+    use_database()
     from incman.outbox.dead_letter import replay, replay_all
 
-    if args.all and args.ids:
-        raise CliError("dead-letter replay: give --id N or --all, not both")
-    if not args.all and not args.ids:
-        raise CliError("dead-letter replay: give --id N (repeatable) or --all")
     if args.all:
         result = replay_all(_actor(), progress=None if args.quiet else progress_bar)
         if not args.quiet and result.replayed:
@@ -76,6 +80,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     dead = sub.add_parser("dead-letter", help="list and replay actions that failed for good")
+    dead.set_defaults(uses=("data_dir",))
     dsub = dead.add_subparsers(dest="dead_letter_command", required=True)
     lst = dsub.add_parser("list", help="list dead actions, newest first")
     lst.add_argument("--limit", type=int, default=100)

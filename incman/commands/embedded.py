@@ -90,6 +90,10 @@ class DataDirLock:
         fh.flush()
         self._fh = fh
 
+    @property
+    def held(self) -> bool:
+        return self._fh is not None
+
     def release(self) -> None:
         if self._fh is not None:
             fcntl.flock(self._fh, fcntl.LOCK_UN)
@@ -158,8 +162,11 @@ class EmbeddedRedis:
             str(self.data_dir),
             "--dbfilename",
             "redis.rdb",
+            # One argument per word: redis-server quotes each argv element, and a single
+            # "60 1" is read as one value, which leaves `save` empty (no snapshot ever).
             "--save",
-            "60 1",
+            "60",
+            "1",
             "--appendonly",
             "no",
             "--logfile",
@@ -236,13 +243,16 @@ class ProcessTree:
     def __init__(self) -> None:
         self.children: list[Child] = []
 
-    def spawn(self, name: str, args: list[str], env: Mapping[str, str]) -> Child:
+    def spawn(
+        self, name: str, args: list[str], env: Mapping[str, str], pass_fds: tuple[int, ...] = ()
+    ) -> Child:
         popen = subprocess.Popen(
             args,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             preexec_fn=_die_with_parent,
+            pass_fds=pass_fds,
         )
         child = Child(name, popen)
         self.children.append(child)
@@ -277,14 +287,18 @@ def celery_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "workers.app", *args]
 
 
-def api_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "incman.cli", "api", "--host", host, "--port", str(port)]
+def api_command(host: str, port: int, fd: int | None = None) -> list[str]:
+    """`incman api`; with `fd`, on the socket `incman run` bound (so the port is its own)."""
+    args = [sys.executable, "-m", "incman.cli", "api", "--host", host, "--port", str(port)]
+    return [*args, "--fd", str(fd)] if fd is not None else args
 
 
-def worker_command(queues: list[str], concurrency: int) -> list[str]:
-    """One worker process on every queue; `solo` with a concurrency of 1 (no pool process)."""
+def worker_command(queues: list[str], concurrency: int, verbose: bool = False) -> list[str]:
+    """One worker process on every queue; `solo` with a concurrency of 1 (no pool process).
+    Quiet (no banner, warnings and the activity lines only) unless `verbose`."""
     pool = ["-P", "solo", "-c", "1"] if concurrency == 1 else ["-c", str(concurrency)]
     return celery_command(
+        *([] if verbose else ["--quiet"]),
         "worker",
         "-Q",
         ",".join(queues),
@@ -294,28 +308,37 @@ def worker_command(queues: list[str], concurrency: int) -> list[str]:
         "--without-gossip",
         "--without-mingle",
         "-l",
-        "INFO",
+        "INFO" if verbose else "WARNING",
     )
 
 
-def beat_command(schedule: Path) -> list[str]:
-    return celery_command("beat", "-s", str(schedule), "-l", "WARNING")
+def beat_command(schedule: Path, verbose: bool = False) -> list[str]:
+    level = "INFO" if verbose else "WARNING"
+    return celery_command(
+        *([] if verbose else ["--quiet"]), "beat", "-s", str(schedule), "-l", level
+    )
 
 
-def flower_command(port: int, address: str = "127.0.0.1") -> list[str]:
-    return celery_command("flower", f"--port={port}", f"--address={address}")
+def flower_command(port: int, address: str = "127.0.0.1", verbose: bool = True) -> list[str]:
+    args = celery_command("flower", f"--port={port}", f"--address={address}")
+    # Quiet: not its "Inspect method failed" warnings while the worker starts.
+    return args if verbose else [*args, "--logging=error"]
 
 
 def wait_http(url: str, child: Child, timeout: float = 60.0) -> None:
-    """Wait until `url` answers 2xx; fail early if the child exits."""
+    """Wait until `url` answers 2xx; fail early if the child exits. The child serves on a
+    socket its parent bound, so the answer is its own; over HTTPS the certificate is not
+    checked (it may name another host than loopback)."""
     import requests
+    import urllib3
 
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.popen.poll() is not None:
             raise EmbeddedError(f"the {child.name} exited ({child.popen.returncode})")
         try:
-            if requests.get(url, timeout=1).ok:
+            if requests.get(url, timeout=1, verify=False).ok:
                 return
         except requests.RequestException:
             pass

@@ -58,14 +58,13 @@ def cmd_associate(args: argparse.Namespace) -> int:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--notification", required=True, help="notification id")
     parser.add_argument("event_ids", nargs="+", metavar="EVENT_ID")
-    parser.add_argument("--url", help="API base URL (INCMAN_URL)")
-    parser.add_argument("--api-key", help="API key (INCMAN_API_KEY)")
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--json", action="store_true", help="print the API's answer")
 
 
 def register(sub: Any) -> None:
     incident = sub.add_parser("incident", help="create or associate incidents by hand")
+    incident.set_defaults(uses=("url", "api_key", "data_dir"))
     isub = incident.add_subparsers(dest="incident_command", required=True)
     create = isub.add_parser(
         "create",

@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
-from incman.commands import CliError
-from incman.commands.api_client import call_json, default_key, default_url
+from incman.commands import CliError, UsageError
+from incman.commands.api_client import call_json, default_key
 
 DEFAULT_SEVERITY = "3"  # Warning, zensendevent's default
 
@@ -46,7 +46,9 @@ def build_event(args: argparse.Namespace) -> dict[str, Any]:
     return event
 
 
-def post_event(url: str, api_key: str, event: dict[str, Any], timeout: float) -> dict[str, Any]:
+def post_event(
+    url: str | None, api_key: str, event: dict[str, Any], timeout: float
+) -> dict[str, Any]:
     """POST the event; the API's answer, or SendError with the reason."""
     try:
         answer = call_json(
@@ -70,10 +72,10 @@ def describe(answer: dict[str, Any]) -> str:
 def cmd_send_event(args: argparse.Namespace) -> int:
     event = build_event(args)
     try:
-        answer = post_event(
-            args.url or default_url(), args.api_key or default_key(), event, args.timeout
-        )
+        answer = post_event(args.url, args.api_key or default_key(), event, args.timeout)
     except SendError as exc:
+        if isinstance(exc.__cause__, UsageError):
+            raise exc.__cause__ from None
         print(f"incman send-event: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2) if args.json else describe(answer))
@@ -108,10 +110,6 @@ def register(sub: Any) -> None:
         metavar="FIELD=VALUE",
         help="set an event field (repeatable); unknown names go into details",
     )
-    p.add_argument(
-        "--url", help="incman's address (INCMAN_URL, else http://INCMAN_API_HOST:INCMAN_API_PORT)"
-    )
-    p.add_argument("--api-key", default="", help="API key with the ingest role (INCMAN_API_KEY)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (10)")
     p.add_argument("--json", action="store_true", help="print the API's answer as JSON")
-    p.set_defaults(func=cmd_send_event)
+    p.set_defaults(func=cmd_send_event, uses=("url", "api_key", "data_dir"))

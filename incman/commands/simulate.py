@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from incman.commands import CliError
+from incman.commands import CliError, UsageError
 from incman.testing.registry import SIMULATORS, make_simulator, simulator_options
 
 
@@ -15,7 +15,7 @@ def _options(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq or not key.strip():
-            raise CliError(f"--set wants KEY=VALUE, not {pair!r}")
+            raise UsageError(f"--set wants KEY=VALUE, not {pair!r}")
         out[key.strip()] = value
     return out
 
@@ -29,9 +29,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 0
     try:
         app = make_simulator(args.system, _options(args.set or []))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
         server = SimServer(app, host=args.host, port=args.port, verbose=args.verbose)
-    except (ValueError, OSError) as exc:
-        raise CliError(str(exc)) from exc
+    except OSError as exc:  # the port is taken, ...
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
     print(app.describe())
     print(
         f'  faults: curl -X POST {server.url}/_sim/faults -d \'{{"mode": "429", '

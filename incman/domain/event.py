@@ -121,8 +121,11 @@ def _text(raw: dict[str, Any], name: str, required: bool = False) -> str:
     return text
 
 
-def normalise_event(raw: Any) -> EventIn:
-    """Validate one incoming event (camelCase keys); unknown keys go into `details`."""
+def normalise_event(raw: Any, require_device: bool = True) -> EventIn:
+    """Validate one incoming event (camelCase keys); unknown keys go into `details`.
+
+    `require_device=False` is for formats whose objects may have no device (an ITSM request
+    without a CI or service instance): such an event is stored with an empty device."""
     if not isinstance(raw, dict):
         raise EventError("event", "must be a JSON object")
     if "severity" not in raw or raw["severity"] is None:
@@ -138,7 +141,7 @@ def normalise_event(raw: Any) -> EventIn:
     if found:
         raise EventError(found, "NUL characters and unpaired surrogates are not allowed")
     ev = EventIn(
-        device=_text(raw, "device", required=True),
+        device=_text(raw, "device", required=require_device),
         severity=parse_severity(raw["severity"]),
         summary=_text(raw, "summary", required=True),
         component=_text(raw, "component"),

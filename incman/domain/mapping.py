@@ -14,11 +14,20 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from simpleeval import DEFAULT_OPERATORS, EvalWithCompoundTypes, safe_mult
 
-from incman.domain.mapping_context import REMOVE_FIELD, ContextView
+from incman.domain.mapping_context import REMOVE_FIELD, ContextView, DmdView
 
 MAX_EXPRESSION_LENGTH = 2_000
 MAX_VALUE_LENGTH = 65_536
-CONTEXT_NAMES = ("evt", "dev", "component", "urls", "defaultFields", "mappingUtils", "removeField")
+CONTEXT_NAMES = (
+    "evt",
+    "dev",
+    "component",
+    "dmd",
+    "urls",
+    "defaultFields",
+    "mappingUtils",
+    "removeField",
+)
 _DOCUMENT_NAMES = ("evt", "dev", "component", "urls", "defaultFields")  # for ${jmespath: ...}
 # methods that build huge values from small arguments; constructs outside the contract
 _BLOCKED_ATTRS = frozenset(
@@ -217,6 +226,9 @@ def _eval_python(expr: str, context: dict[str, object]) -> Any:
 def _eval_jmespath(expr: str, context: dict[str, object]) -> Any:
     document = {name: context.get(name) for name in _DOCUMENT_NAMES}
     document = {k: v._data if isinstance(v, ContextView) else v for k, v in document.items()}
+    dmd = context.get("dmd")
+    if isinstance(dmd, DmdView) and "dmd" in expr:  # the inventory is copied only when asked
+        document["dmd"] = dmd.document()
     return jmespath.search(expr, document)
 
 

@@ -4,28 +4,34 @@ The caller commits, answers, and only then enqueues the returned actions."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from incman.domain.event import EventIn, event_document, is_self_monitoring
 from incman.domain.lifecycle import incident_action_for
+from incman.logs import ACTIVITY
 from incman.outbox.rows import Pending, action_row, add_action, add_actions
 from incman.store.catalog import Catalog
 from incman.store.models import (
     OPEN_EVENT_STATUSES,
     Event,
     EventIncident,
+    Incident,
     Occurrence,
     utcnow,
 )
 
 _OPEN_SQL = text("status IN ('New', 'Acknowledged', 'Suppressed')")
+activity = logging.getLogger(ACTIVITY)
+ACCEPTED_KEY = "incman.ingest.accepted"
+LINES_PER_BATCH = 20  # a larger batch is told in one line
 
 
 @dataclass
@@ -131,18 +137,31 @@ def _occurrence_row(event_id: str, count: int, ev: EventIn, now: datetime) -> di
 def _queue_clears(
     session: Session, catalog: Catalog, matched: list[str], batch: IngestBatch
 ) -> None:
-    """Send Clear: one `clear` action per incident linked to the cleared events."""
+    """Send Clear: one `clear` action per incident linked to the cleared events (a manual
+    incident only where its notification also has an enabled trigger)."""
     links = session.execute(
         select(
-            EventIncident.incident_id, EventIncident.notification_id, EventIncident.event_id
-        ).where(EventIncident.event_id.in_(matched))
+            EventIncident.incident_id,
+            EventIncident.notification_id,
+            EventIncident.event_id,
+            Incident.manual,
+        )
+        .join(Incident, Incident.id == EventIncident.incident_id)
+        .where(EventIncident.event_id.in_(matched))
     ).all()
     seen: set[str] = set()
-    for incident_id, notification_id, event_id in links:
+    for incident_id, notification_id, event_id, manual in links:
         notif = catalog.notifications.get(notification_id)
         if notif is None or not notif.enabled or incident_id in seen:
             continue
-        if incident_action_for("clear", notif.options, linked=True) is None:
+        kind = incident_action_for(
+            "clear",
+            notif.options,
+            linked=True,
+            manual=manual,
+            has_enabled_trigger=catalog.has_enabled_trigger(notif),
+        )
+        if kind is None:
             continue
         seen.add(incident_id)
         batch.pending.append(
@@ -248,4 +267,26 @@ def accept(session: Session, events: list[EventIn], catalog: Catalog) -> IngestB
         else:
             run.append(ev)
     _accept_run(session, run, catalog, batch)
+    if activity.isEnabledFor(logging.INFO):
+        session.info.setdefault(ACCEPTED_KEY, []).extend(batch.accepted)
     return batch
+
+
+@event.listens_for(Session, "after_commit")
+def _told_after_commit(session: Session) -> None:
+    """One activity line per event accepted, once it is durable."""
+    accepted: list[Accepted] | None = session.info.pop(ACCEPTED_KEY, None)
+    if not accepted:
+        return
+    if len(accepted) > LINES_PER_BATCH:
+        new = sum(1 for a in accepted if a.created)
+        activity.info("%d events accepted (%d new)", len(accepted), new)
+        return
+    for item in accepted:
+        verb = "accepted" if item.created else f"folded (count {item.count})"
+        activity.info("event %s %s: %s, %s", item.event_id, verb, item.dedupid, item.status)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(ACCEPTED_KEY, None)

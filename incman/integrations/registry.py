@@ -22,6 +22,8 @@ BUILTIN: dict[str, str] = {
     "slack": "incman.integrations.slack:SlackIntegration",
     "http": "incman.integrations.generic_http:HttpIntegration",
     "rt": "incman.integrations.rt:RTIntegration",
+    "casdm": "incman.integrations.casdm:CasdmIntegration",
+    "casm": "incman.integrations.casm:CasmIntegration",
     "redmine": "incman.integrations.redmine:RedmineIntegration",
     "mastodon": "incman.integrations.mastodon:MastodonIntegration",
 }

@@ -1,6 +1,6 @@
 """Dead letter: outbox actions that failed permanently or ran out of retries (status `dead`),
-listed and replayed by operators. A replay puts the action back to `pending` with its
-attempts reset, audits who did it, and enqueues it after the commit."""
+listed, replayed or discarded. A replay puts the action back to `pending` with its
+attempts reset, audits who did it, and enqueues it after the commit; a discard closes it."""
 
 from __future__ import annotations
 
@@ -115,6 +115,36 @@ def replay(ids: Iterable[int], actor: str) -> Replayed:
             out.replayed.append(action_id)
             pending.append(Pending(action.id, action.integration))
         send_after_commit(session, pending)
+    return out
+
+
+def discard(ids: Iterable[int], actor: str) -> Replayed:
+    """Give up on these dead actions for good: they become `skipped` (a finished status no
+    worker runs again), their error kept in the reason, and the discard is audited."""
+    wanted = sorted(set(ids))
+    out = Replayed()
+    query = select(Action).where(Action.id.in_(wanted))
+    if not is_sqlite():
+        query = query.with_for_update()
+    with session_scope() as session:
+        found = {row.id: row for row in session.scalars(query)}
+        for action_id in wanted:
+            action = found.get(action_id)
+            if action is None or action.status != DEAD:
+                (out.missing if action is None else out.not_dead).append(action_id)
+                continue
+            session.add(
+                AuditEntry(
+                    actor=actor,
+                    action="discard",
+                    target=f"action:{action_id}",
+                    detail={"attempts": action.attempts, "lastError": action.last_error},
+                )
+            )
+            action.status = "skipped"
+            action.last_error = f"discarded by {actor} (was: {action.last_error or 'no error'})"
+            action.updated_at = utcnow()
+            out.replayed.append(action_id)
     return out
 
 

@@ -15,8 +15,10 @@ from typing import Any
 import yaml
 
 from incman.domain.condition import ConditionError, matches, validate_condition
+from incman.domain.formats.itsm_directory import Directory, parse_directory
 from incman.domain.lifecycle import Options
 from incman.domain.mapping import MappingError, parse_field_mapping
+from incman.domain.suppression import SuppressionConfigError, device_suppression
 from incman.integrations.config import ENV_REF
 from incman.integrations.registry import known_integrations
 from incman.settings import get_settings
@@ -86,7 +88,8 @@ class UserDef:
     name: str
     role: str
     groups: tuple[str, ...] = ()
-    api_key_sha256: str = ""
+    api_key_sha256: str = field(default="", repr=False)
+    password_hash: str = field(default="", repr=False)  # Argon2id, for the event console
 
 
 @dataclass
@@ -96,6 +99,7 @@ class Catalog:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, UserDef] = field(default_factory=dict)
     suppression: dict[str, Any] = field(default_factory=dict)
+    itsm: Directory = field(default_factory=Directory)
 
     def matching_notifications(
         self, doc: dict[str, Any], device: dict[str, Any] | None = None
@@ -118,6 +122,20 @@ class Catalog:
         return any(
             (t := self.triggers.get(tid)) is not None and t.enabled for tid in notif.triggers
         )
+
+    def configuration_view(self) -> dict[str, Any]:
+        """What field mapping's `dmd` may read of the configuration: triggers, notifications
+        without their plugin config (where secrets live), the global suppression."""
+        notifications = {}
+        for notif in self.notifications.values():
+            doc = notif.to_dict()
+            doc.pop("config", None)
+            notifications[notif.id] = doc
+        return {
+            "triggers": {t.id: asdict(t) for t in self.triggers.values()},
+            "notifications": notifications,
+            "suppression": dict(self.suppression),
+        }
 
 
 def _resolve_env(value: Any) -> Any:
@@ -207,11 +225,20 @@ def parse_user(raw: Any, where: str) -> UserDef:
     key_hash = raw.get("api_key_sha256") or ""
     if not key_hash and raw.get("api_key"):
         key_hash = hashlib.sha256(str(raw["api_key"]).encode()).hexdigest()
+    password_hash = raw.get("password_hash") or ""
+    if password_hash and not (
+        isinstance(password_hash, str) and password_hash.startswith("$argon2")
+    ):
+        raise CatalogError(
+            f"{where}.password_hash: an Argon2 hash is required "
+            "(python -m incman.api.console.make_password makes one)"
+        )
     return UserDef(
         name=raw["name"],
         role=role,
         groups=_str_list(raw.get("groups"), f"{where}.groups"),
         api_key_sha256=str(key_hash).lower(),
+        password_hash=password_hash,
     )
 
 
@@ -238,6 +265,10 @@ def parse_catalog(doc: Any) -> Catalog:
     for i, raw in enumerate(doc.get("devices") or []):
         if not isinstance(raw, dict) or not raw.get("id"):
             raise CatalogError(f"devices[{i}]: a mapping with an id is required")
+        try:
+            device_suppression(raw, f"devices[{i}]")
+        except SuppressionConfigError as exc:
+            raise CatalogError(str(exc)) from exc
         cat.devices[str(raw["id"])] = dict(raw)
     for i, raw in enumerate(doc.get("users") or []):
         user = parse_user(raw, f"users[{i}]")
@@ -246,6 +277,10 @@ def parse_catalog(doc: Any) -> Catalog:
     if not isinstance(suppression, dict):
         raise CatalogError("suppression: must be a mapping")
     cat.suppression = suppression
+    try:
+        cat.itsm = parse_directory(doc.get("itsm"))
+    except ValueError as exc:
+        raise CatalogError(str(exc)) from exc
     return cat
 
 
@@ -315,6 +350,7 @@ class CatalogCache:
             devices=base.devices,
             users=base.users,
             suppression=base.suppression,
+            itsm=base.itsm,
         )
 
 

@@ -82,14 +82,22 @@ def verify_action(token: str, now: float | None = None) -> tuple[str, str]:
     return action, event_id
 
 
+def derived_key(purpose: str) -> bytes:
+    """A key of its own for one use of the secret (the console's session cookies, ...)."""
+    return hmac.new(_secret(), f"incman:{purpose}".encode(), hashlib.sha256).digest()
+
+
 def event_urls(event_id: str, device: str) -> dict[str, str]:
+    """Links to the event console's pages (a person signs in there) and the one-click links."""
     base = get_settings().public_url
     dev = quote(device, safe="")
+    event_page = f"{base}/console/events/{quote(event_id, safe='')}"
     urls = {
         "baseUrl": base,
-        "eventUrl": f"{base}/api/v1/events/{event_id}",
-        "eventsUrl": f"{base}/api/v1/events?device={dev}",
-        "deviceUrl": f"{base}/api/v1/events?device={dev}",
+        "eventUrl": event_page,
+        "eventsUrl": f"{base}/console/events?device={dev}",
+        "deviceUrl": f"{base}/console/devices/{dev}",
+        "smartViewUrl": event_page,
     }
     for action, key in (("acknowledge", "ackUrl"), ("close", "closeUrl"), ("reopen", "reopenUrl")):
         urls[key] = f"{base}/links/{sign_action(action, event_id)}"

@@ -100,6 +100,38 @@ def start_api(
     raise TimeoutError(f"the API did not start:\n{proc.output()}")
 
 
+def start_beat(env: Mapping[str, str], log_dir: Path) -> Proc:
+    """A real `celery -A workers.app beat` (polls, the reconciler every 15 s, aging), returned
+    once it has started its schedule."""
+    log = log_dir / f"beat-{time.monotonic_ns()}.log"
+    schedule = log_dir / f"beat-schedule-{time.monotonic_ns()}"
+    proc = Proc(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "beat",
+            "-s",
+            str(schedule),
+            "-l",
+            "INFO",
+        ],
+        env,
+        log,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"beat exited:\n{proc.output()}")
+        if "beat: Starting" in proc.output():
+            return proc
+        time.sleep(0.2)
+    proc.stop()
+    raise TimeoutError(f"beat did not start:\n{proc.output()}")
+
+
 def start_worker(
     env: Mapping[str, str],
     log_dir: Path,

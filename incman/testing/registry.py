@@ -15,6 +15,8 @@ SIMULATORS: dict[str, str] = {
     "jira": "incman.testing.jira_sim:JiraSim",
     "slack": "incman.testing.slack_sim:SlackSim",
     "http": "incman.testing.http_sim:HttpSim",
+    "casdm": "incman.testing.casdm_sim:CasdmSim",
+    "casm": "incman.testing.casm_sim:CasmSim",
     "mastodon": "incman.testing.mastodon_sim:MastodonSim",
 }
 

@@ -556,6 +556,20 @@ class ServiceNowSim(SimApp):
             raise SimError(404, {"error": f"no incident {record_id}"})
         return record
 
+    def page(self, req: SimRequest) -> SimResponse | None:
+        """`/incident.do?sys_id=...`: the incident form a person opens from a link."""
+        if req.path != "/incident.do":
+            return None
+        record = self.incidents.get(req.query.get("sys_id", ""))
+        if record is None:
+            return self.html_page(404, "No record found", [], [])
+        shown = [
+            (name, self._display(name, record.get(name, "")))
+            for name in ("number", "short_description", "state", "assigned_to", "correlation_id")
+        ]
+        notes = [f"{j['element']}: {j['value']}" for j in self.journal.get(record["sys_id"], [])]
+        return self.html_page(200, f"Incident {record['number']}", shown, notes)
+
     def act(self, record_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Changes as a person in the UI: display values allowed, ACLs not applied."""
         record = self._find(record_id)

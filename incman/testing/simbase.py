@@ -8,7 +8,8 @@ Control endpoints (no auth, never faulted):
   a session or token to refresh), `slow` (the request is carried out, the answer comes
   `delay` seconds late), `drop` (the connection closes before anything is done),
   `commit_then_drop` (the request is carried out, the answer is lost). `method` and `path`
-  (a substring) limit a fault to some requests. `GET` lists and `DELETE` clears them.
+  (a substring; a SOAP simulator adds the operation: `request_path`) limit a fault to some
+  requests. `GET` lists and `DELETE` clears them.
 - `POST /_sim/records/<id>` — act on a record as a person would (resolve, assign, comment).
 - `GET /_sim/tickets` — every simulator's records in one shape (`Ticket`), for checks that
   hold for every integration (the contract-test table).
@@ -20,6 +21,7 @@ Control endpoints (no auth, never faulted):
 from __future__ import annotations
 
 import base64
+import html
 import json
 import sys
 import threading
@@ -208,6 +210,28 @@ class SimApp:
         """What a user needs to point a notification at this simulator."""
         return f"{self.name} simulator at {self.base_url}"
 
+    def page(self, req: SimRequest) -> SimResponse | None:
+        """A page of the system's web UI as a signed-in person's browser sees it (the link
+        an incident carries), or None: asked before authentication, for GETs only."""
+        return None
+
+    @staticmethod
+    def html_page(
+        status: int, title: str, fields: list[tuple[str, str]], notes: list[str]
+    ) -> SimResponse:
+        """A plain record page: its fields, then its activity."""
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in fields
+        )
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        body = (
+            f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1><table>{rows}</table><h2>Activity</h2><ul>{items}</ul>"
+        )
+        return SimResponse(
+            status, raw=body.encode(), headers={"Content-Type": "text/html; charset=utf-8"}
+        )
+
     # -- faults in the system's shape ----------------------------------------------------
     def rate_limited(self, fault: Fault) -> SimResponse:
         resp = self.error(429, "Rate limit exceeded")
@@ -219,6 +243,16 @@ class SimApp:
 
     def expire_logins(self) -> None:
         """Forget the sessions or tokens handed out by logins (fixed credentials stay)."""
+
+    def request_path(self, req: SimRequest) -> str:
+        """The path faults are matched against and requests are logged with: the URL path,
+        with more for systems whose calls share one URL (a SOAP operation)."""
+        return req.path
+
+    def login_expired(self) -> SimResponse:
+        """The answer to a call whose login has just expired (fault `401`), in the system's
+        own shape: a 401 for most, something else for some (CA SDM: a 400)."""
+        return self.error(401, "Not authenticated")
 
     # -- control -------------------------------------------------------------------------
     def control(self, req: SimRequest) -> SimResponse:
@@ -325,7 +359,13 @@ class _Handler(BaseHTTPRequestHandler):
             except SimError as exc:
                 self._send(exc.response)
             return
-        fault = app.faults.take(req.method, req.path)
+        if req.method == "GET":
+            with app.lock:
+                page = app.page(req)
+            if page is not None:
+                self._send(page)
+                return
+        fault = app.faults.take(req.method, app.request_path(req))
         mode = fault.mode if fault else ""
         resp: SimResponse | None = None
         if fault is not None and mode == "drop":
@@ -337,7 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault is not None and mode == "401":
             with app.lock:
                 app.expire_logins()
-            resp = app.error(401, "Not authenticated")
+                resp = app.login_expired()
         elif not app.authenticate(req):
             resp = app.error(401, "Not authenticated")
         else:
@@ -349,7 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
         app.requests.append(
             {
                 "method": req.method,
-                "path": req.path,
+                "path": app.request_path(req),
                 "query": req.query,
                 "status": resp.status if resp and mode != "commit_then_drop" else None,
                 "fault": mode or None,

@@ -14,7 +14,7 @@ import yaml
 from helpers import API_KEY, Client
 
 from incman.testing.pg import fresh_database
-from incman.testing.procs import Proc, start_api, start_worker
+from incman.testing.procs import Proc, start_api, start_beat, start_worker
 from incman.testing.redisdb import private_redis_db
 from workers.routes import all_queue_names
 
@@ -80,6 +80,7 @@ class Stack:
     api: Proc
     workers: list[Proc] = field(default_factory=list)
     logs: Path = Path(".")
+    beat: Proc | None = None
 
     @property
     def client(self) -> Client:
@@ -91,6 +92,8 @@ class Stack:
         return proc
 
     def stop(self) -> None:
+        if self.beat is not None:
+            self.beat.stop()
         for proc in self.workers:
             proc.stop()
         self.api.stop()
@@ -112,7 +115,10 @@ def make_stack(
         queues: str = ALL_QUEUES,
         concurrency: int = 2,
         extra_env: dict[str, str] | None = None,
+        beat: bool = False,
     ) -> Stack:
+        """`beat`: run Celery beat too (the reconciler, polls): a stack whose tests kill
+        workers needs it, since only the reconciler brings back a message a kill lost."""
         folder = tmp_path_factory.mktemp("stack")
         path = folder / "incman.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -123,6 +129,8 @@ def make_stack(
         stacks.append(stack)
         for n in range(workers):
             stack.add_worker(queues, concurrency, name=f"w{n}")
+        if beat:
+            stack.beat = start_beat(env, folder)
         return stack
 
     yield start

@@ -35,6 +35,8 @@ from incman.integrations.base import (
     Integration,
     RemoteIncident,
 )
+from incman.integrations.casdm import CasdmIntegration
+from incman.integrations.casm import CasmIntegration
 from incman.integrations.debug import DebugIntegration
 from incman.integrations.errors import NotSupported, TransientError
 from incman.integrations.generic_http import HttpIntegration
@@ -47,6 +49,8 @@ from incman.integrations.slack import SlackIntegration
 from incman.store.db import session_scope
 from incman.store.debug_records import DebugStore
 from incman.store.models import DebugIncident
+from incman.testing.casdm_sim import CasdmSim
+from incman.testing.casm_sim import CasmSim
 from incman.testing.http_sim import DEFAULT_TOKEN, HttpSim
 from incman.testing.jira_sim import JiraSim
 from incman.testing.mastodon_sim import DEFAULT_TOKEN as MASTODON_TOKEN
@@ -211,6 +215,32 @@ def rt_tickets(rt: RTServer, key: str) -> list[Ticket]:
 
 
 @contextmanager
+def casdm_row() -> Iterator[Remote]:
+    """CA SDM: faults aimed at the incident calls (a new plugin's first POST is its login)."""
+    with SimServer(CasdmSim()) as server:
+        control = SimControl(server.url)
+        config = {
+            "url": server.url,
+            "username": "servicedesk",
+            "password": "sdm-secret",
+            "customer": "Monitoring, Incman",
+            "timeout": 5,
+        }
+
+        def inject(mode: str) -> dict[str, Any]:
+            control.fault(mode, count=1, method="POST", path="/caisd-rest/in", retry_after=1)
+            return {}
+
+        yield Remote(
+            make=lambda extra: CasdmIntegration({**config, **extra}, "contract"),
+            tickets=lambda key: control.tickets(key),
+            inject=inject,
+            missing=RemoteIncident("999999", "999999"),
+            capabilities=ALL_CAPABILITIES,
+        )
+
+
+@contextmanager
 def redmine_row() -> Iterator[Remote]:
     """A real Redmine 5, its faults injected by a proxy in front of it; the plugin uses a
     project member's key (no administrator) and the correlation field's id."""
@@ -288,6 +318,19 @@ ROWS: dict[str, Callable[[], Any]] = {
         capabilities=frozenset({CREATE}),
     ),
     "rt": rt_row,
+    "casdm": casdm_row,
+    "casm": lambda: sim_row(
+        CasmSim(),
+        CasmIntegration,
+        lambda url: {
+            "url": url,
+            "username": "incman@example.com",
+            "password": "casm-secret",
+            "requester": "incman",
+        },
+        RemoteIncident("9999999", "9999999"),
+        marker=lambda key: f"incman:{key}",
+    ),
     "redmine": redmine_row,
     "mastodon": lambda: sim_row(
         MastodonSim(),

@@ -17,25 +17,27 @@ from sqlalchemy import func, select
 from incman.store.db import session_scope
 from incman.store.models import Action, DebugIncident, EventIncident, Incident
 
-OUTAGE = 15.0  # seconds from the configuration's writing: the stack starts well within it
+OUTAGE = 20.0  # seconds, from the moment the notification exists on a running stack
 
 
 @pytest.fixture(scope="module")
 def outage(make_stack: Any) -> tuple[Stack, float]:
-    """A stack whose Debug notification fails permanently until the returned time."""
+    """A stack whose Debug notification fails permanently until the returned time. The
+    notification is made over the API once the stack is up, so however slowly the stack
+    starts, the outage window begins only then."""
+    stack = make_stack({"triggers": [{"id": "dead-devices", "when": {"device": {"_m": "^dead-"}}}]})
     fail_until = time.time() + OUTAGE
-    config = {
-        "triggers": [{"id": "dead-devices", "when": {"device": {"_m": "^dead-"}}}],
-        "notifications": [
-            {
-                "id": "debug-dead",
-                "integration": "debug",
-                "triggers": ["dead-devices"],
-                "config": {"fail": "permanent", "fail_until": fail_until},
-            }
-        ],
-    }
-    return make_stack(config), fail_until
+    made = stack.client.post(
+        "/api/v1/notifications",
+        {
+            "id": "debug-dead",
+            "integration": "debug",
+            "triggers": ["dead-devices"],
+            "config": {"fail": "permanent", "fail_until": fail_until},
+        },
+    )
+    assert made.status_code == 201, made.text
+    return stack, fail_until
 
 
 def dead_ids(event_ids: list[str]) -> list[int]:

@@ -21,6 +21,9 @@ from incman.testing.simbase import SimControl, SimServer
 PASSWORD = "Fl00d-Pa55-4b2a"
 
 
+SLOTS = 4  # the worker's concurrency: calls that may be past the guard at any moment
+
+
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimControl]:
     with SimServer(ServiceNowSim(password=PASSWORD)) as server:
@@ -47,7 +50,7 @@ def client(make_stack: Any, sim: SimControl) -> Client:
             }
         ],
     }
-    return make_stack(config, concurrency=4).client
+    return make_stack(config, concurrency=SLOTS).client
 
 
 def send_all(client: Client, count: int) -> list[str]:
@@ -91,8 +94,10 @@ def assert_exactly_once(sim: SimControl, keys: list[str]) -> None:
 
 
 def quiet_after(calls: list[dict[str, Any]], at: float, start: float, end: float) -> bool:
-    """No call reached the remote between `at + start` and `at + end` seconds."""
-    return not [c for c in calls if at + start < c["at"] < at + end]
+    """The remote was quiet between `at + start` and `at + end` seconds: no call but the
+    ones already past the guard when the call at `at` failed (fewer than SLOTS; on a busy
+    machine they may land late, so their number, not their time, is what is bounded)."""
+    return len([c for c in calls if at + start < c["at"] < at + end]) < SLOTS
 
 
 def test_a_429_storm_pauses_every_worker_and_loses_nothing(client: Client, sim: SimControl) -> None:

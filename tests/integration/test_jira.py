@@ -103,7 +103,7 @@ def test_lifecycle_create_comment_assign_close_reopen_and_remote_done(
     assert inc["url"] == f"{sim.url}/browse/{inc['number']}"
     assert issue["summary"] == "HTTP 502 rate high"
     assert issue["description_raw"]["type"] == "doc"  # ADF on Cloud
-    assert f"/api/v1/events/{event_id}" in issue["description"]
+    assert f"/console/events/{event_id}" in issue["description"]
 
     send(client, device)  # a re-occurrence → a comment
     wait_issue(

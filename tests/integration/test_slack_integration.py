@@ -98,7 +98,7 @@ def test_the_whole_lifecycle_in_one_thread(client: Client, slack: SlackSim, stac
     ts = ev["incident"]
     message = parent(slack, ts)
     assert message["text"].startswith("Disk full on Primary database (http")
-    assert message["text"].endswith(f"/api/v1/events/{event_id})")
+    assert message["text"].endswith(f"/console/events/{event_id})")
     assert message["metadata"]["event_type"] == "incman_incident"
     assert requests.get(ev["incidentUrl"], timeout=5).json()["message"]["ts"] == ts
 

@@ -167,4 +167,89 @@ def test_the_generator_renders_a_new_integration_queue() -> None:
     assert celery_queues(args) == ["itsm.example"]
     # The hand-written services are kept as they are.
     assert doc["services"]["api"] == yaml.safe_load(section.path.read_text())["services"]["api"]
-    assert generate.stale_files(queues) == [generate.COMPOSE, generate.README]
+    stale = set(generate.stale_files(queues))
+    assert {generate.COMPOSE, generate.README} <= stale
+    # ...and its Kubernetes pool with its autoscaler, for either broker.
+    kubernetes = {p for p in stale if "kubernetes" in p.parts}
+    assert {p.name for p in kubernetes} == {"workers.yaml", "keda-redis.yaml", "keda-rabbitmq.yaml"}
+    texts = generate.rendered(queues)
+    for path in kubernetes:
+        assert "itsm.example" in texts[path], path
+
+
+COMPOSE_TOP = {"name", "services", "volumes", "networks", "secrets", "configs"}
+COMPOSE_SERVICE_KEYS = {
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "volumes",
+    "ports",
+    "depends_on",
+    "restart",
+    "healthcheck",
+    "labels",
+    "networks",
+    "user",
+    "working_dir",
+}
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, ${NAME:+x}, $NAME
+# or $$; what follows a modifier may not hold another `$` or a brace.
+INTERPOLATION = re.compile(
+    r"\$\$|\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::?[-?+])[^${}]*)?\}|\$[A-Za-z_][A-Za-z0-9_]*"
+)
+
+
+def compose_text() -> str:
+    return (DEPLOY / "docker-compose.yml").read_text()
+
+
+def test_compose_file_is_well_formed() -> None:
+    """What `docker compose config` checks first (it cannot run here): the top-level and
+    service keys, references between services and volumes, and every `$` interpolation."""
+    doc = yaml.safe_load(compose_text())
+    assert set(k for k in doc if not k.startswith("x-")) <= COMPOSE_TOP
+    volumes = set(doc.get("volumes") or {})
+    for name, service in doc["services"].items():
+        assert set(service) <= COMPOSE_SERVICE_KEYS, (name, set(service) - COMPOSE_SERVICE_KEYS)
+        assert "image" in service or "build" in service, name
+        for other in service.get("depends_on", {}):
+            assert other in doc["services"], f"{name} depends on unknown {other}"
+        for mount in service.get("volumes", []):
+            source = str(mount).split(":")[0]
+            if not source.startswith(("/", ".", "$")):
+                assert source in volumes, f"{name}: volume {source} is not declared"
+    for number, line in enumerate(compose_text().splitlines(), 1):
+        code = line.split(" #")[0] if not line.lstrip().startswith("#") else ""
+        leftover = INTERPOLATION.sub("", code)
+        assert "$" not in leftover, f"docker-compose.yml:{number}: bad interpolation: {line}"
+
+
+def test_every_compose_service_signs_links_with_the_same_key(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    incman = {n: s for n, s in services.items() if s.get("image", "").startswith("${INCMAN_IMAGE")}
+    assert {"api", "beat", "flower", "migrate"} <= set(incman)
+    keys = {
+        name: service["environment"].get("INCMAN_SECRET_KEY") for name, service in incman.items()
+    }
+    assert len(set(keys.values())) == 1 and None not in keys.values(), keys
+    assert next(iter(keys.values())).startswith("${INCMAN_SECRET_KEY:?")
+
+
+def test_compose_header_names_every_required_setting() -> None:
+    header = "\n".join(line for line in compose_text().splitlines() if line.startswith("#"))
+    required = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?\?", compose_text()))
+    assert required >= {"INCMAN_API_KEYS", "INCMAN_SECRET_KEY", "FLOWER_BASIC_AUTH"}
+    for name in required:
+        assert f"export {name}=" in header, f"the header does not say how to set {name}"
+
+
+def test_files_named_in_deploy_comments_exist() -> None:
+    root = DEPLOY.parent
+    for path in [*SYSTEMD.iterdir(), DEPLOY / "incman.example.yaml", DEPLOY / "docker-compose.yml"]:
+        comments = [line for line in path.read_text().splitlines() if line.startswith("#")]
+        for name in re.findall(r"\b([\w./-]+\.md)\b", "\n".join(comments)):
+            assert (root / name).exists() or (DEPLOY / name).exists(), f"{path.name}: {name}"

@@ -50,10 +50,12 @@ def test_other_secret_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         verify_action(token)
 
 
-def test_event_urls_are_plain_links_under_the_public_url() -> None:
+def test_event_urls_point_at_the_console_under_the_public_url() -> None:
     urls = event_urls("ev-9", "db 01")
-    assert urls["eventUrl"] == "https://incman.example.org/api/v1/events/ev-9"
-    assert urls["deviceUrl"] == "https://incman.example.org/api/v1/events?device=db%2001"
+    assert urls["eventUrl"] == "https://incman.example.org/console/events/ev-9"
+    assert urls["smartViewUrl"] == urls["eventUrl"]
+    assert urls["eventsUrl"] == "https://incman.example.org/console/events?device=db%2001"
+    assert urls["deviceUrl"] == "https://incman.example.org/console/devices/db%2001"
     for key in ("ackUrl", "closeUrl", "reopenUrl"):
         assert urls[key].startswith("https://incman.example.org/links/")
         assert "[code]" not in urls[key]
