@@ -7,15 +7,17 @@ Served: `POST /api/v1/statuses` (JSON or form fields; `status`, `in_reply_to_id`
 the status the same key made within `idempotency_ttl` seconds), `GET`/`PUT`/`DELETE
 /api/v1/statuses/:id`, `.../source`, `.../context`, `.../history`,
 `GET /api/v1/accounts/verify_credentials` and `GET /api/v2/instance`; a status's page
-`/@<user>/<id>` (HTML). Like Mastodon: ids are strings, `content` is HTML, the text and the
-content warning together may have `max_characters` (a link counts 23) or the answer is 422
-`{"error": "Validation failed: Text character limit of 500 exceeded"}`, an edit replaces every
-field (a content warning not sent again is gone), only the account's own statuses may be
-edited or have their source read (404 otherwise). Every API answer carries
-X-RateLimit-Limit/Remaining/Reset (ISO 8601) for the token: `rate_limit` requests per
-`rate_period` seconds, in windows aligned on the clock as Rack::Attack counts them; past the
-limit the answer is 429 `{"error": "Too many requests"}` with the same headers and no
-Retry-After (the `429` fault answers the same way, its Reset `retry_after` seconds ahead)."""
+`/@<user>/<id>` (HTML, as its owner sees it signed in).
+
+Like Mastodon: ids are strings and `content` is HTML; the text and the content warning
+together may have `max_characters` (a link counts 23), or the answer is 422 `{"error":
+"Validation failed: Text character limit of 500 exceeded"}`; an edit replaces every field (a
+content warning not sent again is gone); only the account's own statuses may be edited or have
+their source read (404 otherwise). Every API answer carries X-RateLimit-Limit/Remaining/Reset
+(ISO 8601) for the token: `rate_limit` requests per `rate_period` seconds, in windows aligned
+on the clock as Rack::Attack counts them; past the limit the answer is 429 `{"error": "Too
+many requests"}` with the same headers and no Retry-After (the `429` fault answers the same
+way, its Reset `retry_after` seconds ahead)."""
 
 from __future__ import annotations
 
@@ -132,8 +134,8 @@ class MastodonSim(SimApp):
         self._ids = itertools.count(int(time.time() * 1000) << 16)
 
     def authenticate(self, req: SimRequest) -> bool:
-        if PAGE_PATH.match(req.path) or req.path == "/api/v2/instance":
-            return True  # a public page; the instance's description
+        if req.path == "/api/v2/instance":
+            return True  # the instance's description is public
         return bearer_token(req.headers) == self.token
 
     def error(self, status: int, message: str) -> SimResponse:
@@ -179,9 +181,6 @@ class MastodonSim(SimApp):
 
     # -- requests ----------------------------------------------------------------------------
     def handle(self, req: SimRequest) -> SimResponse:
-        page = PAGE_PATH.match(req.path)
-        if page:
-            return self._page(page["user"], page["id"])
         if req.path == "/api/v2/instance":
             return SimResponse(200, self._instance())
         remaining, reset = self._count()
@@ -383,18 +382,23 @@ class MastodonSim(SimApp):
             },
         }
 
-    def _page(self, user: str, status_id: str) -> SimResponse:
-        status = self.statuses.get(status_id)
-        # unverified: followers-only and direct statuses are not shown to someone logged out
-        if status is None or status.account != user or status.visibility in ("private", "direct"):
-            raise SimError(404, {"error": "Record not found"})
-        replies = "".join(
-            f"<article>{_html(s.text)}</article>"
+    def page(self, req: SimRequest) -> SimResponse | None:
+        """`/@<user>/<id>`: the status and its replies, as the account's owner sees them
+        signed in (any visibility)."""
+        found = PAGE_PATH.match(req.path)
+        if found is None:
+            return None
+        status = self.statuses.get(found["id"])
+        if status is None or status.account != found["user"]:
+            return self.html_page(404, "The page you are looking for isn't here.", [], [])
+        first, _, rest = status.text.partition("\n")
+        shown = [("state", first), ("text", rest), ("visibility", status.visibility)]
+        replies = [
+            f"@{s.account}: {s.text}"
             for s in self.statuses.values()
-            if s.in_reply_to_id == status_id
-        )
-        page = f"<html><body><article>{_html(status.text)}</article>{replies}</body></html>"
-        return SimResponse(200, headers={"Content-Type": "text/html"}, raw=page.encode())
+            if s.in_reply_to_id == status.id
+        ]
+        return self.html_page(200, f"@{status.account}: {status.id}", shown, replies)
 
 
 def _args(req: SimRequest) -> dict[str, Any]:
