@@ -141,7 +141,7 @@ def test_the_whole_lifecycle_in_one_thread(client: Client, sim: SimControl) -> N
     sid = inc["number"]
     text = source(sim, sid)
     assert text.startswith("🔴 OPEN\nCritical: Disk full on Primary database\nhttp")
-    assert text.endswith(f"/api/v1/events/{event_id}")
+    assert text.endswith(f"/events/{event_id}")  # the event's URL
     assert inc["url"] == status(sim, sid)["url"]
     assert requests.get(inc["url"], timeout=5).status_code == 200  # the status page
     assert [t.keys for t in sim.tickets() if t.id == sid] == [[inc["correlationKey"]]]

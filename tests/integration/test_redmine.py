@@ -251,7 +251,7 @@ def test_the_whole_lifecycle_on_a_real_redmine(
     # the field mapping: the default priority's name in the subject, the priority removed
     assert issue["subject"] == "[Urgent] Disk full on Primary database"
     assert issue["priority"]["name"] == "Normal"
-    assert f"/api/v1/events/{event_id}" in issue["description"]
+    assert f"/events/{event_id}" in issue["description"]  # the event's URL
     assert [i["id"] for i in rm.issues_with_key(inc["correlationKey"])] == [int(issue_id)]
     assert inc["url"] == f"{rm.url}/issues/{issue_id}"
 
