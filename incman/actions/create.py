@@ -132,9 +132,11 @@ def _find(job: Job, key: str) -> RemoteIncident | None:
     try:
         return job.plugin.find(key)
     except NotSupported:
-        log.warning(
-            "%s cannot look incidents up; creating without a duplicate check", job.plugin.name
-        )
+        if not job.plugin.idempotent_create:
+            log.warning(
+                "%s cannot look incidents up; creating without a duplicate check",
+                job.plugin.name,
+            )
         return None
 
 

@@ -28,6 +28,8 @@ BUILTIN: dict[str, str] = {
     "remedyforce": "incman.integrations.remedyforce:RemedyforceIntegration",
     "otrs": "incman.integrations.otrs:OTRSIntegration",
     "pagerduty": "incman.integrations.pagerduty:PagerDutyIntegration",
+    "redmine": "incman.integrations.redmine:RedmineIntegration",
+    "mastodon": "incman.integrations.mastodon:MastodonIntegration",
 }
 ENTRY_POINT_GROUP = "incman.integrations"
 

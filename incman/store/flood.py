@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import redis
 
 from incman.integrations.config import IntegrationConfig
-from incman.integrations.errors import TransientError
+from incman.integrations.errors import Deferred
 from incman.store.lua import LuaScript
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,6 @@ _REASONS = {
     3: "circuit breaker probing",
     4: "rate limit",
 }
-
-
-class Deferred(TransientError):
-    """The call was not made: the remote is rate-limited, paused or its breaker is open."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ SIMULATORS: dict[str, str] = {
     "remedyforce": "incman.testing.remedyforce_sim:RemedyforceSim",
     "otrs": "incman.testing.otrs_sim:OTRSSim",
     "pagerduty": "incman.testing.pagerduty_sim:PagerDutySim",
+    "mastodon": "incman.testing.mastodon_sim:MastodonSim",
 }
 
 

@@ -5,7 +5,8 @@ committed. What a plugin lacks must be declared (NotSupported), never faked.
 
 Adding an integration to the table is one row in ROWS. Request Tracker runs only where it is
 installed (`make test-rt` installs it and requires it: INCMAN_REQUIRE_RT=1).
-INCMAN_CONTRACT_ROWS=rt,jira runs only those rows."""
+INCMAN_CONTRACT_ROWS=rt,jira runs only those rows.
+Redmine runs for real likewise (`make test-redmine`: INCMAN_REQUIRE_REDMINE=1)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,10 @@ from incman.integrations.debug import DebugIntegration
 from incman.integrations.errors import NotSupported, TransientError
 from incman.integrations.generic_http import HttpIntegration
 from incman.integrations.jira import JiraIntegration
+from incman.integrations.mastodon import MastodonIntegration
 from incman.integrations.otrs import OTRSIntegration
 from incman.integrations.pagerduty import PagerDutyIntegration
+from incman.integrations.redmine import RedmineIntegration
 from incman.integrations.remedy import RemedyIntegration
 from incman.integrations.remedyforce import RemedyforceIntegration
 from incman.integrations.rt import RTIntegration
@@ -54,9 +57,12 @@ from incman.testing.casdm_sim import CasdmSim
 from incman.testing.casm_sim import CasmSim
 from incman.testing.http_sim import DEFAULT_TOKEN, HttpSim
 from incman.testing.jira_sim import JiraSim
+from incman.testing.mastodon_sim import DEFAULT_TOKEN as MASTODON_TOKEN
+from incman.testing.mastodon_sim import MastodonSim
 from incman.testing.otrs_sim import OTRSSim
 from incman.testing.pagerduty_sim import DEFAULT_ROUTING_KEY as PAGERDUTY_KEY
 from incman.testing.pagerduty_sim import PagerDutySim
+from incman.testing.redmine_server import REDMINE_ROOT, RedmineServer, redmine_installed
 from incman.testing.remedy_sim import RemedySim
 from incman.testing.remedyforce_sim import RemedyforceSim
 from incman.testing.rt_server import RT_SERVER, RTServer, rt_installed
@@ -298,6 +304,46 @@ def pagerduty_row() -> Iterator[Remote]:
         yield remote
 
 
+@contextmanager
+def redmine_row() -> Iterator[Remote]:
+    """A real Redmine 5, its faults injected by a proxy in front of it; the plugin uses a
+    project member's key (no administrator) and the correlation field's id."""
+    if not redmine_installed():
+        message = f"Redmine is not installed ({REDMINE_ROOT}): `make test-redmine`"
+        if os.environ.get("INCMAN_REQUIRE_REDMINE") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    with RedmineServer() as rm:
+        setup = rm.setup
+        assert setup is not None
+        config = {
+            "api_key": setup.user_api_key,
+            "project": "incidents",
+            "correlation_field": str(setup.custom_field_id),
+        }
+        with sim_row(
+            ProxySim(rm.url),
+            RedmineIntegration,
+            lambda url: {"url": url, **config},
+            RemoteIncident("999999", "999999"),
+        ) as remote:
+            remote.tickets = lambda key: redmine_tickets(rm, key)
+            remote.user = "jdoe"
+            yield remote
+
+
+def redmine_tickets(rm: RedmineServer, key: str) -> list[Ticket]:
+    out = []
+    for found in rm.issues_with_key(key):
+        issue = rm.issue(found["id"])
+        assigned = issue.get("assigned_to")
+        login = rm.call("GET", f"users/{assigned['id']}.json")["user"]["login"] if assigned else ""
+        notes = [j["notes"] for j in issue.get("journals", []) if j.get("notes")]
+        number = str(issue["id"])
+        out.append(Ticket(number, number, [key], issue["status"]["name"], login, notes))
+    return out
+
+
 ROWS: dict[str, Callable[[], Any]] = {
     "debug": debug_row,
     "servicenow": lambda: sim_row(
@@ -377,6 +423,14 @@ ROWS: dict[str, Callable[[], Any]] = {
         RemoteIncident("999999", "2000010199999991"),
     ),
     "pagerduty": pagerduty_row,
+    "redmine": redmine_row,
+    "mastodon": lambda: sim_row(
+        MastodonSim(),
+        MastodonIntegration,
+        lambda url: {"url": url, "access_token": MASTODON_TOKEN},
+        RemoteIncident("1", "1"),
+        capabilities=ALL_CAPABILITIES - {FIND, STATUS},
+    ),
 }
 
 
@@ -511,6 +565,9 @@ def test_an_answer_lost_after_commit_is_found_by_the_retry(remote: Remote) -> No
     plugin = remote.make({})
     found: list[RemoteIncident | None] = []
     if not declared(plugin, FIND, lambda: found.append(plugin.find(key))):
-        return  # declared: a retried create may then make a second ticket
+        if plugin.idempotent_create:  # the remote itself answers a retry with the first one
+            ref = plugin.create(plugin.default_fields(EVENT, None, URLS), key)
+            assert [t.id for t in remote.tickets(key)] == [ref.remote_id]
+        return  # declared: otherwise a retried create may then make a second ticket
     ref = found[0] or plugin.create(plugin.default_fields(EVENT, None, URLS), key)
     assert [t.id for t in remote.tickets(key)] == [ref.remote_id]
