@@ -13,7 +13,9 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 from helpers import API_KEY, Client
+from sqlalchemy import create_engine, delete
 
+from incman.store.models import Notification, Trigger
 from incman.testing.pg import fresh_database
 from incman.testing.procs import Proc, start_api, start_beat, start_worker
 from incman.testing.redisdb import private_redis_db
@@ -138,9 +140,23 @@ def make_stack(
     yield start
     for stack in stacks:
         stack.stop()
+    if stacks:
+        _forget_api_objects(stacks[0].env)
     os.environ.clear()
     os.environ.update(saved)
     _use_in_process({})
+
+
+def _forget_api_objects(env: dict[str, str]) -> None:
+    """Triggers and notifications a module created over the API are its own: the next
+    module of the session starts without them."""
+    engine = create_engine(env["INCMAN_DATABASE_URL"])
+    try:
+        with engine.begin() as conn:
+            conn.execute(delete(Notification))
+            conn.execute(delete(Trigger))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,9 @@ import pytest
 import requests
 import yaml
 from helpers import API_KEY, Client, unique, wait_for
-from sqlalchemy import delete as delete_rows
 
 from incman.store.db import session_scope
-from incman.store.models import Notification, Trigger
+from incman.store.models import Notification
 from incman.store.secrets import decrypt_config
 
 KEYS = (
@@ -49,13 +47,8 @@ CONFIG: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def stack(make_stack: Any) -> Iterator[Any]:
-    """The module's stack; the triggers and notifications it creates over the API are deleted
-    afterwards, so later modules of the session do not see them."""
-    yield make_stack(CONFIG, extra_env={"INCMAN_API_KEYS": KEYS, "INCMAN_API_RATE_LIMIT": "40/5"})
-    with session_scope() as session:
-        session.execute(delete_rows(Notification))
-        session.execute(delete_rows(Trigger))
+def stack(make_stack: Any) -> Any:
+    return make_stack(CONFIG, extra_env={"INCMAN_API_KEYS": KEYS, "INCMAN_API_RATE_LIMIT": "40/5"})
 
 
 @pytest.fixture(scope="module")
