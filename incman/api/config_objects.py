@@ -143,6 +143,19 @@ def _check_id(doc: dict[str, Any], kind: str) -> None:
         raise ApiError(422, f"invalid {kind}", "id: at most 128 printable characters, no '/'", "id")
 
 
+def invalid(kind: str, exc: CatalogError) -> ApiError:
+    """422 naming every problem: `detail` joins them, `problems` lists them, `field` is the
+    first one's path."""
+    problems = exc.problems
+    return ApiError(
+        422,
+        f"invalid {kind}",
+        "; ".join(str(p) for p in problems),
+        problems[0].path or None,
+        [{"path": p.path, "message": p.message} for p in problems],
+    )
+
+
 def _audit(session: Any, principal: Principal, action: str, target: str) -> None:
     session.add(AuditEntry(actor=principal.name, action=action, target=target, detail={}))
 
@@ -155,9 +168,9 @@ def _save_trigger(
 ) -> tuple[int, dict[str, Any]]:
     _check_id(doc, "trigger")
     try:
-        trig = parse_trigger(doc, "trigger", source="api")
+        trig = parse_trigger(doc, "", source="api")
     except CatalogError as exc:
-        raise ApiError(422, "invalid trigger", str(exc)) from exc
+        raise invalid("trigger", exc) from exc
     existing = _fresh().triggers.get(trig.id)
     if existing is not None and existing.source == "file":
         raise _read_only("trigger", trig.id)
@@ -283,14 +296,11 @@ def _save_notification(
                     f"config.{masked[0]}",
                 )
         try:
-            notif = parse_notification({**doc, "config": config}, "notification", source="api")
-        except CatalogError as exc:
-            raise ApiError(422, "invalid notification", str(exc)) from exc
-        unknown = [t for t in notif.triggers if t not in catalog.triggers]
-        if unknown:
-            raise ApiError(
-                422, "invalid notification", f"triggers: unknown trigger {unknown[0]!r}", "triggers"
+            notif = parse_notification(
+                {**doc, "config": config}, "", source="api", triggers=catalog.triggers
             )
+        except CatalogError as exc:
+            raise invalid("notification", exc) from exc
         status = 200 if row is not None else 201
         if row is None:
             row = Notification(id=notif.id)

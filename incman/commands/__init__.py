@@ -24,4 +24,5 @@ COMMAND_MODULES = [
     "incman.commands.flower",
     "incman.commands.send_event",
     "incman.commands.dead_letter",
+    "incman.commands.config_check",
 ]
