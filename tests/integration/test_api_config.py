@@ -290,3 +290,51 @@ def test_rate_limit_answers_429_with_retry_after(client: Client) -> None:
     assert (
         as_key(client, "ingest-key").post("/api/v1/alertmanager", {"alerts": []}).status_code == 200
     )
+
+
+def test_objects_with_typos_are_refused_with_every_problem(client: Client) -> None:
+    """The configuration file's schema, over the API: 422 naming each problem with its path
+    and a suggestion, and nothing stored."""
+    ident = unique("typo")
+    bad = client.post(
+        "/api/v1/triggers",
+        {"id": ident, "when": {"sevrity": {"_gte": 4}, "device": {"_like": "x"}}},
+    )
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["problems"] == [
+        {"path": "when.sevrity", "message": "unknown field (did you mean 'severity'?)"},
+        {"path": "when.device", "message": bad.json()["problems"][1]["message"]},
+    ]
+    assert "unknown operator '_like'" in bad.json()["problems"][1]["message"]
+    assert bad.json()["field"] == "when.sevrity"
+    assert client.get(f"/api/v1/triggers/{ident}").status_code == 404
+
+    body = {
+        "id": ident,
+        "integration": "servicenow",
+        "triger": ["file-trigger"],
+        "triggers": ["file-triger"],
+        "config": {"username": "incman", "pasword": "s3cret"},
+        "options": {"send_cleer": True},
+    }
+    for resp in (
+        client.post("/api/v1/notifications", body),
+        put(client, f"/api/v1/notifications/{ident}", body),
+    ):
+        assert resp.status_code == 422, resp.text
+        assert [f"{p['path']}: {p['message']}" for p in resp.json()["problems"]] == [
+            "triger: unknown key (did you mean 'triggers'?)",
+            "config.pasword: unknown key (did you mean 'password'?)",
+            "config.url: is required",
+            "options.send_cleer: unknown key (did you mean 'send_clear'?)",
+            "triggers: unknown trigger 'file-triger' (did you mean 'file-trigger'?)",
+        ]
+    assert client.get(f"/api/v1/notifications/{ident}").status_code == 404
+    fixed = {
+        "id": ident,
+        "integration": "debug",
+        "triggers": ["file-trigger"],
+        "config": {"answer_delay": "${env:NO_SUCH_DELAY}"},  # a reference stands for a value
+    }
+    assert put(client, f"/api/v1/notifications/{ident}", fixed).status_code == 201
+    assert delete(client, f"/api/v1/notifications/{ident}").status_code == 204
