@@ -14,7 +14,7 @@ from incman.actions.create import handle_create, handle_create_manual
 from incman.actions.job import Job
 from incman.domain.mapping import MappingError
 from incman.ingest.selfmon import report_failure
-from incman.integrations.errors import PermanentError, TransientError
+from incman.integrations.errors import PermanentError, TransientError, public_reason
 from incman.logs import bind_log
 from incman.store.catalog import NotificationDef, catalog_cache, get_catalog
 from incman.store.db import session_scope
@@ -28,14 +28,20 @@ from incman.store.plugins import make_plugin
 log = logging.getLogger(__name__)
 
 FINISHED = ("done", "skipped", "dead")
+SUMMARY_UNKNOWN = "failed (the details are shown to managers)"
 
 
-def _finish(action_id: int, status: str, error: str | None = None) -> None:
+def _finish(
+    action_id: int, status: str, error: str | None = None, summary: str | None = None
+) -> None:
+    """`error`: the whole text (the remote's answer too, trimmed); `summary`: the words
+    without it, for failure events and roles below manager."""
     with session_scope() as session:
         action = session.get(Action, action_id)
         if action is not None:
             action.status = status
             action.last_error = error
+            action.error_summary = summary if error is None or summary else SUMMARY_UNKNOWN
             action.updated_at = utcnow()
 
 
@@ -98,20 +104,25 @@ def run_action(action_id: int) -> str:
         finally:
             plugin.shutdown()
     except TransientError as exc:
-        _finish(action_id, "pending", str(exc))
+        _finish(action_id, "pending", str(exc), public_reason(exc))
         raise
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        _finish(action_id, "pending", f"redis: {exc}")
+        _finish(action_id, "pending", f"redis: {exc}", "incman's Redis is unavailable")
         raise TransientError(f"redis unavailable: {exc}") from exc
     except (OperationalError, InterfaceError) as exc:
-        _finish(action_id, "pending", f"database: {exc.__class__.__name__}")
+        summary = f"database: {exc.__class__.__name__}"
+        _finish(action_id, "pending", summary, summary)
         raise TransientError(f"database unavailable: {exc.__class__.__name__}") from exc
-    except (PermanentError, MappingError) as exc:
-        give_up(action_id, str(exc), notification_id, kind, event_id)
+    except MappingError as exc:  # the notification's own field mapping: no remote text
+        give_up(action_id, str(exc), notification_id, kind, event_id, f"field mapping: {exc}")
+        return "dead"
+    except PermanentError as exc:
+        give_up(action_id, str(exc), notification_id, kind, event_id, public_reason(exc))
         return "dead"
     except Exception as exc:
         log.exception("action %s failed unexpectedly", action_id)
-        give_up(action_id, f"internal error: {exc!r}", notification_id, kind, event_id)
+        error = f"internal error: {exc!r}"
+        give_up(action_id, error, notification_id, kind, event_id, "internal error")
         return "dead"
     _finish(action_id, outcome)
     return outcome
@@ -123,8 +134,10 @@ def give_up(
     notification_id: str | None = None,
     kind: str | None = None,
     event_id: str | None = None,
+    summary: str | None = None,
 ) -> None:
-    """Dead-letter the action and raise a failure event."""
+    """Dead-letter the action and raise a failure event. The event, readable by viewers,
+    says only `summary` (no text from the remote); `error` stays in the action's record."""
     if notification_id is None:
         with session_scope() as session:
             action = session.get(Action, action_id)
@@ -132,8 +145,10 @@ def give_up(
                 return
             notification_id, kind, event_id = action.notification_id, action.kind, action.event_id
     log.error("action %s (%s for %s) failed: %s", action_id, kind, notification_id, error)
-    _finish(action_id, "dead", error)
-    report_failure(notification_id or "", kind or "act", error, event_id)
+    _finish(action_id, "dead", error, summary)
+    report_failure(
+        notification_id or "", kind or "act", summary or SUMMARY_UNKNOWN, event_id, action_id
+    )
 
 
 HANDLERS: dict[str, Callable[[Job], str]] = {

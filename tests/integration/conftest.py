@@ -53,6 +53,9 @@ def base_env(
         "INCMAN_API_KEYS": f"tester:admin:{API_KEY},feeder:ingest:ingest-key",
         "INCMAN_DATA_DIR": str(folder),
         "INCMAN_VISIBILITY_TIMEOUT": "10",
+        # The simulators (and the RT of `make test-rt`) listen on loopback, which the egress
+        # policy refuses by default.
+        "INCMAN_EGRESS_ALLOW": "127.0.0.0/8,::1",
     }
 
 
