@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 import pytest
@@ -194,8 +193,8 @@ def test_a_permanent_failure_raises_a_failure_event(client: Client) -> None:
     assert failures[0]["eventClass"] == "/App/Incman/Failure"
     assert "debug-broken" in failures[0]["summary"]
     # Viewers read events: the remote's words stay in the dead letter, for managers.
-    assert "failed to create: the remote system's answer could not be used" in (
-        failures[0]["summary"]
+    assert (
+        "failed to create: the remote system's answer could not be used" in (failures[0]["summary"])
     )
     assert "permanent failure injected" not in str(failures[0])
     named = int(re.findall(r"action (\d+) in the dead letter", failures[0]["summary"])[0])
