@@ -160,4 +160,5 @@ HANDLERS: dict[str, Callable[[Job], str]] = {
     "create": handle_create,
     "reoccur": followups.handle_reoccur,
     "clear": followups.handle_clear,
+    "update": followups.handle_update,
 }
