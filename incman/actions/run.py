@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 FINISHED = ("done", "skipped", "dead")
 SUMMARY_UNKNOWN = "failed (the details are shown to managers)"
+NO_NOTIFICATION = "notification missing or disabled"
 
 
 def _finish(
@@ -91,7 +92,7 @@ def run_action(action_id: int) -> str:
         log.info(
             "action %s skipped: notification %s is gone or disabled", action_id, notification_id
         )
-        _finish(action_id, "skipped", "notification missing or disabled")
+        _finish(action_id, "skipped", NO_NOTIFICATION, NO_NOTIFICATION)
         return "skipped"
     try:
         plugin = make_plugin(notif)
@@ -113,19 +114,23 @@ def run_action(action_id: int) -> str:
         summary = f"database: {exc.__class__.__name__}"
         _finish(action_id, "pending", summary, summary)
         raise TransientError(f"database unavailable: {exc.__class__.__name__}") from exc
-    except MappingError as exc:  # the notification's own field mapping: no remote text
-        give_up(action_id, str(exc), notification_id, kind, event_id, f"field mapping: {exc}")
-        return "dead"
-    except PermanentError as exc:
-        give_up(action_id, str(exc), notification_id, kind, event_id, public_reason(exc))
-        return "dead"
     except Exception as exc:
-        log.exception("action %s failed unexpectedly", action_id)
-        error = f"internal error: {exc!r}"
-        give_up(action_id, error, notification_id, kind, event_id, "internal error")
+        if not isinstance(exc, PermanentError | MappingError):
+            log.exception("action %s failed unexpectedly", action_id)
+        error, summary = _failure_texts(exc)
+        give_up(action_id, error, notification_id, kind, event_id, summary)
         return "dead"
     _finish(action_id, outcome)
     return outcome
+
+
+def _failure_texts(exc: Exception) -> tuple[str, str]:
+    """The failure's whole text (the remote's answer included) and its words without it."""
+    if isinstance(exc, MappingError):  # the notification's own field mapping: no remote text
+        return str(exc), f"field mapping: {exc}"
+    if isinstance(exc, PermanentError):
+        return str(exc), public_reason(exc)
+    return f"internal error: {exc!r}", "internal error"
 
 
 def give_up(
