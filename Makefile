@@ -56,6 +56,14 @@ test-rt: dev
 	INCMAN_REQUIRE_RT=1 INCMAN_CONTRACT_ROWS=rt $(BIN)/pytest -q tests/integration/test_rt.py \
 		tests/integration/test_contract.py
 
+# Installs Redmine 5 (Debian packages, needs root or sudo) and runs the real-Redmine tests and
+# the Redmine row of the integration contract table; there a missing Redmine fails too.
+.PHONY: test-redmine
+test-redmine: dev
+	./deploy/install-redmine.sh
+	INCMAN_REQUIRE_REDMINE=1 INCMAN_CONTRACT_ROWS=redmine $(BIN)/pytest -q \
+		tests/integration/test_redmine.py tests/integration/test_contract.py
+
 # ruff (lint and format), mypy, the import contracts (.importlinter) and the size limits.
 lint: dev
 	$(BIN)/ruff check $(SOURCES)

@@ -10,6 +10,7 @@ POLL_TICK = get_settings().poll_tick  # INCMAN_POLL_TICK, 5 s by default
 RECONCILE_EVERY = 15.0
 AGING_EVERY = 60.0
 RETENTION_EVERY = 3600.0
+WAKE_EVERY = 30.0  # ITSM waiting_until: requests resume within this many seconds
 
 # Each entry expires after its own period: a tick left in a backed-up queue is replaced by
 # the next one rather than run late. Two beat replicas are safe: polls are claimed per
@@ -29,6 +30,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "incman.age_events",
         "schedule": AGING_EVERY,
         "options": {"queue": "maintenance", "expires": AGING_EVERY},
+    },
+    "wake-waiting-requests": {
+        "task": "incman.wake_waiting_requests",
+        "schedule": WAKE_EVERY,
+        "options": {"expires": WAKE_EVERY},
     },
     "purge-expired": {
         "task": "incman.purge_expired",

@@ -61,7 +61,9 @@ class Settings:
     log_format: str = "text"
     log_level: str = "INFO"
     visibility_timeout: int = 300
+    action_max_wait: int = 86400
     secret_key: str = field(default="", repr=False)
+    secrets_key: str = field(default="", repr=False)
     api_rate_limit: str = ""
     cli_url: str = ""
     cli_api_key: str = field(default="", repr=False)
@@ -160,7 +162,9 @@ def load_settings() -> Settings:
             "INCMAN_LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")
         ).upper(),
         visibility_timeout=_int("INCMAN_VISIBILITY_TIMEOUT", 300),
+        action_max_wait=_int("INCMAN_ACTION_MAX_WAIT", 86400),
         secret_key=env("INCMAN_SECRET_KEY", ""),
+        secrets_key=env("INCMAN_SECRETS_KEY", ""),
         api_rate_limit=env("INCMAN_API_RATE_LIMIT", ""),
         cli_url=env("INCMAN_URL", ""),
         cli_api_key=env("INCMAN_API_KEY", ""),

@@ -61,9 +61,21 @@ def _check_configuration(**_: object) -> None:
 @worker_process_init.connect
 def _fresh_connections(**_: object) -> None:
     """A forked pool process must not share the parent's database or Redis sockets."""
-    from incman.store.db import relax_commits, reset_engine
+    from incman.store.db import reset_engine
     from incman.store.redisconn import reset_redis
 
-    relax_commits()
     reset_engine()
     reset_redis()
+
+
+@worker_init.connect
+def _check_secrets(**_: object) -> None:
+    """Refuse to start when stored secrets exist that no key in force opens: the worker would
+    otherwise skip those notifications' actions."""
+    from incman.store.db import reset_engine
+    from incman.store.secrets import secrets_problem
+
+    problem = secrets_problem()
+    reset_engine()  # no connection of this parent process is inherited by the pool
+    if problem:
+        raise SystemExit(f"incman worker: {problem}")

@@ -36,5 +36,6 @@ TASK_ROUTES: dict[str, dict[str, Any]] = {
     "incman.poll_due": {"queue": POLL_QUEUE},
     "incman.poll_notification": {"queue": POLL_QUEUE},
     "incman.reconcile": {"queue": MAINTENANCE_QUEUE},
+    "incman.wake_waiting_requests": {"queue": MAINTENANCE_QUEUE},
     "incman.noop": {"queue": MAINTENANCE_QUEUE},
 }

@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import Task
 
-from incman.actions.run import give_up, run_action
+from incman.actions.run import defer, give_up, run_action
 from incman.integrations.errors import TransientError, public_reason
 from incman.logs import log_context
 from incman.settings import get_settings
@@ -48,7 +48,9 @@ def _run_action(self: Task, action_id: int) -> str:
         return run_action(action_id)
     except Deferred as exc:
         # Not a failure: the remote is rate-limited, paused or its breaker is open. Send the
-        # task again later without using up one of its retries.
+        # task again later without using up one of its retries; the wait itself is bounded.
+        if defer(action_id, str(exc)):
+            return "dead"
         countdown = backoff(0, exc.retry_after)
         self.signature_from_request(countdown=countdown, retries=self.request.retries).apply_async()
         log.info("action %s deferred %.1fs: %s", action_id, countdown, exc)
@@ -150,6 +152,14 @@ def age_events_task() -> int:
     from incman.store.aging import age_events
 
     return age_events().rows
+
+
+@app.task(name="incman.wake_waiting_requests")
+def wake_waiting_requests_task() -> int:
+    """ITSM requests whose waiting_until has come go back from waiting_for to assigned."""
+    from incman.ingest.itsm_requests import wake_waiting_requests
+
+    return wake_waiting_requests()
 
 
 @app.task(name="incman.purge_expired")

@@ -1,35 +1,29 @@
-"""Opening incidents: the association rules, the claim of a PENDING incident under the
-partial unique index, and the remote create under a Redis lock after a `find` by the
-incident's correlation key (exactly-once effect on top of at-least-once delivery)."""
+"""Opening incidents: the remote create under a Redis lock after a `find` by the incident's
+correlation key (exactly-once effect on top of at-least-once delivery), the association of
+later events, and the replacement of an incident the remote cannot re-open. The association
+plan and claim live in incman.actions.association."""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from incman.actions.association import claim_incident, new_incident
 from incman.actions.job import Job, load_event, note_on, record_remote_state
-from incman.actions.suppression import creation_suppressed
 from incman.domain.lifecycle import (
-    ASSOCIATE,
     CREATE,
     CREATE_WITH_WARNING,
     REOPEN_AND_ASSOCIATE,
     ack_event_after_create,
     association_note,
-    decide_new_event,
 )
 from incman.domain.mapping import apply_field_mapping
-from incman.domain.mapping_context import build_context
+from incman.domain.mapping_context import DmdView, build_context
 from incman.integrations.base import (
-    REOPEN,
-    STATUS,
     Integration,
     RemoteIncident,
 )
@@ -59,173 +53,16 @@ log = logging.getLogger(__name__)
 activity = logging.getLogger(ACTIVITY)
 
 
-@dataclass
-class Claim:
-    """The outcome of linking an event to an incident of its notification."""
-
-    incident_id: str
-    decision: str  # a lifecycle decision: create, associate, reopen, create_warn
-    already_linked: bool = False
-
-
-def latest_incident(session: Session, notif_id: str, dedupid: str) -> Incident | None:
-    """The incident an event with this dedupid would join: the open one for this
-    notification+dedupid, else the last one linked to an event with this dedupid that has
-    not aged out (manual associations included)."""
-    inc = session.scalars(
-        select(Incident).where(
-            Incident.notification_id == notif_id,
-            Incident.dedupid == dedupid,
-            Incident.state.in_(OPEN_INCIDENT_STATES),
-        )
-    ).first()
-    if inc is not None:
-        return inc
-    linked = (
-        select(EventIncident.incident_id)
-        .join(Event, Event.id == EventIncident.event_id)
-        .where(
-            EventIncident.notification_id == notif_id,
-            Event.dedupid == dedupid,
-            Event.status != "Aged",
-        )
-    )
-    return session.scalars(
-        select(Incident)
-        .where(Incident.id.in_(linked))
-        .order_by(Incident.created_at.desc())
-        .limit(1)
-    ).first()
-
-
-def _fresh_state(job: Job, inc: Incident) -> str:
-    """The incident's state for the association rules: read from the remote when the
-    options ask for it and the integration can; the local state otherwise."""
-    options = job.notif.options
-    wants_fresh = options.check_closed_before_assign or options.reopen_incident_on_reoccur
-    if (
-        not wants_fresh
-        or inc.state == "PENDING"
-        or inc.state not in OPEN_INCIDENT_STATES
-        or not inc.remote_id
-        or not job.plugin.supports(STATUS)
-    ):
-        return inc.state
-    fresh = job.plugin.get_status([remote_ref(inc)]).get(inc.remote_id)
-    if fresh is not None and fresh.state != inc.state:
-        inc.state = fresh.state
-        inc.remote_state = fresh.remote_state
-        inc.updated_at = utcnow()
-    return inc.state
-
-
-def _new_incident(job: Job, event: Event, manual: bool = False) -> Incident:
-    now = utcnow()
-    return Incident(
-        id=str(uuid.uuid4()),
-        notification_id=job.notif.id,
-        integration=job.notif.integration,
-        dedupid=event.dedupid,
-        correlation_key=uuid.uuid4().hex,
-        state="PENDING",
-        origin_event_id=event.id,
-        manual=manual,
-        created_at=now,
-        updated_at=now,
-    )
-
-
-@dataclass
-class Plan:
-    """The association decision for one event, made once per create: what suppression
-    counts and what the claim carries out."""
-
-    decision: str  # a lifecycle decision: create, associate, reopen, create_warn
-    incident: Incident | None = None  # the incident it would join or re-open
-    linked_to: str | None = None  # already linked to this incident (a re-delivered create)
-
-    @property
-    def creates(self) -> bool:
-        return self.linked_to is None and (
-            self.decision in (CREATE, CREATE_WITH_WARNING) or self.incident is None
-        )
-
-
-def plan_association(session: Session, job: Job, event: Event) -> Plan:
-    """Decide, by the association rules, what the event does with its notification."""
-    link = session.get(EventIncident, (event.id, job.notif.id))
-    if link is not None:
-        return Plan(ASSOCIATE, linked_to=link.incident_id)
-    inc = latest_incident(session, job.notif.id, event.dedupid)
-    state = _fresh_state(job, inc) if inc is not None else None
-    decision = decide_new_event(job.notif.options, state, job.plugin.supports(REOPEN))
-    if decision == CREATE_WITH_WARNING:
-        log.warning(
-            "%s cannot re-open incidents: a new incident instead of re-opening %s "
-            "(notification %s)",
-            job.plugin.name,
-            inc.number if inc else "?",
-            job.notif.id,
-        )
-    return Plan(decision, inc)
-
-
-def _carry_out(session: Session, job: Job, event: Event, plan: Plan) -> Claim:
-    """Link the event per the plan, claiming a new PENDING incident when it creates (the
-    partial unique index makes the claim unique; a lost race raises IntegrityError)."""
-    if plan.linked_to is not None:
-        return Claim(plan.linked_to, ASSOCIATE, already_linked=True)
-    decision, inc = plan.decision, plan.incident
-    if decision == REOPEN_AND_ASSOCIATE and inc is not None:
-        reopened = session.execute(  # type: ignore[attr-defined]
-            update(Incident)
-            .where(Incident.id == inc.id, Incident.state.in_(("RESOLVED", "CLOSED")))
-            .values(state="OPEN", updated_at=utcnow())
-        ).rowcount
-        if not reopened:  # another worker re-opened it first
-            decision = ASSOCIATE
-    if plan.creates or inc is None:
-        inc = _new_incident(job, event)
-        session.add(inc)
-        session.flush()  # the incident row first: the link refers to it
-    session.add(
-        EventIncident(
-            event_id=event.id,
-            notification_id=job.notif.id,
-            incident_id=inc.id,
-            associated_at=utcnow(),
-        )
-    )
-    session.commit()
-    return Claim(inc.id, decision)
-
-
-def _claim_incident(job: Job, event: Event) -> Claim | None:
-    """Plan, ask suppression when the plan creates, and link the event; None when the
-    creation is suppressed. A lost race (another worker claimed first) plans again."""
-    for _ in range(10):
-        session = new_session()
-        try:
-            plan = plan_association(session, job, event)
-            if creation_suppressed(job, event, plan.creates):
-                return None
-            return _carry_out(session, job, event, plan)
-        except IntegrityError as exc:
-            log.debug("claim for %s lost a race: %s", event.dedupid, exc)
-            session.rollback()  # another worker claimed it first: read again
-        finally:
-            session.close()
-    raise TransientError(f"could not claim an incident for {event.dedupid!r}")
-
-
 def build_fields(job: Job, event: Event) -> dict[str, Any]:
     doc = event_document_from_row(event)
     urls = event_urls(event.id, event.device)
-    device = get_catalog().devices.get(event.device)
+    catalog = get_catalog()
+    device = catalog.devices.get(event.device)
     defaults = job.plugin.default_fields(doc, device, urls)
     if not job.notif.field_mapping:
         return defaults
-    context = build_context(doc, device, urls, defaults)
+    dmd = DmdView(catalog.devices, catalog.configuration_view())
+    context = build_context(doc, device, urls, defaults, dmd)
     return apply_field_mapping(defaults, job.notif.field_mapping, context)
 
 
@@ -295,9 +132,11 @@ def _find(job: Job, key: str) -> RemoteIncident | None:
     try:
         return job.plugin.find(key)
     except NotSupported:
-        log.warning(
-            "%s cannot look incidents up; creating without a duplicate check", job.plugin.name
-        )
+        if not job.plugin.idempotent_create:
+            log.warning(
+                "%s cannot look incidents up; creating without a duplicate check",
+                job.plugin.name,
+            )
         return None
 
 
@@ -305,7 +144,7 @@ def handle_create(job: Job) -> str:
     event = load_event(job.event_id)
     if event is None:
         return "skipped"
-    claim = _claim_incident(job, event)
+    claim = claim_incident(job, event)
     if claim is None:
         return "suppressed"
     inc = ensure_remote(
@@ -361,7 +200,7 @@ def _claim_replacement(job: Job, old_id: str, event_id: str) -> str:
             )
         ).first()
         if inc is None:
-            inc = _new_incident(job, event)
+            inc = new_incident(job, event)
             session.add(inc)
             try:
                 session.flush()

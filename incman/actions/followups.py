@@ -33,7 +33,13 @@ def handle_reoccur(job: Job) -> str:
     with new_session() as session:
         link = session.get(EventIncident, (event.id, job.notif.id))
     if link is None:
-        return handle_create(job)
+        # Before the event's own create has linked it (they race on busy workers): create
+        # or join first, then the re-occurrence still gets its note.
+        outcome = handle_create(job)
+        with new_session() as session:
+            link = session.get(EventIncident, (event.id, job.notif.id))
+        if outcome != "done" or link is None:
+            return outcome
     inc = ensure_remote(job, link.incident_id)
     if inc.state in OPEN_INCIDENT_STATES:
         note_on(job, inc, f"Event {event.id} occurred again (count {event.count}): {event.summary}")
@@ -140,7 +146,11 @@ def handle_reopen(job: Job) -> str:
     if inc is None or inc.state in OPEN_INCIDENT_STATES:
         return "skipped"
     if not job.plugin.supports(REOPEN):
-        return _unsupported(job, REOPEN, inc)
+        if job.event_id is None:
+            return _unsupported(job, REOPEN, inc)
+        # as for a re-occurrence: an integration that cannot re-open gets a new incident
+        replace_closed(job, inc, job.event_id, CannotReopen(f"{job.plugin.name} cannot re-open"))
+        return "done"
     by = job.payload.get("by", "")
     try:
         job.plugin.reopen(remote_ref(inc), f"Event {job.event_id} re-opened by {by}")

@@ -16,8 +16,10 @@ from incman.domain.mapping import MappingError
 from incman.ingest.selfmon import report_failure
 from incman.integrations.errors import PermanentError, TransientError, public_reason
 from incman.logs import bind_log
+from incman.settings import get_settings
+from incman.store import metrics
 from incman.store.catalog import NotificationDef, catalog_cache, get_catalog
-from incman.store.db import session_scope
+from incman.store.db import relax_this_commit, session_scope
 from incman.store.metrics import observe_queue_latency
 from incman.store.models import (
     Action,
@@ -49,6 +51,10 @@ def _finish(
 def _start(action_id: int) -> Action | str:
     """Mark the action running (one more attempt); its final status if it has one."""
     with session_scope() as session:
+        # Bookkeeping only: lost in a crash of the database, the action reads one attempt
+        # fewer, and its message is still unacknowledged. Whatever the handler then does
+        # commits durably, which flushes this commit first (the WAL is written in order).
+        relax_this_commit(session)
         action = session.get(Action, action_id)
         if action is None:
             return "missing"
@@ -154,6 +160,28 @@ def give_up(
     report_failure(
         notification_id or "", kind or "act", summary or SUMMARY_UNKNOWN, event_id, action_id
     )
+
+
+def defer(action_id: int, reason: str) -> bool:
+    """Count a deferral (the remote's breaker, pause or rate limit held the call back);
+    deferrals use up no retry, so instead the wait is bounded: past INCMAN_ACTION_MAX_WAIT
+    since the action was queued (created, or replayed) it is dead-lettered with the reason.
+    True when it was."""
+    with session_scope() as session:
+        action = session.get(Action, action_id)
+        if action is None or action.status in FINISHED:
+            return action is not None
+        integration = action.integration
+        waited = (utcnow() - (action.enqueued_at or action.created_at)).total_seconds()
+    metrics.action_deferred(integration)
+    limit = get_settings().action_max_wait
+    if waited <= limit:
+        return False
+    give_up(
+        action_id,
+        f"deferred for {waited:.0f}s, over INCMAN_ACTION_MAX_WAIT ({limit}s): {reason}",
+    )
+    return True
 
 
 HANDLERS: dict[str, Callable[[Job], str]] = {

@@ -10,7 +10,7 @@ counts, records and flags atomically; every key expires by itself after the wind
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy import update
@@ -100,9 +100,12 @@ def admit_creation(
     return Decision(bool(allowed), bool(started))
 
 
-def rule_for(notification_id: str, override: object) -> SuppressionRule:
+def rule_for(
+    notification_id: str, override: object, device: dict[str, Any] | None = None
+) -> SuppressionRule:
+    """The rule in force: global, the notification's over it, the device's over both."""
     try:
-        return effective_rule(get_catalog().suppression, override, notification_id)
+        return effective_rule(get_catalog().suppression, override, notification_id, device)
     except SuppressionConfigError as exc:
         raise ConfigurationError(str(exc)) from exc
 
@@ -120,7 +123,7 @@ def creation_suppressed(job: Job, event: Event, creates: bool) -> bool:
     (`suppressedBy`), counted in /metrics, and the first of a flood raises one
     /App/Incman/Suppression event."""
     notif = job.notif
-    rule = rule_for(notif.id, notif.suppression)
+    rule = rule_for(notif.id, notif.suppression, get_catalog().devices.get(event.device))
     if not rule.enabled:
         return False
     key = suppression_key(event_document_from_row(event), rule)

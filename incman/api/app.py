@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from incman import __version__
 from incman.api import (
@@ -31,6 +35,65 @@ from incman.store.metrics import register_collectors
 
 log = logging.getLogger(__name__)
 
+DATABASE_RETRY_AFTER = 5  # seconds, in the 503 answered while the database is down
+
+
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """Refuse to serve when stored secrets exist that no key in force opens."""
+    from incman.store.secrets import secrets_problem
+
+    problem = await run_in_threadpool(secrets_problem)
+    if problem:
+        log.error("incman api: %s", problem)
+        raise RuntimeError(problem)
+    yield
+
+
+async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After: the database cannot be reached (or dropped the connection), so
+    nothing was committed and the caller may send again; the pool replaces broken
+    connections meanwhile."""
+    first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
+    log.warning("database unavailable: %s %s", exc.__class__.__name__, *first_line or [""])
+    return JSONResponse(
+        {"error": "service unavailable", "detail": "the database cannot be reached"},
+        status_code=503,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(
+        {"error": _reason(exc.status_code), "detail": exc.detail},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+    return JSONResponse(
+        {"error": "invalid request", "field": field, "detail": first.get("msg", "invalid request")},
+        status_code=422,
+    )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(InterfaceError, _database_down)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
 
 def create_app() -> FastAPI:
     app = FastAPI(
@@ -39,32 +102,10 @@ def create_app() -> FastAPI:
         redoc_url=None,  # ReDoc would load its script from a CDN
         version=__version__,
         description="Events in, incidents out: the incman HTTP API.",
+        lifespan=_lifespan,
     )
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return exc.response()
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": _reason(exc.status_code), "detail": exc.detail},
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-        return JSONResponse(
-            {
-                "error": "invalid request",
-                "field": field,
-                "detail": first.get("msg", "invalid request"),
-            },
-            status_code=422,
-        )
+    _add_error_handlers(app)
 
     app.include_router(events.router, dependencies=[Depends(limit_rate)])
     app.include_router(incidents.router)

@@ -111,6 +111,33 @@ def authenticate(request: Request, key: str | None = None) -> Principal:
     raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
 
 
+# The role each thing a request can do to an event takes, the same in every format
+# (docs/event-apis.md): a source reports (opens, repeats, clears, says something about its own
+# event); acknowledging, closing and re-opening are decisions of operators.
+EVENT_ACTION_ROLES = {
+    "report": "ingest",
+    "clear": "ingest",
+    "acknowledge": "operator",
+    "close": "operator",
+    "reopen": "operator",
+}
+
+
+def event_action_refused(principal: Principal, action: str, how: str) -> str | None:
+    """Why `principal` may not do `action` (as `how` asks it), or None when it may."""
+    role = EVENT_ACTION_ROLES[action]
+    if principal.has_role(role):
+        return None
+    return f"{how} needs role {role} or higher ({principal.name} is {principal.role})"
+
+
+def require_event_action(principal: Principal, action: str, how: str) -> None:
+    """403 unless `principal` may do `action` to events."""
+    reason = event_action_refused(principal, action, how)
+    if reason:
+        raise HTTPException(403, reason)
+
+
 def require(role: str):  # type: ignore[no-untyped-def]
     """A dependency: the caller must hold at least `role` (403 otherwise)."""
 

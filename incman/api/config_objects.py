@@ -17,7 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from incman.api.auth import Principal, require
 from incman.api.body import SINGLE_LIMIT, ApiError, not_found
 from incman.api.clean_body import read_clean_json
-from incman.domain.secret import mask_config, merge_secrets, unresolved_masks
+from incman.api.notification_rows import (
+    invalid,
+    merged_config,
+    parsed_notification,
+    stored_definition,
+)
+from incman.domain.secret import mask_config
 from incman.ingest.manual import usable_notifications
 from incman.store.catalog import (
     Catalog,
@@ -26,7 +32,6 @@ from incman.store.catalog import (
     TriggerDef,
     catalog_cache,
     get_catalog,
-    parse_notification,
     parse_trigger,
 )
 from incman.store.db import session_scope
@@ -141,19 +146,6 @@ def _check_id(doc: dict[str, Any], kind: str) -> None:
     ident = doc.get("id")
     if isinstance(ident, str) and (len(ident) > 128 or "/" in ident or not ident.isprintable()):
         raise ApiError(422, f"invalid {kind}", "id: at most 128 printable characters, no '/'", "id")
-
-
-def invalid(kind: str, exc: CatalogError) -> ApiError:
-    """422 naming every problem: `detail` joins them, `problems` lists them, `field` is the
-    first one's path."""
-    problems = exc.problems
-    return ApiError(
-        422,
-        f"invalid {kind}",
-        "; ".join(str(p) for p in problems),
-        problems[0].path or None,
-        [{"path": p.path, "message": p.message} for p in problems],
-    )
 
 
 def _audit(session: Any, principal: Principal, action: str, target: str) -> None:
@@ -279,35 +271,12 @@ def _save_notification(
         )
         if row is not None and create_only:
             raise HTTPException(409, f"notification {ident} exists; PUT replaces it")
-        config = doc.get("config") or {}
-        if isinstance(config, dict) and isinstance(doc.get("integration"), str):
-            stored = (
-                (row.definition.get("config") or {})
-                if row is not None and row.integration == doc["integration"]
-                else {}
-            )
-            config = merge_secrets(config, stored, secret_keys(doc["integration"], config, stored))
-            masked = unresolved_masks(config)
-            if masked:
-                raise ApiError(
-                    422,
-                    "invalid notification",
-                    f"config.{masked[0]}: the mask is not a value; send the secret",
-                    f"config.{masked[0]}",
-                )
-        try:
-            notif = parse_notification(
-                {**doc, "config": config}, "", source="api", triggers=catalog.triggers
-            )
-        except CatalogError as exc:
-            raise invalid("notification", exc) from exc
+        notif = parsed_notification(doc, merged_config(doc, row), catalog)
+        definition = stored_definition(notif)
         status = 200 if row is not None else 201
         if row is None:
             row = Notification(id=notif.id)
             session.add(row)
-        definition = notif.to_dict()
-        for key in ("id", "integration", "enabled", "source"):
-            definition.pop(key)
         row.integration, row.enabled = notif.integration, notif.enabled
         row.definition, row.updated_at = definition, utcnow()
         _audit(session, principal, "notification-save", f"notification:{notif.id}")

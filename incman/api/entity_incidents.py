@@ -1,4 +1,5 @@
-"""`POST /api/v1/entity-incidents`: a monitoring system's incident objects (seed 002).
+"""`POST /api/v1/entity-incidents`: a monitoring system's incident objects (seed 002), and
+`GET` to read them back in the seed's own shape.
 
 An object sent again is the same incident: it updates its open event (acknowledgement,
 comment, clear, removal) rather than counting as a new occurrence."""
@@ -10,19 +11,20 @@ import threading
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from incman.api.auth import Principal, require
-from incman.api.body import SINGLE_LIMIT, ApiError
+from incman.api.auth import Principal, event_action_refused, require
+from incman.api.body import DATABASE_DOWN, SINGLE_LIMIT, ApiError
 from incman.api.clean_body import read_clean_json
 from incman.api.ratelimit import limit_rate
 from incman.domain.event import EventError, EventIn, normalise_event
 from incman.domain.formats.entity_incident import (
+    EVENT_CLASS,
     MAX_ITEMS,
     EntityIncident,
     IncidentError,
@@ -30,13 +32,14 @@ from incman.domain.formats.entity_incident import (
     parse_incident,
     parse_severity_map,
 )
+from incman.domain.formats.entity_incident_record import EventState, incident_record
 from incman.ingest import event_ops
 from incman.ingest.accept import accept
 from incman.settings import get_settings
 from incman.store import metrics
 from incman.store.catalog import Catalog, get_catalog
 from incman.store.db import session_scope
-from incman.store.models import OPEN_EVENT_STATUSES, Event, Note, utcnow
+from incman.store.models import OPEN_EVENT_STATUSES, AuditEntry, Event, Note, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["entity incidents"], dependencies=[Depends(limit_rate)])
 
@@ -193,14 +196,32 @@ def _convert(raw: Any, severities: SeverityMap) -> tuple[EntityIncident, EventIn
     return obj, normalise_event(obj.event)
 
 
-def _store_all(items: list[Any], severities: SeverityMap, user: str) -> list[dict[str, Any]]:
+def _refused(obj: EntityIncident, principal: Principal) -> str | None:
+    """Why the caller may not send this object: acknowledging and removing are operators'."""
+    if obj.acknowledged_by:
+        return event_action_refused(principal, "acknowledge", "acknowledgedBy")
+    if obj.removed:
+        return event_action_refused(principal, "close", "a removed incident")
+    return None
+
+
+def _store_all(
+    items: list[Any], severities: SeverityMap, principal: Principal
+) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for index, raw in enumerate(items):
         try:
-            out = store_incident(*_convert(raw, severities), user)
+            obj, ev_in = _convert(raw, severities)
+            refused = _refused(obj, principal)
+            if refused:
+                results.append({"index": index, "ok": False, "error": refused, "status": 403})
+                continue
+            out = store_incident(obj, ev_in, principal.name)
             results.append({"index": index, "ok": True, **out})
         except (IncidentError, EventError) as exc:
             results.append({"index": index, "ok": False, "error": str(exc), "field": exc.field})
+        except DATABASE_DOWN:
+            raise
         except SQLAlchemyError as exc:
             results.append(
                 {"index": index, "ok": False, "error": f"could not store: {exc.__class__.__name__}"}
@@ -229,7 +250,7 @@ async def post_entity_incidents(
     if isinstance(doc, list):
         if len(doc) > MAX_ITEMS:
             raise ApiError(413, "batch too large", f"{len(doc)} incidents; at most {MAX_ITEMS}")
-        results = await run_in_threadpool(_store_all, doc, severities, principal.name)
+        results = await run_in_threadpool(_store_all, doc, severities, principal)
         return JSONResponse({"results": results})
     if size > SINGLE_LIMIT:
         raise ApiError(
@@ -239,5 +260,79 @@ async def post_entity_incidents(
         obj, ev_in = _convert(doc, severities)
     except (IncidentError, EventError) as exc:
         raise ApiError(422, "invalid incident", str(exc), exc.field) from exc
+    refused = _refused(obj, principal)
+    if refused:
+        raise HTTPException(403, refused)
     out = await run_in_threadpool(store_incident, obj, ev_in, principal.name)
     return JSONResponse(out, status_code=201 if out["created"] else 200)
+
+
+# -- reading back ------------------------------------------------------------------------
+
+
+def _state_of(session: Session, ev: Event) -> EventState:
+    note = session.execute(
+        select(Note.author, Note.text, Note.created_at)
+        .where(Note.event_id == ev.id)
+        .order_by(Note.created_at.desc())
+        .limit(1)
+    ).first()
+    closed = session.execute(
+        select(AuditEntry.actor, AuditEntry.at)
+        .where(AuditEntry.target == f"event:{ev.id}", AuditEntry.action == "close")
+        .order_by(AuditEntry.at.desc())
+        .limit(1)
+    ).first()
+    return EventState(
+        event_id=ev.id,
+        status=ev.status,
+        device=ev.device,
+        event_key=ev.event_key,
+        summary=ev.summary,
+        details=ev.details or {},
+        acknowledged_by=ev.acknowledged_by,
+        acknowledged_at=ev.acknowledgement_time,
+        cleared_at=ev.clear_time,
+        last_note=(note.author, note.text, note.created_at) if note else None,
+        closed=(closed.actor, closed.at) if closed else None,
+    )
+
+
+def read_incidents(
+    incident_id: str | None, entity_id: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Incident objects newest first (by the time incman first saw them)."""
+    with session_scope() as session:
+        query = select(Event).where(Event.event_class == EVENT_CLASS)
+        if incident_id is not None:
+            query = query.where(Event.event_key == incident_id)
+        if entity_id is not None:
+            query = query.where(Event.device == entity_id)
+        rows = session.scalars(query.order_by(Event.first_time.desc()).limit(limit))
+        return [incident_record(_state_of(session, ev)) for ev in rows]
+
+
+@router.get(
+    "/entity-incidents",
+    summary="Incident objects in the seed's shape, newest first (filter by entityId)",
+)
+async def list_entity_incidents(
+    entity_id: str | None = Query(None, alias="entityId", max_length=255),
+    limit: int = Query(100, ge=1, le=1000),
+    _: Principal = Depends(require("viewer")),
+) -> JSONResponse:
+    items = await run_in_threadpool(read_incidents, None, entity_id, limit)
+    return JSONResponse({"items": items})
+
+
+@router.get(
+    "/entity-incidents/{incident_id}",
+    summary="One incident object in the seed's shape, as it stands now",
+)
+async def get_entity_incident(
+    incident_id: str, _: Principal = Depends(require("viewer"))
+) -> JSONResponse:
+    items = await run_in_threadpool(read_incidents, incident_id, None, 1)
+    if not items:
+        raise ApiError(404, "not found", f"no incident object {incident_id}", "id")
+    return JSONResponse(items[0])

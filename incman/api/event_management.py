@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from incman.api.auth import Principal, require
-from incman.api.body import ApiError
+from incman.api.body import DATABASE_DOWN, ApiError
 from incman.api.clean_body import read_clean_json
 from incman.api.ratelimit import limit_rate
 from incman.domain.formats.event_management import (
@@ -185,6 +185,8 @@ def _run_items(
             answer.update({"success": False, "error": str(exc)})
         except event_ops.EventStateError as exc:
             answer.update({"success": False, "error": f"status: {exc}"})
+        except DATABASE_DOWN:
+            raise
         except SQLAlchemyError as exc:
             answer.update({"success": False, "error": f"could not store: {exc.__class__.__name__}"})
         answers.append(answer)

@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from incman.api.auth import Principal, require
-from incman.api.body import SINGLE_LIMIT, ApiError, not_found, read_json
+from incman.api.body import DATABASE_DOWN, SINGLE_LIMIT, ApiError, not_found, read_json
 from incman.api.clean_body import check_clean
 from incman.api.views import event_to_api, note_to_api, occurrence_to_api
 from incman.domain.event import EventError, EventIn, normalise_event, parse_severity, parse_status
@@ -79,6 +79,8 @@ def store_each(
     try:
         batch = store_events([ev for _, ev in events])
         return list(zip([i for i, _ in events], batch.accepted, strict=True)), []
+    except DATABASE_DOWN:
+        raise
     except SQLAlchemyError:
         pass
     done: list[tuple[int, Accepted]] = []
@@ -86,6 +88,8 @@ def store_each(
     for index, ev in events:
         try:
             done.append((index, store_events([ev]).accepted[0]))
+        except DATABASE_DOWN:
+            raise
         except SQLAlchemyError as exc:
             failed.append((index, f"could not store: {exc.__class__.__name__}"))
     return done, failed

@@ -5,12 +5,13 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
+from incman.api.auth import Principal, require
 from incman.api.body import not_found
 from incman.store.db import session_scope
 from incman.store.models import DebugIncident
@@ -78,12 +79,22 @@ def _debug_incident(number: str) -> dict[str, Any] | None:
         }
 
 
+def _page_viewer(request: Request) -> Principal:
+    """Who may see a Debug incident's page: a key of role viewer or above (header or
+    `?api_key=`), or whoever is signed in to the console (it links here)."""
+    from incman.api.console import session
+
+    signed_in = session.current(request)
+    return signed_in.principal if signed_in is not None else require("viewer")(request)
+
+
 @router.get(
     "/debug/incidents/{number}",
     response_class=HTMLResponse,
-    summary="A Debug integration incident (the link put on events)",
+    summary="A Debug integration incident (the link put on events; role viewer or a console "
+    "session)",
 )
-async def debug_incident(number: str) -> HTMLResponse:
+async def debug_incident(number: str, _: Principal = Depends(_page_viewer)) -> HTMLResponse:
     row = await run_in_threadpool(_debug_incident, number)
     if row is None:
         raise not_found(f"debug incident {number}")

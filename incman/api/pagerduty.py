@@ -1,7 +1,8 @@
 """`POST /v2/enqueue`: PagerDuty Events API v2, so any tool that can page can send to incman.
 
 trigger → an event whose dedupid is the dedup_key (repeats fold), acknowledge →
-Acknowledged, resolve → a clear of the open event with that dedup_key. The API key may
+Acknowledged (role operator, as everywhere), resolve → a clear of the open event with that
+dedup_key. The API key may
 come as the `routing_key` when no header carries one."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from incman.api.auth import Principal, authenticate, presented_key
+from incman.api.auth import Principal, authenticate, presented_key, require_event_action
 from incman.api.body import SINGLE_LIMIT, ApiError, read_json
 from incman.api.events import store_events
 from incman.api.ratelimit import caller_identity, check_rate
@@ -155,6 +156,8 @@ async def enqueue_event(request: Request) -> JSONResponse:
         return _invalid(exc.errors)
     except EventError as exc:
         return _invalid([f"event: {exc}"])
+    if event.action == "acknowledge":
+        require_event_action(principal, "acknowledge", "event_action acknowledge")
     if ev_in is not None:
         batch = await run_in_threadpool(store_events, [ev_in], "pagerduty")
         event_ids = [batch.accepted[0].event_id]

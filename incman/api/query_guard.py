@@ -1,15 +1,30 @@
-"""Refuse query strings the database cannot hold (NUL characters) before any route runs."""
+"""Refuse what the database cannot hold before any route runs: NUL characters in the query
+string (400), and in the path, where no id can hold them (404)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from incman.domain.text import bad_text
+
 Scope = dict[str, Any]
 
 
+async def _answer(send: Any, status: int, error: str, detail: str) -> None:
+    body = json.dumps({"error": error, "detail": detail})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
 class QueryGuard:
-    """A plain ASGI middleware (no per-request cost beyond one byte search)."""
+    """A plain ASGI middleware (no per-request cost beyond two text searches)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -18,19 +33,11 @@ class QueryGuard:
         if scope["type"] == "http":
             query: bytes = scope.get("query_string", b"")
             if b"%00" in query or b"\x00" in query:
-                body = json.dumps(
-                    {
-                        "error": "bad request",
-                        "detail": "NUL characters are not allowed in the query",
-                    }
-                )
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 400,
-                        "headers": [(b"content-type", b"application/json")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body.encode()})
+                detail = "NUL characters are not allowed in the query"
+                await _answer(send, 400, "bad request", detail)
+                return
+            if bad_text(scope.get("path", "")):
+                detail = "no resource has a NUL character or an unpaired surrogate in its path"
+                await _answer(send, 404, "not found", detail)
                 return
         await self.app(scope, receive, send)

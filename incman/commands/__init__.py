@@ -24,5 +24,6 @@ COMMAND_MODULES = [
     "incman.commands.flower",
     "incman.commands.send_event",
     "incman.commands.dead_letter",
+    "incman.commands.secrets",
     "incman.commands.config_check",
 ]

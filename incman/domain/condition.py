@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any
+
+import re2
 
 from incman.domain.event import SEVERITY_NAMES
 
@@ -16,9 +17,16 @@ class ConditionError(ValueError):
     """A malformed condition tree."""
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is reported to whoever wrote it
+
+
 @lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _regex(pattern: str) -> Any:
+    """RE2, not `re`: matching takes time linear in the text whatever the pattern, so no
+    trigger can stall the API or a worker (`^(a+)+$` is harmless). RE2 refuses what needs
+    backtracking (backreferences, lookaround) and repetitions over 1,000."""
+    return re2.compile(pattern, _RE2_OPTIONS)
 
 
 def validate_condition(cond: Any, path: str = "when") -> None:
@@ -47,10 +55,19 @@ def validate_condition(cond: Any, path: str = "when") -> None:
                         f"{where}: unknown operator {op!r} (use {', '.join(OPERATORS)})"
                     )
                 if op == "_m":
-                    try:
-                        _regex(str(operand))
-                    except re.error as exc:
-                        raise ConditionError(f"{where}._m: bad regular expression: {exc}") from exc
+                    _check_regex(str(operand), f"{where}._m")
+
+
+def _check_regex(pattern: str, where: str) -> None:
+    try:
+        _regex(pattern)
+    except re2.error as exc:
+        raw = exc.args[0] if exc.args else "invalid"
+        reason = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        raise ConditionError(
+            f"{where}: regular expression refused ({reason}); conditions use RE2 syntax, "
+            "without backreferences or lookaround"
+        ) from exc
 
 
 def field_value(doc: dict[str, Any], name: str) -> Any:

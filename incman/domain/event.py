@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from incman.domain.text import bad_text, bad_text_path
+from incman.domain.text import bad_text, bad_text_path, nesting_depth
 
 SEVERITY_NAMES = ("Clear", "Debug", "Info", "Warning", "Error", "Critical")
 _SEVERITY_BY_NAME = {name.lower(): n for n, name in enumerate(SEVERITY_NAMES)}
@@ -30,6 +31,8 @@ _TEXT_FIELDS = {
     "dedupid": 512,
 }
 _KNOWN = set(_TEXT_FIELDS) | {"severity", "details"}
+MAX_DETAILS_DEPTH = 32  # levels of objects and lists in `details`
+MAX_DETAILS_BYTES = 256 * 1024  # `details` as JSON text
 
 
 class EventError(ValueError):
@@ -121,8 +124,24 @@ def _text(raw: dict[str, Any], name: str, required: bool = False) -> str:
     return text
 
 
-def normalise_event(raw: Any) -> EventIn:
-    """Validate one incoming event (camelCase keys); unknown keys go into `details`."""
+def _check_details_shape(details: dict[str, Any]) -> None:
+    """Bounded nesting and size, so every reader (the API's answers, field mapping, the
+    database's JSON functions) can walk `details`."""
+    if nesting_depth(details, MAX_DETAILS_DEPTH) > MAX_DETAILS_DEPTH:
+        raise EventError("details", f"nested deeper than {MAX_DETAILS_DEPTH} levels")
+    try:
+        size = len(json.dumps(details, ensure_ascii=False, allow_nan=False))
+    except ValueError as exc:  # NaN or Infinity (from a producer that is not the API)
+        raise EventError("details", f"not valid JSON: {exc}") from exc
+    if size > MAX_DETAILS_BYTES:
+        raise EventError("details", f"larger than {MAX_DETAILS_BYTES} characters as JSON")
+
+
+def normalise_event(raw: Any, require_device: bool = True) -> EventIn:
+    """Validate one incoming event (camelCase keys); unknown keys go into `details`.
+
+    `require_device=False` is for formats whose objects may have no device (an ITSM request
+    without a CI or service instance): such an event is stored with an empty device."""
     if not isinstance(raw, dict):
         raise EventError("event", "must be a JSON object")
     if "severity" not in raw or raw["severity"] is None:
@@ -134,11 +153,12 @@ def normalise_event(raw: Any) -> EventIn:
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}
     if extra:
         details = {**details, **extra}
+    _check_details_shape(details)
     found = bad_text_path(details, "details")
     if found:
         raise EventError(found, "NUL characters and unpaired surrogates are not allowed")
     ev = EventIn(
-        device=_text(raw, "device", required=True),
+        device=_text(raw, "device", required=require_device),
         severity=parse_severity(raw["severity"]),
         summary=_text(raw, "summary", required=True),
         component=_text(raw, "component"),

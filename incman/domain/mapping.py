@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import sys
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -14,11 +15,20 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from simpleeval import DEFAULT_OPERATORS, EvalWithCompoundTypes, safe_mult
 
-from incman.domain.mapping_context import REMOVE_FIELD, ContextView
+from incman.domain.mapping_context import REMOVE_FIELD, ContextView, DmdView
 
 MAX_EXPRESSION_LENGTH = 2_000
 MAX_VALUE_LENGTH = 65_536
-CONTEXT_NAMES = ("evt", "dev", "component", "urls", "defaultFields", "mappingUtils", "removeField")
+CONTEXT_NAMES = (
+    "evt",
+    "dev",
+    "component",
+    "dmd",
+    "urls",
+    "defaultFields",
+    "mappingUtils",
+    "removeField",
+)
 _DOCUMENT_NAMES = ("evt", "dev", "component", "urls", "defaultFields")  # for ${jmespath: ...}
 # methods that build huge values from small arguments; constructs outside the contract
 _BLOCKED_ATTRS = frozenset(
@@ -217,6 +227,9 @@ def _eval_python(expr: str, context: dict[str, object]) -> Any:
 def _eval_jmespath(expr: str, context: dict[str, object]) -> Any:
     document = {name: context.get(name) for name in _DOCUMENT_NAMES}
     document = {k: v._data if isinstance(v, ContextView) else v for k, v in document.items()}
+    dmd = context.get("dmd")
+    if isinstance(dmd, DmdView) and "dmd" in expr:  # the inventory is copied only when asked
+        document["dmd"] = dmd.document()
     return jmespath.search(expr, document)
 
 
@@ -249,9 +262,16 @@ def _evaluate(field: str, token: _Token, context: dict[str, object]) -> Any:
         reason = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
         reason = _short(reason or type(exc).__name__, 300)
         raise MappingError(field, f"{_short(token.source)}: {reason}") from exc
-    if result is not REMOVE_FIELD and len(str(result)) > MAX_VALUE_LENGTH:
-        where = _short(token.source)
-        raise MappingError(field, f"{where}: longer than {MAX_VALUE_LENGTH} characters")
+    if result is not REMOVE_FIELD:
+        try:
+            size = len(str(result))
+        except ValueError as exc:  # an integer past Python's conversion limit (4,300 digits)
+            limit = sys.get_int_max_str_digits()
+            reason = f"an integer of more than {limit} digits"
+            raise MappingError(field, f"{_short(token.source)}: {reason}") from exc
+        if size > MAX_VALUE_LENGTH:
+            where = _short(token.source)
+            raise MappingError(field, f"{where}: longer than {MAX_VALUE_LENGTH} characters")
     return result
 
 

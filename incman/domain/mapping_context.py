@@ -1,4 +1,4 @@
-"""What a field mapping value sees: the contexts `evt`, `dev`, `component`, `urls`,
+"""What a field mapping value sees: the contexts `evt`, `dev`, `component`, `dmd`, `urls`,
 `defaultFields`, `mappingUtils` and `removeField` (the seed's names)."""
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class ContextView:
 
 
 class EventView(ContextView):
-    """The event under its API (camelCase) names; `evid` is an alias of eventId."""
+    """The event under its API (camelCase) names; `evid` is an alias of eventId, and `url`
+    its link (`${evt/url}`, which the seed's 3.0.0 migrated to `${urls/eventUrl}`)."""
 
     @property
     def evid(self) -> Any:
@@ -74,7 +75,62 @@ class DeviceView(ContextView):
 
 
 class UrlsView(ContextView):
-    """eventUrl, eventsUrl, deviceUrl, baseUrl, ackUrl, closeUrl, reopenUrl."""
+    """eventUrl, eventsUrl, deviceUrl, baseUrl, smartViewUrl, ackUrl, closeUrl, reopenUrl."""
+
+
+class DmdView(ContextView):
+    """`dmd`: read-only access to the configuration (`triggers`, `notifications` without
+    their plugin config, the global `suppression`) and the devices incman knows (`devices`,
+    `findDevice(id)`, also as `Devices.findDevice(id)`). Every read is a copy, so nothing an
+    expression does reaches the configuration or another line."""
+
+    def __init__(
+        self,
+        devices: Mapping[str, Mapping[str, Any]] | None = None,
+        configuration: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__({})
+        self._devices = devices or {}
+        self._configuration = configuration or {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> DmdView:
+        return self  # immutable from the outside: the copies are made on each read
+
+    def _section(self, name: str) -> Any:
+        return copy.deepcopy(self._configuration.get(name) or {})
+
+    @property
+    def devices(self) -> dict[str, DeviceView]:
+        return {ident: DeviceView(copy.deepcopy(dict(d))) for ident, d in self._devices.items()}
+
+    @property
+    def Devices(self) -> DmdView:
+        return self
+
+    @property
+    def triggers(self) -> Any:
+        return self._section("triggers")
+
+    @property
+    def notifications(self) -> Any:
+        return self._section("notifications")
+
+    @property
+    def suppression(self) -> Any:
+        return self._section("suppression")
+
+    def findDevice(self, device_id: str) -> DeviceView | None:
+        found = self._devices.get(str(device_id))
+        return DeviceView(copy.deepcopy(dict(found))) if found is not None else None
+
+    def document(self) -> dict[str, Any]:
+        """The same data as plain values, for `${jmespath: ...}`."""
+        return {
+            "devices": copy.deepcopy({k: dict(v) for k, v in self._devices.items()}),
+            "triggers": self.triggers,
+            "notifications": self.notifications,
+            "suppression": self.suppression,
+        }
 
 
 class MappingUtils:
@@ -112,14 +168,18 @@ def build_context(
     device: dict[str, Any] | None,
     urls: dict[str, str],
     default_fields: dict[str, Any],
+    dmd: DmdView | None = None,
 ) -> dict[str, object]:
     """The names a mapping value can use (the inputs are copied, never modified)."""
     event = copy.deepcopy(event)
+    if "url" not in event and "eventUrl" in urls:
+        event["url"] = urls["eventUrl"]  # the seed's ${evt/url}
     device = copy.deepcopy(device) if device is not None else {"id": event.get("device") or ""}
     return {
         "evt": EventView(event),
         "dev": DeviceView(device),
         "component": event.get("component") or "",
+        "dmd": dmd if dmd is not None else DmdView(),
         "urls": UrlsView(urls),
         "defaultFields": copy.deepcopy(default_fields),
         "mappingUtils": MappingUtils(urls),

@@ -3,8 +3,10 @@
 The seed's zNotificationSuppression*: at most `threshold_num` incident creations within
 `threshold_secs` per key (the event fields named by `dedup_format`, default
 `device|component|severity`); beyond that, creation is suppressed. `-1` in either number turns
-it off; an event with no device is never suppressed (the seed's 3.0.4). incman.actions.suppression
-keeps the same window in Redis (a Lua script); this module is its reference model."""
+it off; an event with no device is never suppressed (the seed's 3.0.4). The settings are the
+global ones, a notification's own over them, and the device's over both (the seed's are
+per-device properties). incman.actions.suppression keeps the same window in Redis (a Lua
+script); this module is its reference model."""
 
 from __future__ import annotations
 
@@ -29,6 +31,12 @@ KEY_FIELDS = (
     "dedupid",
 )
 _RULE_KEYS = ("threshold_num", "threshold_secs", "dedup_format")
+# The seed's per-device property names, accepted on a device beside `suppression:`.
+SEED_PROPERTIES = {
+    "zNotificationSuppressionThresholdNum": "threshold_num",
+    "zNotificationSuppressionThresholdSecs": "threshold_secs",
+    "zNotificationSuppressionDedupFormat": "dedup_format",
+}
 
 
 class SuppressionConfigError(ValueError):
@@ -96,13 +104,38 @@ def parse_rule(raw: Any, where: str, base: SuppressionRule | None = None) -> Sup
     return rule
 
 
+def device_suppression(device: Mapping[str, Any] | None, where: str) -> dict[str, Any] | None:
+    """A device's own settings: its `suppression:` mapping and the seed's
+    zNotificationSuppression* properties (the same setting twice is an error). Checked."""
+    if not device:
+        return None
+    raw = device.get("suppression")
+    if raw is not None and not isinstance(raw, Mapping):
+        raise SuppressionConfigError(f"{where}.suppression: must be a mapping")
+    out = dict(raw or {})
+    for name, key in SEED_PROPERTIES.items():
+        if name in device:
+            if key in out:
+                raise SuppressionConfigError(f"{where}.{name}: {key} is set in suppression too")
+            out[key] = device[name]
+    if raw is None and not out:
+        return None
+    parse_rule(out, f"{where}.suppression")
+    return out
+
+
 def effective_rule(
-    global_raw: Any, override_raw: Any, notification_id: str = ""
+    global_raw: Any,
+    override_raw: Any,
+    notification_id: str = "",
+    device: Mapping[str, Any] | None = None,
 ) -> SuppressionRule:
-    """The global rule (`suppression:` of the configuration) with the notification's own
-    settings on top, setting by setting."""
+    """The global rule (`suppression:` of the configuration), the notification's own settings
+    on top, then the device's (inventory), setting by setting."""
     rule = parse_rule(global_raw or None, "suppression")
-    return parse_rule(override_raw, f"notification {notification_id}.suppression", rule)
+    rule = parse_rule(override_raw, f"notification {notification_id}.suppression", rule)
+    where = f"device {(device or {}).get('id', '')}"
+    return parse_rule(device_suppression(device, where), f"{where}.suppression", rule)
 
 
 def _field_value(doc: Mapping[str, Any], name: str) -> str:

@@ -1,5 +1,6 @@
 """Text the database cannot hold: NUL characters and lone surrogates, found anywhere in a
-parsed JSON document (so the API refuses them with a 422 instead of failing on store)."""
+parsed JSON document (so the API refuses them with a 422 instead of failing on store); and
+how deeply a document nests, measured without recursion."""
 
 from __future__ import annotations
 
@@ -38,3 +39,24 @@ def bad_text_path(value: Any, path: str = "body") -> str | None:
             if found:
                 return found
     return None
+
+
+def nesting_depth(value: Any, stop_after: int = 1_000) -> int:
+    """Levels of objects and lists in `value` (a scalar is 0, `{"a": 1}` is 1), counted with
+    a stack rather than recursion; counting stops once past `stop_after`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > stop_after:
+            return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest

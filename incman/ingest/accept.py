@@ -23,6 +23,7 @@ from incman.store.models import (
     OPEN_EVENT_STATUSES,
     Event,
     EventIncident,
+    Incident,
     Occurrence,
     utcnow,
 )
@@ -136,18 +137,31 @@ def _occurrence_row(event_id: str, count: int, ev: EventIn, now: datetime) -> di
 def _queue_clears(
     session: Session, catalog: Catalog, matched: list[str], batch: IngestBatch
 ) -> None:
-    """Send Clear: one `clear` action per incident linked to the cleared events."""
+    """Send Clear: one `clear` action per incident linked to the cleared events (a manual
+    incident only where its notification also has an enabled trigger)."""
     links = session.execute(
         select(
-            EventIncident.incident_id, EventIncident.notification_id, EventIncident.event_id
-        ).where(EventIncident.event_id.in_(matched))
+            EventIncident.incident_id,
+            EventIncident.notification_id,
+            EventIncident.event_id,
+            Incident.manual,
+        )
+        .join(Incident, Incident.id == EventIncident.incident_id)
+        .where(EventIncident.event_id.in_(matched))
     ).all()
     seen: set[str] = set()
-    for incident_id, notification_id, event_id in links:
+    for incident_id, notification_id, event_id, manual in links:
         notif = catalog.notifications.get(notification_id)
         if notif is None or not notif.enabled or incident_id in seen:
             continue
-        if incident_action_for("clear", notif.options, linked=True) is None:
+        kind = incident_action_for(
+            "clear",
+            notif.options,
+            linked=True,
+            manual=manual,
+            has_enabled_trigger=catalog.has_enabled_trigger(notif),
+        )
+        if kind is None:
             continue
         seen.add(incident_id)
         batch.pending.append(

@@ -109,7 +109,8 @@ def add_note(
     text: str,
     occurrence_id: str | None = None,
 ) -> Note:
-    """The note on the event; copied to linked incidents (per their options) after commit."""
+    """The note on the event; copied to linked incidents (per their options) after commit,
+    unless it is empty (an annotation created without text says nothing to an incident)."""
     now = utcnow()
     note = Note(
         id=str(uuid.uuid4()),
@@ -122,5 +123,6 @@ def add_note(
     )
     session.add(note)
     session.flush()
-    _queue_for_links(session, catalog, event, "note", {"noteId": note.id, "author": user})
+    if text.strip():
+        _queue_for_links(session, catalog, event, "note", {"noteId": note.id, "author": user})
     return note

@@ -246,6 +246,7 @@ def _incident_for(
                 Incident.notification_id == notif.id,
                 Incident.dedupid == origin.dedupid,
                 Incident.state.in_(OPEN_INCIDENT_STATES),
+                Incident.detached.is_(False),
             )
         ).first()
         dedupid = origin.dedupid if taken is None else f"manual:{remote.number}"

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
+import requests
+
 from incman.integrations.config import IntegrationConfig
 from incman.integrations.errors import IntegrationError, NotSupported
 from incman.integrations.http import CallGuard, HttpClient
@@ -55,6 +57,9 @@ class Integration(Generic[C]):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     # remote state → OPEN / ASSIGNED / RESOLVED / CLOSED
     status_map: ClassVar[dict[str, str]] = {}
+    # The remote deduplicates creates itself (an idempotency key: the correlation key), so a
+    # retried create gives back what the first one made; a plugin without `find` says so.
+    idempotent_create: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -113,6 +118,19 @@ class Integration(Generic[C]):
 
     def logout(self, session: HttpClient) -> None:
         """End the login `auth` made (called on shutdown, only after a login)."""
+
+    def check_answer(self, method: str, url: str, resp: requests.Response) -> None:
+        """Raise the TransientError or PermanentError a 2xx/3xx answer carries in its body,
+        for remotes that report failures with a success status (OTRS/Znuny: HTTP 200 and
+        `{"Error": ...}`). Raised here, the error counts for the flood guard and reaches
+        `auth_expired` like any other. By default the status is trusted."""
+
+    def rate_limit_wait(self, response: Any) -> float | None:
+        """Seconds every call to this remote must wait after `response` (a `requests`
+        answer: a success, or a 429/503 without Retry-After), read from the remote's
+        rate-limit headers when they say the quota is used up; None: go on. The HTTP client
+        then holds the next calls and the flood guard pauses every worker: no sleeping."""
+        return None
 
     def call_budget(self) -> float:
         """Seconds one remote call may take (locks around a create outlive it)."""

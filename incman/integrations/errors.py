@@ -32,6 +32,11 @@ class TransientError(IntegrationError):
     """Worth retrying: timeouts, connection errors, 5xx, 429 (maybe with Retry-After)."""
 
 
+class Deferred(TransientError):
+    """The call was not made: the remote is rate-limited, paused or its breaker is open. Not a
+    failure: the action is sent again after `retry_after` without using up a retry."""
+
+
 class PermanentError(IntegrationError):
     """Retrying cannot help: 4xx answers, refused input."""
 

@@ -1,7 +1,10 @@
 """The one HTTP helper of all integrations: a requests.Session with timeouts that turns
 every failure into a TransientError or a PermanentError carrying the HTTP status, and runs
 the plugin's auth hook: log in before the first call, once more when a call's failure says
-the login expired (that call is then retried once, never more), log out on close."""
+the login expired (that call is then retried once, never more), log out on close. When the
+plugin reads from an answer that the remote's request quota is used up (`rate_limit_wait`),
+the next calls are held back (Deferred) and the flood guard pauses every worker until the
+quota is back, before the remote has to answer 429."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 
 from incman.integrations.egress import EgressPolicy
 from incman.integrations.errors import (
+    Deferred,
     EgressRefused,
     IntegrationError,
     PermanentError,
@@ -127,6 +131,10 @@ class Authenticator(Protocol):
 
     def logout(self, session: HttpClient) -> None: ...
 
+    def check_answer(self, method: str, url: str, resp: requests.Response) -> None: ...
+
+    def rate_limit_wait(self, response: requests.Response) -> float | None: ...
+
 
 class HttpClient:
     """Session, timeouts, TLS and proxy settings and the login of one integration instance."""
@@ -159,6 +167,7 @@ class HttpClient:
             self.session.headers.update(headers)
         self._authed = False
         self._in_auth = False
+        self._held_until = 0.0  # time.monotonic() until which the remote's quota is used up
 
     # -- what auth hooks use -------------------------------------------------------------
     def use_basic(self, username: str, password: str) -> None:
@@ -166,6 +175,12 @@ class HttpClient:
 
     def use_header(self, name: str, value: str) -> None:
         self.session.headers[name] = value
+
+    def use_param(self, name: str, value: str) -> None:
+        """A query parameter on every request (OTRS takes its SessionID so, whatever the
+        method: a call retried after a new login then carries the new one)."""
+        params = self.session.params if isinstance(self.session.params, dict) else {}
+        self.session.params = {**params, name: value}
 
     # -- calls -----------------------------------------------------------------------------
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -194,8 +209,13 @@ class HttpClient:
         self._authed = True
 
     def _guarded(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        held = self._held_until - time.monotonic()
+        if held > 0:
+            raise Deferred(f"{method} {url}: the remote's quota is used up", retry_after=held)
         if self.guard is None:
-            return self._send(method, url, **kwargs)
+            resp = self._send(method, url, **kwargs)
+            self._hold(resp)
+            return resp
         self.guard.before()
         try:
             resp = self._send(method, url, **kwargs)
@@ -208,7 +228,23 @@ class HttpClient:
             self.guard.after("ok")  # the remote answered (a 4xx) or the request was ours
             raise
         self.guard.after("ok")
+        wait = self._hold(resp)
+        if wait:
+            self.guard.after("retry_after", wait)  # every worker waits for the quota
         return resp
+
+    def _wait_advised(self, resp: requests.Response) -> float | None:
+        if self.authenticator is None:
+            return None
+        return self.authenticator.rate_limit_wait(resp)
+
+    def _hold(self, resp: requests.Response) -> float | None:
+        """Hold the next calls when this answer says the quota is used up."""
+        wait = self._wait_advised(resp)
+        if wait:
+            self._held_until = time.monotonic() + wait
+            log.info("%s: the request quota is used up: next call in %.1fs", resp.url, wait)
+        return wait
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
@@ -225,12 +261,16 @@ class HttpClient:
         except requests.RequestException as exc:
             raise PermanentError(f"{method} {url}: {exc}") from exc
         if resp.status_code < 400:
+            if self.authenticator is not None:
+                self.authenticator.check_answer(method, url, resp)  # errors with a 200
             return resp
         code = resp.status_code
         snippet = " ".join(resp.text[:ERROR_TEXT].split())
         message = f"{method} {url}: HTTP {code}: {snippet}"
         if code in TRANSIENT_STATUS:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            if retry_after is None and code in (429, 503):
+                retry_after = self._wait_advised(resp)  # rate-limit headers instead
             raise TransientError(message, retry_after, status=code)
         raise PermanentError(message, status=code)
 

@@ -22,6 +22,14 @@ BUILTIN: dict[str, str] = {
     "slack": "incman.integrations.slack:SlackIntegration",
     "http": "incman.integrations.generic_http:HttpIntegration",
     "rt": "incman.integrations.rt:RTIntegration",
+    "casdm": "incman.integrations.casdm:CasdmIntegration",
+    "casm": "incman.integrations.casm:CasmIntegration",
+    "remedy": "incman.integrations.remedy:RemedyIntegration",
+    "remedyforce": "incman.integrations.remedyforce:RemedyforceIntegration",
+    "otrs": "incman.integrations.otrs:OTRSIntegration",
+    "pagerduty": "incman.integrations.pagerduty:PagerDutyIntegration",
+    "redmine": "incman.integrations.redmine:RedmineIntegration",
+    "mastodon": "incman.integrations.mastodon:MastodonIntegration",
 }
 ENTRY_POINT_GROUP = "incman.integrations"
 

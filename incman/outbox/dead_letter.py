@@ -125,6 +125,7 @@ def replay(ids: Iterable[int], actor: str) -> Replayed:
             action.attempts = 0
             action.last_error = action.error_summary = None
             action.updated_at = now
+            action.enqueued_at = now  # its bounded wait (INCMAN_ACTION_MAX_WAIT) starts again
             out.replayed.append(action_id)
             pending.append(Pending(action.id, action.integration))
         send_after_commit(session, pending)

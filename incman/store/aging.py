@@ -18,7 +18,7 @@ from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from incman.settings import get_settings
-from incman.store.db import is_sqlite, session_scope
+from incman.store.db import is_sqlite, relax_this_commit, session_scope
 from incman.store.models import (
     OPEN_EVENT_STATUSES,
     OPEN_INCIDENT_STATES,
@@ -71,6 +71,7 @@ def age_events(
     )
     while True:
         with session_scope() as session:
+            relax_this_commit(session)  # lost in a crash: the next run ages the same rows
             ids = list(session.scalars(_take(select(Event.id).where(*wanted).limit(batch))))
             if ids:
                 session.execute(
@@ -128,6 +129,7 @@ def purge_expired(
     wanted = (Event.status.in_(ENDED_STATUSES), Event.updated_at < cutoff)
     while True:
         with session_scope() as session:
+            relax_this_commit(session)  # lost in a crash: the next run deletes them again
             ids = list(session.scalars(_take(select(Event.id).where(*wanted).limit(batch))))
             if ids:
                 _purge_batch(session, ids)

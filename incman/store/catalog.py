@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from incman.domain.condition import matches
+from incman.domain.formats.itsm_directory import Directory, parse_directory
 from incman.domain.lifecycle import Options
 from incman.integrations.config import ENV_REF, Problem
 from incman.settings import get_settings
@@ -28,6 +29,7 @@ from incman.store.config_schema import (  # noqa: F401 (ROLES: imported from her
     user_problems,
 )
 from incman.store.objects import load_db_definitions
+from incman.store.secrets import SecretsError, decrypt_config
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,7 @@ class Catalog:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, UserDef] = field(default_factory=dict)
     suppression: dict[str, Any] = field(default_factory=dict)
+    itsm: Directory = field(default_factory=Directory)
 
     def matching_notifications(
         self, doc: dict[str, Any], device: dict[str, Any] | None = None
@@ -127,6 +130,20 @@ class Catalog:
         return any(
             (t := self.triggers.get(tid)) is not None and t.enabled for tid in notif.triggers
         )
+
+    def configuration_view(self) -> dict[str, Any]:
+        """What field mapping's `dmd` may read of the configuration: triggers, notifications
+        without their plugin config (where secrets live), the global suppression."""
+        notifications = {}
+        for notif in self.notifications.values():
+            doc = notif.to_dict()
+            doc.pop("config", None)
+            notifications[notif.id] = doc
+        return {
+            "triggers": {t.id: asdict(t) for t in self.triggers.values()},
+            "notifications": notifications,
+            "suppression": dict(self.suppression),
+        }
 
 
 def _resolve_env(value: Any) -> Any:
@@ -198,12 +215,13 @@ def parse_catalog(doc: Any) -> Catalog:
     for i, raw in enumerate(doc.get("notifications") or []):
         notif = parse_notification(raw, f"notifications[{i}]")
         cat.notifications[notif.id] = notif
-    for raw in doc.get("devices") or []:
+    for raw in doc.get("devices") or []:  # each checked by file_problems
         cat.devices[str(raw["id"])] = dict(raw)
     for i, raw in enumerate(doc.get("users") or []):
         user = parse_user(raw, f"users[{i}]")
         cat.users[user.name] = user
     cat.suppression = doc.get("suppression") or {}
+    cat.itsm = parse_directory(doc.get("itsm"))  # checked by file_problems
     return cat
 
 
@@ -276,6 +294,7 @@ class CatalogCache:
             devices=base.devices,
             users=base.users,
             suppression=base.suppression,
+            itsm=base.itsm,
         )
 
 
@@ -291,10 +310,12 @@ def _parse_db_objects() -> tuple[dict[str, TriggerDef], dict[str, NotificationDe
             log.error("stored trigger %s is invalid, ignored: %s", raw["id"], exc)
     for raw in raw_notifications:
         try:
+            if isinstance(raw.get("config"), dict):
+                raw = {**raw, "config": decrypt_config(raw["config"])}
             notifications[raw["id"]] = parse_notification(
                 raw, f"notification {raw['id']}", source="api"
             )
-        except CatalogError as exc:
+        except (CatalogError, SecretsError) as exc:
             log.error("stored notification %s is invalid, ignored: %s", raw["id"], exc)
     return triggers, notifications
 

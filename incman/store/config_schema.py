@@ -10,9 +10,10 @@ from typing import Any
 
 from incman.domain.condition_fields import condition_problems, suggest
 from incman.domain.formats.entity_incident import parse_severity_map
+from incman.domain.formats.itsm_directory import parse_directory
 from incman.domain.lifecycle import Options
 from incman.domain.mapping import MappingError, parse_field_mapping
-from incman.domain.suppression import SuppressionConfigError, parse_rule
+from incman.domain.suppression import SuppressionConfigError, device_suppression, parse_rule
 from incman.integrations.config import Problem
 from incman.integrations.registry import known_integrations, validate_integration_config
 
@@ -190,9 +191,29 @@ def _entity_incidents(raw: Any, where: str = "entity_incidents") -> list[Problem
 
 
 def _device(raw: Any, where: str) -> list[Problem]:
+    """A device record's fields are free (`dev.<field>`); its suppression settings are not."""
     if not isinstance(raw, Mapping) or raw.get("id") in (None, ""):
         return [Problem(where, "a mapping with an id is required")]
+    try:
+        device_suppression(raw, where)
+    except SuppressionConfigError as exc:
+        return [_split(str(exc))]
     return []
+
+
+def _itsm(raw: Any) -> list[Problem]:
+    """The ITSM Events API's directory (teams, service instances, templates)."""
+    try:
+        parse_directory(raw)
+    except ValueError as exc:
+        return [_split(str(exc))]
+    return []
+
+
+def _split(text: str) -> Problem:
+    """`path: message` as a Problem."""
+    place, _, message = text.partition(": ")
+    return Problem(place, message)
 
 
 def _each(
@@ -239,6 +260,7 @@ SECTIONS: dict[str, Callable[[Mapping[str, Any]], list[Problem]]] = {
     "suppression": lambda d: _suppression(d.get("suppression"), "suppression"),
     "users": lambda d: _each(d, "users", user_problems) + _duplicates(d, "users", "name"),
     "entity_incidents": lambda d: _entity_incidents(d.get("entity_incidents")),
+    "itsm": lambda d: _itsm(d.get("itsm")),
 }
 
 

@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from incman.settings import get_settings
 
 _engine: Engine | None = None
-_relaxed_commit = False
 _engine_pid: int | None = None
 _sessionmaker: sessionmaker[Session] | None = None
 
@@ -27,20 +26,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def relax_commits() -> None:
-    """Workers: commit without waiting for the WAL flush (PostgreSQL's synchronous_commit
-    off). A crash of the database server may then forget a worker's last few milliseconds
-    of bookkeeping, never an event (the API commits synchronously): the action runs again,
-    and its find-by-correlation-key makes that harmless."""
-    global _relaxed_commit
-    _relaxed_commit = True
+def relax_this_commit(session: Session) -> None:
+    """Let the current transaction commit without waiting for its WAL flush (PostgreSQL's
+    `SET LOCAL synchronous_commit TO off`; SQLite is left as it is).
 
-
-def _async_commit(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("SET synchronous_commit TO off")
-    cur.close()
-    dbapi_conn.commit()
+    Only for writes whose loss in a crash of the database server is harmless: nothing may be
+    answered, acknowledged or sent to a remote on the strength of such a commit. Every other
+    commit waits for the flush (the server default). Any later durable commit flushes the
+    relaxed ones before it too, since the WAL is written in order."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO off"))
 
 
 def make_engine(url: str) -> Engine:
@@ -53,12 +48,9 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping (it costs a round trip per checkout): a connection broken by a database
-    # restart fails one transaction, which the API answers 5xx (nothing accepted) and a
+    # restart fails one transaction, which the API answers 503 (nothing accepted) and a
     # worker retries; connections are recycled before server-side idle limits.
-    engine = create_engine(url, pool_size=20, max_overflow=40, pool_recycle=1800)
-    if _relaxed_commit and engine.dialect.name == "postgresql":
-        event.listen(engine, "connect", _async_commit)
-    return engine
+    return create_engine(url, pool_size=20, max_overflow=40, pool_recycle=1800)
 
 
 def get_engine() -> Engine:

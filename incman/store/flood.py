@@ -5,9 +5,10 @@ then one probe call decides).
 
 It guards the one choke point of remote calls, HttpClient.request. It never waits: a call it
 holds back raises Deferred (a TransientError with `retry_after`), so the action goes back to
-its queue with that countdown and nothing is dropped (each deferral is one retry of the
-action's task, so it counts against the task's retries). Times come from the Redis server's clock,
-the one clock all workers share. If Redis cannot be reached the guard lets calls through:
+its queue with that countdown and nothing is dropped. A deferral uses up none of the task's
+retries; instead the time an action may keep being deferred is bounded (INCMAN_ACTION_MAX_WAIT,
+then the dead letter: incman.actions.run.defer). Times come from the Redis server's clock, the
+one clock all workers share. If Redis cannot be reached the guard lets calls through:
 flood control is a protection, not a condition of delivery."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 import redis
 
 from incman.integrations.config import IntegrationConfig
-from incman.integrations.errors import TransientError
+from incman.integrations.errors import Deferred
 from incman.store.lua import LuaScript
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,6 @@ _REASONS = {
     3: "circuit breaker probing",
     4: "rate limit",
 }
-
-
-class Deferred(TransientError):
-    """The call was not made: the remote is rate-limited, paused or its breaker is open."""
 
 
 @dataclass(frozen=True)

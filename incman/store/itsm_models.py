@@ -31,7 +31,12 @@ class ItsmRequest(Base):
     requested_for: Mapped[str] = mapped_column(String(255), default="")
     status: Mapped[str] = mapped_column(String(32), default="assigned")
     record: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The record's waiting_until while it is waiting_for: what beat's wake-up reads.
+    waiting_until: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_itsm_requests_match", "source", "created_at"),)
+    __table_args__ = (
+        Index("ix_itsm_requests_match", "source", "created_at"),
+        Index("ix_itsm_requests_waiting", "status", "waiting_until"),
+    )

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 PREFIX = "incman:metrics:"
 EVENTS_KEY = PREFIX + "events_accepted"
 RETRIES_KEY = PREFIX + "action_retries"
+DEFERRALS_KEY = PREFIX + "action_deferrals"
 LATENCY_KEY = PREFIX + "queue_latency"
 SUPPRESSED_KEY = PREFIX + "suppressed"  # counted by the suppression Lua script
 FLUSH_SECONDS = 1.0  # how often a process writes its event counts
@@ -141,6 +142,7 @@ class _CounterChild:
 
 EVENTS_ACCEPTED = SharedCounter(EVENTS_KEY, "source", flush_every=FLUSH_SECONDS)
 ACTION_RETRIES = SharedCounter(RETRIES_KEY, "integration")
+ACTION_DEFERRALS = SharedCounter(DEFERRALS_KEY, "integration")
 
 
 def bucket_for(seconds: float) -> float:
@@ -165,6 +167,10 @@ def observe_queue_latency(integration: str, seconds: float) -> None:
 
 def action_retried(integration: str) -> None:
     ACTION_RETRIES.labels(integration=integration).inc()
+
+
+def action_deferred(integration: str) -> None:
+    ACTION_DEFERRALS.labels(integration=integration).inc()
 
 
 def latency_families(fields: dict[str, str]) -> HistogramMetricFamily:
@@ -205,20 +211,22 @@ class SharedCollector(Collector):
     """The counters and histogram every process wrote to Redis."""
 
     def describe(self) -> Iterable[Metric]:
-        return self._families({}, {}, {}, {})
+        return self._families({}, {}, {}, {}, {})
 
     def collect(self) -> Iterable[Metric]:
         from incman.store.redisconn import get_redis
 
         try:
             pipe = get_redis().pipeline(transaction=False)
-            for key in (EVENTS_KEY, RETRIES_KEY, LATENCY_KEY, SUPPRESSED_KEY):
+            for key in (EVENTS_KEY, RETRIES_KEY, LATENCY_KEY, SUPPRESSED_KEY, DEFERRALS_KEY):
                 pipe.hgetall(key)
-            events, retries, latency, suppressed = (_decode(raw) for raw in pipe.execute())
+            events, retries, latency, suppressed, deferrals = (
+                _decode(raw) for raw in pipe.execute()
+            )
         except Exception as exc:  # noqa: BLE001
             log.warning("metrics: cannot read the shared metrics from Redis: %s", exc)
             return []
-        return self._families(events, retries, latency, suppressed)
+        return self._families(events, retries, latency, suppressed, deferrals)
 
     @staticmethod
     def _families(
@@ -226,6 +234,7 @@ class SharedCollector(Collector):
         retries: dict[str, str],
         latency: dict[str, str],
         suppressed: dict[str, str],
+        deferrals: dict[str, str],
     ) -> list[Metric]:
         return [
             counter_family(
@@ -240,6 +249,12 @@ class SharedCollector(Collector):
                 "Incident creations held back by suppression",
                 "notification",
                 suppressed,
+            ),
+            counter_family(
+                "incman_action_deferrals",
+                "Actions held back by a remote's breaker, pause or rate limit, by integration",
+                "integration",
+                deferrals,
             ),
         ]
 

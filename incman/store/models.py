@@ -25,7 +25,7 @@ OPEN_EVENT_STATUSES = ("New", "Acknowledged", "Suppressed")
 OPEN_INCIDENT_STATES = ("PENDING", "OPEN", "ASSIGNED")
 
 _OPEN_EVENTS_SQL = "status IN ('New', 'Acknowledged', 'Suppressed')"
-_OPEN_INCIDENTS_SQL = "state IN ('PENDING', 'OPEN', 'ASSIGNED')"
+_OPEN_INCIDENTS_SQL = "state IN ('PENDING', 'OPEN', 'ASSIGNED') AND NOT detached"
 
 
 def utcnow() -> datetime:
@@ -122,12 +122,16 @@ class Incident(Base):
     remote_state: Mapped[str | None] = mapped_column(String(64), nullable=True)
     origin_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Every event of its dedupid aged out: new events with that dedupid no longer join it
+    # (the seed associates only with events not yet aged out); it stays open and polled.
+    detached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     polled_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (
-        # One open incident per notification and dedupid (PENDING counts as open).
+        # One open incident per notification and dedupid (PENDING counts as open), detached
+        # ones aside.
         Index(
             "uq_incidents_open_dedupid",
             "notification_id",

@@ -12,9 +12,13 @@ from incman.store.catalog import NotificationDef
 from incman.store.debug_records import DebugStore
 from incman.store.flood import flood_guard
 from incman.store.models import Incident
+from incman.store.ticket_map import TicketMapStore
 
 # plugin name → the store of its local records
-RECORD_STORES: dict[str, Callable[[], Any]] = {"debug": DebugStore}
+RECORD_STORES: dict[str, Callable[[], Any]] = {
+    "debug": DebugStore,
+    "casm": lambda: TicketMapStore("casm"),
+}
 
 
 def make_plugin(notif: NotificationDef) -> Integration[Any]:

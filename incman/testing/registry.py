@@ -15,6 +15,13 @@ SIMULATORS: dict[str, str] = {
     "jira": "incman.testing.jira_sim:JiraSim",
     "slack": "incman.testing.slack_sim:SlackSim",
     "http": "incman.testing.http_sim:HttpSim",
+    "casdm": "incman.testing.casdm_sim:CasdmSim",
+    "casm": "incman.testing.casm_sim:CasmSim",
+    "remedy": "incman.testing.remedy_sim:RemedySim",
+    "remedyforce": "incman.testing.remedyforce_sim:RemedyforceSim",
+    "otrs": "incman.testing.otrs_sim:OTRSSim",
+    "pagerduty": "incman.testing.pagerduty_sim:PagerDutySim",
+    "mastodon": "incman.testing.mastodon_sim:MastodonSim",
 }
 
 

@@ -8,7 +8,8 @@ Control endpoints (no auth, never faulted):
   a session or token to refresh), `slow` (the request is carried out, the answer comes
   `delay` seconds late), `drop` (the connection closes before anything is done),
   `commit_then_drop` (the request is carried out, the answer is lost). `method` and `path`
-  (a substring) limit a fault to some requests. `GET` lists and `DELETE` clears them.
+  (a substring; a SOAP simulator adds the operation: `request_path`) limit a fault to some
+  requests. `GET` lists and `DELETE` clears them.
 - `POST /_sim/records/<id>` — act on a record as a person would (resolve, assign, comment).
 - `GET /_sim/tickets` — every simulator's records in one shape (`Ticket`), for checks that
   hold for every integration (the contract-test table).
@@ -47,6 +48,7 @@ class SimRequest:
     headers: dict[str, str]  # lower-case names
     body: Any = None  # parsed JSON, or None
     raw: bytes = b""
+    query_string: str = ""  # as sent, for a simulator that reads repeated parameters
 
     def flag(self, name: str) -> bool:
         return self.query.get(name, "").lower() == "true"
@@ -243,6 +245,22 @@ class SimApp:
     def expire_logins(self) -> None:
         """Forget the sessions or tokens handed out by logins (fixed credentials stay)."""
 
+    def request_path(self, req: SimRequest) -> str:
+        """The path faults are matched against and requests are logged with: the URL path,
+        with more for systems whose calls share one URL (a SOAP operation)."""
+        return req.path
+
+    def login_expired(self) -> SimResponse:
+        """The answer to a call whose login has just expired (fault `401`), in the system's
+        own shape: a 401 for most, something else for some (CA SDM: a 400)."""
+        return self.error(401, "Not authenticated")
+
+    def logins_expired(self, req: SimRequest) -> SimResponse:
+        """The `401` fault: forget the logins, then answer as the system answers a request
+        whose login ran out (`login_expired`; OTRS answers the request itself, with an error)."""
+        self.expire_logins()
+        return self.login_expired()
+
     # -- control -------------------------------------------------------------------------
     def control(self, req: SimRequest) -> SimResponse:
         action = req.path[len("/_sim/") :].strip("/")
@@ -314,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = None
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
-        return SimRequest(self.command, unquote(parts.path), query, headers, body, raw)
+        return SimRequest(self.command, unquote(parts.path), query, headers, body, raw, parts.query)
 
     def _send(self, resp: SimResponse) -> None:
         payload = b"" if resp.body is None else json.dumps(resp.body).encode()
@@ -354,7 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
             if page is not None:
                 self._send(page)
                 return
-        fault = app.faults.take(req.method, req.path)
+        fault = app.faults.take(req.method, app.request_path(req))
         mode = fault.mode if fault else ""
         resp: SimResponse | None = None
         if fault is not None and mode == "drop":
@@ -365,8 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
             resp = app.server_error()
         elif fault is not None and mode == "401":
             with app.lock:
-                app.expire_logins()
-            resp = app.error(401, "Not authenticated")
+                resp = app.logins_expired(req)
         elif not app.authenticate(req):
             resp = app.error(401, "Not authenticated")
         else:
@@ -378,7 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
         app.requests.append(
             {
                 "method": req.method,
-                "path": req.path,
+                "path": app.request_path(req),
                 "query": req.query,
                 "status": resp.status if resp and mode != "commit_then_drop" else None,
                 "fault": mode or None,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from helpers import API_KEY, Client
 
 from incman.testing.pg import fresh_database
@@ -53,8 +54,9 @@ def base_env(
         "INCMAN_API_KEYS": f"tester:admin:{API_KEY},feeder:ingest:ingest-key",
         "INCMAN_DATA_DIR": str(folder),
         "INCMAN_VISIBILITY_TIMEOUT": "10",
-        # The simulators (and the RT of `make test-rt`) listen on loopback, which the egress
-        # policy refuses by default.
+        "INCMAN_SECRETS_KEY": Fernet.generate_key().decode(),
+        # The simulators (and the real RT and Redmine of `make test-rt`) listen on loopback,
+        # which the egress policy refuses by default.
         "INCMAN_EGRESS_ALLOW": "127.0.0.0/8,::1",
     }
 

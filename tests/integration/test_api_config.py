@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,11 @@ import pytest
 import requests
 import yaml
 from helpers import API_KEY, Client, unique, wait_for
+from sqlalchemy import delete as delete_rows
 
 from incman.store.db import session_scope
-from incman.store.models import Notification
+from incman.store.models import Notification, Trigger
+from incman.store.secrets import decrypt_config
 
 KEYS = (
     f"tester:admin:{API_KEY},feeder:ingest:ingest-key,boss:manager:manager-key,"
@@ -46,8 +49,13 @@ CONFIG: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def stack(make_stack: Any) -> Any:
-    return make_stack(CONFIG, extra_env={"INCMAN_API_KEYS": KEYS, "INCMAN_API_RATE_LIMIT": "40/5"})
+def stack(make_stack: Any) -> Iterator[Any]:
+    """The module's stack; the triggers and notifications it creates over the API are deleted
+    afterwards, so later modules of the session do not see them."""
+    yield make_stack(CONFIG, extra_env={"INCMAN_API_KEYS": KEYS, "INCMAN_API_RATE_LIMIT": "40/5"})
+    with session_scope() as session:
+        session.execute(delete_rows(Notification))
+        session.execute(delete_rows(Trigger))
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +114,13 @@ def test_trigger_create_read_replace_delete(client: Client) -> None:
 
 
 def stored_config(ident: str) -> dict[str, Any]:
+    """The row's config with its secrets opened (they are stored encrypted)."""
     with session_scope() as session:
         row = session.get(Notification, ident)
         assert row is not None
-        return dict(row.definition["config"])
+        raw = dict(row.definition["config"])
+    assert all(str(raw[k]).startswith("fernet:") for k in ("password", "token") if k in raw)
+    return decrypt_config(raw)
 
 
 def test_secrets_are_write_only(client: Client) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from incman.store.db import session_scope
 from incman.store.itsm_models import ItsmRequest
-from incman.store.models import DebugIncident, utcnow
+from incman.store.models import Action, DebugIncident, utcnow
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "alertmanager"
 CONFIG: dict[str, Any] = {
@@ -156,7 +156,7 @@ def test_annotate_partial_success(client: Client) -> None:
                     "annotation": "x",
                 },
                 {"eventId": "missing", "occurrenceId": "missing:1", "annotation": "x"},
-                {"eventId": ev, "occurrenceId": f"{ev}:1"},
+                {"eventId": ev, "occurrenceId": f"{ev}:1", "annotation": 7},
             ]
         },
     )
@@ -167,6 +167,61 @@ def test_annotate_partial_success(client: Client) -> None:
     assert "annotationId" in answers[2]["error"]
     assert "annotation" in answers[4]["error"]
     assert [n["text"] for n in event(client, ev)["notes"]] == ["fine"]
+
+
+def test_annotate_without_annotation_text(client: Client) -> None:
+    """Seed 003: `annotation (string, optional)` — an item needs only eventId and
+    occurrenceId. Without it a new annotation is created empty (its id comes back to be
+    filled later) and an update with annotationId empties the annotation."""
+    ev = send_event(client, unique("em-o"))["eventId"]
+    number = incident_of(client, ev)
+    resp = seed_post(
+        client,
+        "/v1/event-management/annotate",
+        {"annotations": [{"eventId": ev, "occurrenceId": f"{ev}:1"}]},
+    )
+    assert resp.status_code == 200, resp.text
+    [answer] = resp.json()["annotationResponses"]
+    assert answer["success"] is True and answer["annotationId"]
+    assert [(n["id"], n["text"]) for n in event(client, ev)["notes"]] == [
+        (answer["annotationId"], "")
+    ]
+    with session_scope() as session:  # an empty note says nothing to the incident
+        kinds = list(session.scalars(select(Action.kind).where(Action.event_id == ev)))
+    assert kinds == ["create"]
+
+    filled = seed_post(
+        client,
+        "/v1/event-management/annotate",
+        {
+            "annotations": [
+                {
+                    "eventId": ev,
+                    "occurrenceId": f"{ev}:1",
+                    "annotationId": answer["annotationId"],
+                    "annotation": "filled in",
+                }
+            ]
+        },
+    )
+    assert filled.json()["annotationResponses"][0]["success"] is True
+    emptied = seed_post(
+        client,
+        "/v1/event-management/annotate",
+        {
+            "annotations": [
+                {
+                    "eventId": ev,
+                    "occurrenceId": f"{ev}:1",
+                    "annotationId": answer["annotationId"],
+                    "annotation": None,
+                }
+            ]
+        },
+    )
+    assert emptied.json()["annotationResponses"][0]["success"] is True
+    assert [n["text"] for n in event(client, ev)["notes"]] == [""]
+    assert debug_incident(number).notes == []
 
 
 def test_status_seed_example_and_every_status(client: Client) -> None:
@@ -257,7 +312,13 @@ def test_itsm_seed_example_creates_then_matches_without_a_ci(client: Client) -> 
     assert (record["category"], record["status"], record["impact"]) == ("other", "assigned", None)
     assert record["requested_for"] == record["requested_by"] == {"name": "tester", "id": None}
     ev = event(client, record["eventId"])
-    assert (ev["device"], ev["summary"], ev["eventClass"]) == (tool, "Server Down", "/ITSM/Request")
+    # no CI, no service instance: no device (the tool is the event's source)
+    assert (ev["device"], ev["source"], ev["summary"], ev["eventClass"]) == (
+        "",
+        tool,
+        "Server Down",
+        "/ITSM/Request",
+    )
     assert [n["text"] for n in ev["notes"]] == ["Not reachable"]
     incident_of(client, record["eventId"])  # requests flow to notifications like any event
 
@@ -442,8 +503,12 @@ def test_pagerduty_trigger_acknowledge_resolve(client: Client) -> None:
     assert (ev["dedupid"], ev["count"], ev["severity"]) == (key, 2, 5)
     number = incident_of(client, event_id)
 
-    ack = pagerduty(
+    refused = pagerduty(
         client, {"routing_key": "ingest-key", "event_action": "acknowledge", "dedup_key": key}
+    )
+    assert refused.status_code == 403  # acknowledging is an operator's decision
+    ack = pagerduty(
+        client, {"routing_key": API_KEY, "event_action": "acknowledge", "dedup_key": key}
     )
     assert ack.status_code == 202 and ack.json()["eventIds"] == [event_id]
     assert event(client, event_id)["status"] == "Acknowledged"
@@ -541,6 +606,76 @@ def test_entity_incident_lifecycle(client: Client) -> None:
         },
     )
     assert removed.status_code == 200 and removed.json()["status"] == "Closed"
+
+
+SEED_002_FIELDS = [
+    "id",
+    "entityId",
+    "data",
+    "acknowledgedBy",
+    "acknowledgementTimestamp",
+    "clearTimestamp",
+    "comment",
+    "commentedBy",
+    "commentTimestamp",
+    "entityType",
+    "localTimestamp",
+    "parentChainId",
+    "state",
+    "text",
+    "timestamp",
+    "type",
+    "branchId",
+    "reason",
+    "removed",
+]
+
+
+def test_entity_incidents_read_back_in_the_seeds_shape(client: Client) -> None:
+    """Seed 002's incident object (acknowledgedBy, clearTimestamp, comment, commentedBy,
+    parentChainId, removed, ...) comes back as an object of that shape, up to date with
+    what was done to its event in incman since."""
+    obj = {
+        "id": unique("inc"),
+        "entityId": unique("link"),
+        "text": "Link flapping",
+        "state": 1,
+        "type": 2,
+        "entityType": 2,
+        "parentChainId": "chain-17",
+        "branchId": "b-3",
+        "data": "ifIndex=4",
+        "timestamp": 1763872000,
+        "localTimestamp": 1763875600,
+        "reason": {"code": 7},
+    }
+    event_id = entity(client, obj).json()["eventId"]
+    one = client.get(f"/api/v1/entity-incidents/{obj['id']}")
+    assert one.status_code == 200, one.text
+    back = one.json()
+    assert set(back) >= set(SEED_002_FIELDS)
+    for key in ("id", "entityId", "text", "state", "type", "entityType", "parentChainId"):
+        assert back[key] == obj[key], key
+    assert (back["branchId"], back["data"], back["timestamp"]) == ("b-3", "ifIndex=4", 1763872000)
+    assert back["reason"]["code"] == 7 and back["reason"]["meaning"] == "Agent down."
+    for key in ("acknowledgedBy", "comment", "commentedBy", "clearTimestamp", "removed"):
+        assert back[key] is None, key
+    assert (back["eventId"], back["status"]) == (event_id, "New")
+
+    assert client.post(f"/api/v1/events/{event_id}/acknowledge").status_code == 200
+    assert client.post(f"/api/v1/events/{event_id}/notes", {"text": "cable swapped"}).status_code
+    assert client.post(f"/api/v1/events/{event_id}/close").status_code == 200
+    back = client.get(f"/api/v1/entity-incidents/{obj['id']}").json()
+    assert back["acknowledgedBy"] == "tester"
+    assert isinstance(back["acknowledgementTimestamp"], int)
+    assert (back["comment"], back["commentedBy"]) == ("cable swapped", "tester")
+    assert isinstance(back["commentTimestamp"], int)
+    assert back["removed"]["userId"] == "tester" and back["status"] == "Closed"
+
+    listed = client.get("/api/v1/entity-incidents", params={"entityId": obj["entityId"]})
+    assert [i["id"] for i in listed.json()["items"]] == [obj["id"]]
+    missing = client.get("/api/v1/entity-incidents/no-such-incident")
+    assert missing.status_code == 404 and missing.json()["detail"]
 
 
 def test_entity_incidents_batch_and_severity_map(client: Client) -> None:

@@ -27,8 +27,34 @@ def sim() -> Iterator[HttpSim]:
 def stack(make_stack: Any, sim: HttpSim) -> Any:
     base = sim.base_url
     config = {
-        "triggers": [{"id": "http-devices", "when": {"device": {"_m": "^http-"}}}],
+        "triggers": [
+            {"id": "http-devices", "when": {"device": {"_m": "^http-"}}},
+            {"id": "no-reopen-devices", "when": {"device": {"_m": "^httpnr-"}}},
+        ],
         "notifications": [
+            {
+                # no reopen body: this integration cannot re-open its incidents
+                "id": "http-no-reopen",
+                "integration": "http",
+                "triggers": ["no-reopen-devices"],
+                "options": {"send_clear": True, "reopen_incident_on_reoccur": True},
+                "config": {
+                    "url": f"{base}/incidents",
+                    "headers": {"Authorization": "Bearer ${env:HTTP_TEST_TOKEN}"},
+                    "body": {
+                        "create": {
+                            "title": "${evt/summary}",
+                            "correlationKey": "${correlationKey}",
+                        },
+                        "close": {"status": "closed", "note": "${note}"},
+                    },
+                    "urls": {"close": base + ONE},
+                    "methods": {"close": "PATCH"},
+                    "number_path": "number",
+                    "find_url": base + "/incidents?correlationKey=${correlationKey}",
+                    "find_path": "items[0]",
+                },
+            },
             {
                 "id": "http-ops",
                 "integration": "http",
@@ -58,7 +84,7 @@ def stack(make_stack: Any, sim: HttpSim) -> Any:
                     "find_path": "items[0]",
                 },
                 "field_mapping": "team, ${python: 'dba' if dev.getPriority() > 500 else 'ops'}",
-            }
+            },
         ],
         "devices": [{"id": "http-db01", "title": "Primary database", "priority": 800}],
     }
@@ -130,3 +156,43 @@ def test_the_token_stays_out_of_logs_and_answers(client: Client, stack: Any) -> 
         resp = client.get(path)
         assert resp.status_code == 200, (path, resp.text)
         assert TOKEN not in resp.text
+
+
+def test_a_new_incident_with_a_warning_where_it_cannot_reopen(
+    client: Client, sim: HttpSim, stack: Any
+) -> None:
+    """Seed 000: with "Re-open incident when the event re-occurs", "If the integration does
+    not support re-opening, then a new incident will be opened, and a warning message will
+    be logged"."""
+    device = unique("httpnr")
+    first = send_disk_event(client, device)
+    old = record_of(client, sim, first)
+    clear = client.post(
+        "/api/v1/events",
+        {
+            "device": device,
+            "component": "disk",
+            "eventClass": "/Perf",
+            "severity": 0,
+            "summary": "Disk fine",
+        },
+    )
+    assert clear.json()["cleared"] == [first]
+    wait_for(lambda: old.status == "closed", what="the close on clear (Send Clear)")
+    wait_for(
+        lambda: (
+            client.get("/api/v1/incidents", params={"eventId": first}).json()["items"][0]["state"]
+            == "CLOSED"
+        ),
+        what="the incident CLOSED",
+    )
+    second = send_disk_event(client, device)
+    new = record_of(client, sim, second)
+    assert new.number != old.number and old.status == "closed"
+    warning = f"cannot re-open incidents: a new incident instead of re-opening {old.number}"
+
+    def logged() -> bool:
+        lines = [line for w in stack.workers for line in w.output().splitlines()]
+        return any(warning in line and "WARNING" in line for line in lines)
+
+    wait_for(logged, what="the warning in the worker's log")

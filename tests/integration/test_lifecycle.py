@@ -8,15 +8,16 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from helpers import Client, unique, wait_for
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from incman.store.db import session_scope
 from incman.store.debug_records import DebugStore
-from incman.store.models import DebugIncident, Incident
+from incman.store.models import Action, DebugIncident, EventIncident, Incident, utcnow
 
 
 def sha(key: str) -> str:
@@ -29,10 +30,33 @@ def prefixed(name: str) -> dict[str, Any]:
 
 CONFIG: dict[str, Any] = {
     "triggers": [
-        prefixed(n) for n in ("plain", "reopen", "follow", "ackcreate", "repeat", "linked")
+        prefixed(n)
+        for n in ("plain", "reopen", "follow", "ackcreate", "repeat", "linked", "mapped", "aged")
     ]
-    + [{"id": "never", "when": {"device": {"_eq": "no-such-device"}}}],
+    + [
+        {"id": "never", "when": {"device": {"_eq": "no-such-device"}}},
+        {"id": "switched-off", "enabled": False, "when": {"device": {"_m": "^quiet-"}}},
+    ],
     "notifications": [
+        {
+            "id": "mapped",
+            "integration": "debug",
+            "triggers": ["mapped"],
+            "field_mapping": "old_link, ${evt/url}\n"
+            "smart, ${urls/smartViewUrl}\n"
+            "room, ${dmd/devices/mapped-db01/room}\n"
+            "peer, ${python: dmd.Devices.findDevice('mapped-db02').titleOrId()}\n"
+            "aged_via, ${python: dmd.notifications['aged']['integration']}\n"
+            "secret, ${python: 'config' in dmd.notifications['mapped']}",
+        },
+        {"id": "aged", "integration": "debug", "triggers": ["aged"]},
+        {
+            "id": "manual-off",
+            "integration": "debug",
+            "triggers": ["switched-off"],
+            "subscribers": ["ops"],
+            "options": {"send_clear": True},
+        },
         {"id": "plain", "integration": "debug", "triggers": ["plain"]},
         {
             "id": "reopen",
@@ -86,6 +110,10 @@ CONFIG: dict[str, Any] = {
             "subscribers": ["ops"],
             "options": {"hidden": True},
         },
+    ],
+    "devices": [
+        {"id": "mapped-db01", "title": "Primary database", "room": "Paris-2"},
+        {"id": "mapped-db02", "title": "Standby database"},
     ],
     "users": [
         {
@@ -467,3 +495,148 @@ def test_one_click_links_in_the_ticket(client: Client) -> None:
     assert client.get(f"/api/v1/events/{event_id}").json()["status"] == "Acknowledged"
     forged = requests.post(ack[:-3] + "abc", timeout=10)
     assert forged.status_code == 403
+
+
+# -- the seed's finer points -------------------------------------------------------------
+
+
+def test_field_mapping_takes_the_seeds_other_names(client: Client) -> None:
+    """Seed 000: `${evt/url}` (3.0.0 migrated it to `${urls/eventUrl}`, so old mappings keep
+    working), `urls/smartViewUrl` (3.0.0), and the `dmd` context — here read-only access to
+    the configuration and the devices incman knows."""
+    event_id = send(client, "mapped-db01")["eventId"]
+    fields = debug_row(incident_of(client, event_id)["incident"]).fields
+    assert fields["old_link"] == f"http://127.0.0.1:8000/console/events/{event_id}"
+    assert fields["smart"] == f"http://127.0.0.1:8000/console/events/{event_id}"
+    assert fields["room"] == "Paris-2"
+    assert fields["peer"] == "Standby database"
+    assert fields["aged_via"] == "debug"  # another notification's definition
+    assert fields["secret"] is False  # no plugin config (secrets) through dmd
+
+
+def _when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def test_incident_created_at_is_the_association_time(client: Client) -> None:
+    """Seed 000: "If an Event is associated to an existing Incident, then this time reflects
+    the association time, not the time the existing Incident is created"."""
+    device = unique("plain")
+    first = incident_of(client, send(client, device)["eventId"])
+    clear(client, device)
+    second_id = send(client, device)["eventId"]
+    second = incident_of(client, second_id)
+    assert second["incident"] == first["incident"]
+    [inc] = client.get("/api/v1/incidents", params={"eventId": second_id}).json()["items"]
+    with session_scope() as session:
+        link = session.get(EventIncident, (second_id, "plain"))
+        assert link is not None
+        associated = link.associated_at
+    assert _when(second["incidentCreatedAt"]) == associated
+    assert _when(second["incidentCreatedAt"]) >= _when(second["firstTime"])
+    assert _when(second["incidentCreatedAt"]) > _when(inc["createdAt"])
+    assert second["incidentCreatedAt"] != first["incidentCreatedAt"]
+
+
+def test_an_aged_out_event_is_not_associated(client: Client) -> None:
+    """Seed 000: new events are associated with the incident of "an existing event that has
+    not yet aged out of the system". Once the event aged out, a new event with its dedupid
+    gets a new incident, even though the old one is still open."""
+    from incman.store.aging import age_events
+
+    device = unique("aged")
+    first_id = send(client, device, severity=3)["eventId"]
+    first = incident_of(client, first_id)
+    age_events(now=utcnow() + timedelta(hours=5))  # beat's aging, four hours on
+    assert client.get(f"/api/v1/events/{first_id}").json()["status"] == "Aged"
+    second_id = send(client, device, severity=3)["eventId"]
+    assert second_id != first_id
+    second = incident_of(client, second_id)
+    assert second["incident"] != first["incident"]
+    old = client.get("/api/v1/incidents", params={"eventId": first_id}).json()["items"][0]
+    assert old["state"] == "OPEN"  # aging says the event went quiet, not that it is solved
+    assert note_texts(first["incident"]) == []  # no "New event for existing incident"
+    # the next event of the dedupid joins the new incident, not the old one
+    clear(client, device)
+    third = incident_of(client, send(client, device, severity=3)["eventId"])
+    assert third["incident"] == second["incident"]
+
+
+def _clear_actions(incident_id: str) -> int:
+    with session_scope() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Action)
+                .where(Action.incident_id == incident_id, Action.kind == "clear")
+            )
+            or 0
+        )
+
+
+def test_a_manual_incident_follows_a_clear_only_with_an_enabled_trigger(stack: Any) -> None:
+    """Seed 000: "In order for a manually created Incident to be updated when the event
+    clears ... Send Clear ... is checked [and] there is an 'Enabled' Trigger in that
+    notification". manual-one has both; manual-off has Send Clear and a disabled trigger."""
+    operator = Client(stack.url, key="oncall-key")
+    made = {}
+    for notification in ("manual-one", "manual-off"):
+        device = unique("quiet")
+        event_id = send(stack.client, device)["eventId"]
+        resp = operator.post(
+            "/api/v1/incidents", {"eventIds": [event_id], "notificationId": notification}
+        )
+        assert resp.status_code == 201, resp.text
+        made[notification] = (device, resp.json()["items"][0]["id"])
+        incident_of(stack.client, event_id)
+    for device, _ in made.values():
+        clear(stack.client, device)
+    # the clear's actions are written with the clear itself: none for manual-off
+    assert _clear_actions(made["manual-one"][1]) == 1
+    assert _clear_actions(made["manual-off"][1]) == 0
+    one = stack.client.get(f"/api/v1/incidents/{made['manual-one'][1]}").json()
+    wait_for(lambda: debug_row(one["number"]).state == "closed", what="manual-one's close")
+    off = stack.client.get(f"/api/v1/incidents/{made['manual-off'][1]}").json()
+    assert debug_row(off["number"]).state == "open" and off["state"] == "OPEN"
+
+
+def test_a_deleted_notification_is_polled_without_error(stack: Any) -> None:
+    """Seed 000, 2.9.4: "Deleting a Notification leads to tracebacks during polling if open
+    events existed" — the poll queued for it finds it gone and leaves its incidents alone."""
+    from incman.store.catalog import catalog_cache
+    from workers.app import app
+    from workers.tasks import poll_notification_task
+
+    client = stack.client
+    name = unique("doomed")
+    trigger = {"id": name, "when": {"device": {"_m": f"^{name}-"}}}
+    assert client.session.post(f"{client.base}/api/v1/triggers", json=trigger).status_code == 201
+    notification = {"id": name, "integration": "debug", "triggers": [name], "cycletime": 1}
+    resp = client.session.post(f"{client.base}/api/v1/notifications", json=notification)
+    assert resp.status_code == 201, resp.text
+    event_id = send(client, f"{name}-db01")["eventId"]
+    number = incident_of(client, event_id)["incident"]
+    set_remote(number, state="resolved")  # something the poller would act on
+    assert client.session.delete(f"{client.base}/api/v1/notifications/{name}").status_code == 204
+
+    catalog_cache.invalidate()
+    result = poll_notification_task(name)
+    assert result["skipped"] == "notification not found"
+    inc = client.get("/api/v1/incidents", params={"eventId": event_id}).json()["items"][0]
+    assert inc["state"] == "OPEN"  # left alone: nothing to poll it with
+
+    worker = stack.workers[0]
+
+    def polled_in_the_worker() -> bool:
+        app.send_task("incman.poll_notification", args=[name])  # what beat's tick sends
+        lines = worker.output().splitlines()
+        return any(name in line and "notification not found" in line for line in lines)
+
+    wait_for(polled_in_the_worker, interval=0.5, what="the worker's poll of the deleted one")
+    assert not [
+        line
+        for line in worker.output().splitlines()
+        if "poll_notification" in line and "raised" in line
+    ]
+    # (a worker whose catalog is a few seconds old may poll it once more: harmless)
+    assert client.get(f"/api/v1/events/{event_id}").json()["status"] == "New"

@@ -24,6 +24,7 @@ TABLES = {
     "actions",
     "audit",
     "debug_incidents",
+    "plugin_tickets",
     "alembic_version",
 }
 

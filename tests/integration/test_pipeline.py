@@ -10,13 +10,22 @@ from helpers import Client, unique, wait_for
 from sqlalchemy import func, select
 
 from incman.store.db import session_scope
-from incman.store.models import DebugIncident, Incident
+from incman.store.models import Action, DebugIncident, Incident
 
 CONFIG: dict[str, Any] = {
     "triggers": [
         {"id": "clear-devices", "when": {"device": {"_m": "^clear-"}}},
         {"id": "keep-devices", "when": {"device": {"_m": "^keep-"}}},
-        {"id": "broken-devices", "when": {"device": {"_m": "^broken-"}}},
+        # ...and incman's own failure events too: what the loop guard is for
+        {
+            "id": "broken-devices",
+            "when": {
+                "_or": [
+                    {"device": {"_m": "^broken-"}},
+                    {"eventClass": {"_eq": "/App/Incman/Failure"}},
+                ]
+            },
+        },
     ],
     "notifications": [
         {
@@ -35,6 +44,7 @@ CONFIG: dict[str, Any] = {
             "id": "debug-broken",
             "integration": "debug",
             "triggers": ["broken-devices"],
+            "options": {"initial_occurrence_only": False},
             "config": {"fail": "permanent"},
         },
     ],
@@ -179,6 +189,10 @@ def test_unmatched_clear_is_stored_as_cleared(client: Client) -> None:
 
 
 def test_a_permanent_failure_raises_a_failure_event(client: Client) -> None:
+    """Seed 000: "Any issues detected during the run of the notification will result in an
+    event"; 3.1.0: "Prevent an event loop when processing errors if 'Send only on initial
+    occurrence' not selected". debug-broken's trigger matches its own failure events and it
+    acts on every occurrence: only the loop guard keeps the failure event from acting."""
     device = unique("broken")
     created = client.post("/api/v1/events", {"device": device, "severity": 4, "summary": "x"})
     assert created.status_code == 201
@@ -202,8 +216,27 @@ def test_a_permanent_failure_raises_a_failure_event(client: Client) -> None:
     record = next(item for item in dead["items"] if item["id"] == named)
     assert "permanent failure injected" in record["errorDetail"]
     assert failures[0]["details"]["actionId"] == named
-    # It never triggers a notification itself.
+    # It never triggers a notification itself: no action was written with it (they are
+    # written in the same transaction as the event, so none can come later).
     assert failures[0]["incident"] is None
+    with session_scope() as session:
+        acting = session.scalars(
+            select(Action.kind).where(Action.event_id == failures[0]["eventId"])
+        ).all()
+    assert acting == []
+    again = client.post(
+        "/api/v1/events", {"device": unique("broken"), "severity": 4, "summary": "y"}
+    )
+    assert again.status_code == 201
+    wait_for(
+        lambda: client.get(f"/api/v1/events/{failures[0]['eventId']}").json()["count"] == 2,
+        what="the second failure folded into the failure event",
+    )
+    with session_scope() as session:
+        acting = session.scalars(
+            select(Action.kind).where(Action.event_id == failures[0]["eventId"])
+        ).all()
+    assert acting == []  # a repeat of it does not act either
     with session_scope() as session:
         assert (
             session.scalar(

@@ -41,8 +41,18 @@ def _notification(nid: str, url: str, trigger: str, **extra: Any) -> dict[str, A
     }
 
 
+OTHER_PASSWORD = "An0ther-Sn0w-2b9d"
+
+
 @pytest.fixture(scope="module")
-def stack(make_stack: Any, sim: SimControl) -> Any:
+def other_sim() -> Iterator[SimControl]:
+    """A second ServiceNow instance, with credentials of its own."""
+    with SimServer(ServiceNowSim(password=OTHER_PASSWORD)) as server:
+        yield SimControl(server.url)
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack: Any, sim: SimControl, other_sim: SimControl) -> Any:
     def trigger(tid: str, prefix: str) -> dict[str, Any]:
         return {"id": tid, "when": {"device": {"_m": f"^{prefix}-"}}}
 
@@ -55,8 +65,18 @@ def stack(make_stack: Any, sim: SimControl) -> Any:
             trigger("final", "snowfinal"),
             trigger("recur", "snowrecur"),
             trigger("never", "never-matches"),
+            trigger("poll-a", "snowpa"),
+            trigger("poll-b", "snowpb"),
         ],
         "notifications": [
+            # two notifications of one integration, each with settings of its own
+            _notification("snow-poll-a", sim.url, "poll-a"),  # final_states: the default
+            _notification(
+                "snow-poll-b",
+                other_sim.url,
+                "poll-b",
+                config={"password": OTHER_PASSWORD, "final_states": ["6"]},
+            ),
             _notification(
                 "snow-life",
                 sim.url,
@@ -375,3 +395,38 @@ def test_an_unknown_typed_number_is_422_with_the_reason(client: Client, sim: Sim
     assert resp.status_code == 422, resp.text
     assert resp.json()["detail"] == "incident: servicenow has no incident INC9999999"
     assert client.get(f"/api/v1/events/{event_id}").json()["incident"] in (None, "")
+
+
+def test_each_notification_is_polled_with_its_own_settings(
+    client: Client, sim: SimControl, other_sim: SimControl
+) -> None:
+    """Seed 000, 2.9.3: "When more than one Notification is configured, Incident polling may
+    have used the incorrect settings" — and 2.9.4's ServiceNow final state, default '7'.
+    snow-poll-a reads its instance with the default final state; snow-poll-b another
+    instance, other credentials, final state 6."""
+    a = created_incident(client, send(client, unique("snowpa"))["eventId"])
+    b = created_incident(client, send(client, unique("snowpb"))["eventId"])
+    assert records(sim, a["correlationKey"]) and records(other_sim, b["correlationKey"])
+    assert not records(sim, b["correlationKey"])
+    for control, inc in ((sim, a), (other_sim, b)):
+        control.act(inc["number"], state="6", close_code="x", close_notes="y", by="oncall1")
+
+    seen_a, seen_b = len(sim.requests()), len(other_sim.requests())
+    assert poll_notification("snow-poll-a")["changed"] >= 1
+    assert len(other_sim.requests()) == seen_b  # a's poll never reached b's instance
+    polled_a = sim.requests()[seen_a:]
+    assert poll_notification("snow-poll-b")["changed"] >= 1
+    assert len(sim.requests()) == seen_a + len(polled_a)
+    polled_b = other_sim.requests()[seen_b:]
+    assert polled_a and polled_b
+    assert {r["status"] for r in polled_a + polled_b} == {200}  # each with its own password
+
+    def state(inc: dict[str, Any]) -> str:
+        return str(client.get(f"/api/v1/incidents/{inc['id']}").json()["state"])
+
+    assert state(a) == "RESOLVED"  # 6 is not final by default: still polled
+    assert state(b) == "CLOSED"  # 6 is one of b's final states
+    sim.act(a["number"], state="7", close_code="x", close_notes="y", by="oncall1")
+    poll_notification("snow-poll-a")
+    assert state(a) == "CLOSED"  # 7, the default final state
+    assert poll_notification("snow-poll-a")["polled"] == 0  # a closed incident is not polled

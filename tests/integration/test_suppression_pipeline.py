@@ -28,6 +28,11 @@ CONFIG: dict[str, Any] = {
         "threshold_secs": 60,
         "dedup_format": "device|component|severity",
     },
+    # the seed's zNotificationSuppression* are the device's own: they win over both
+    "devices": [
+        {"id": "supp-strict", "suppression": {"threshold_num": 1}},
+        {"id": "supp-free", "zNotificationSuppressionThresholdNum": -1},
+    ],
 }
 
 
@@ -115,3 +120,16 @@ def test_flood_beyond_the_threshold_is_suppressed_once_per_key(client: Client) -
     other = send(client, device, "cpu", "k0")
     wait_for(lambda: finished_actions([other]), what="the other key's create")
     assert finished_actions([other])[0].status == "done"  # type: ignore[index]
+
+
+def test_a_devices_own_settings_win(client: Client) -> None:
+    """Seed 000: zNotificationSuppressionThresholdNum/-Secs/-DedupFormat are properties of
+    the device; in incman the device inventory's settings lie over the notification's (3)
+    and the global ones (100). supp-strict allows 1, supp-free turns suppression off."""
+    component = unique("disk")
+    strict = [send(client, "supp-strict", component, f"k{n}") for n in range(3)]
+    free = [send(client, "supp-free", component, f"k{n}") for n in range(5)]
+    strict_done = wait_for(lambda: finished_actions(strict), what="supp-strict's creates")
+    free_done = wait_for(lambda: finished_actions(free), what="supp-free's creates")
+    assert sorted(a.status for a in strict_done) == ["done", "suppressed", "suppressed"]
+    assert [a.status for a in free_done] == ["done"] * 5

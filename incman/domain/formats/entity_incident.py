@@ -138,47 +138,67 @@ def reason_details(raw: Any) -> dict[str, Any]:
     return out
 
 
-def parse_incident(raw: Any, severities: SeverityMap) -> EntityIncident:
-    """One incident object as an event and the operations it asks for."""
-    if not isinstance(raw, dict):
-        raise IncidentError("incident", "must be a JSON object")
-    ident = _ident(raw, "id", True)
-    entity = _ident(raw, "entityId", True)
-    text = raw.get("text")
-    if text is not None and not isinstance(text, str):
-        raise IncidentError("text", "must be a string")
+_TIMESTAMPS = (
+    "timestamp",
+    "localTimestamp",
+    "acknowledgementTimestamp",
+    "clearTimestamp",
+    "commentTimestamp",
+)
+
+
+def _text_field(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise IncidentError(key, "must be a string")
+    return value
+
+
+def _incident_fields(raw: dict[str, Any], ident: str, entity: str) -> dict[str, Any]:
+    """The object's own fields as kept on the event (`details.incident`), so that it can be
+    read back in the seed's shape."""
     state = _int(raw, "state")
     kind, entity_type = _int(raw, "type"), _int(raw, "entityType")
-    clear_ts = _int(raw, "clearTimestamp")
     removed = raw.get("removed")
     if removed is not None and not isinstance(removed, dict):
         raise IncidentError("removed", "must be an object")
-    comment = raw.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        raise IncidentError("comment", "must be a string")
-    incident: dict[str, Any] = {"id": ident, "state": state}
+    incident: dict[str, Any] = {"id": ident, "entityId": entity, "state": state}
     if kind is not None:
         incident.update(type=kind, typeName=TYPES.get(kind, "unknown"))
     if entity_type is not None:
         incident.update(
             entityType=entity_type, entityTypeName=ENTITY_TYPES.get(entity_type, "unknown")
         )
-    for key in (
-        "timestamp",
-        "localTimestamp",
-        "acknowledgementTimestamp",
-        "clearTimestamp",
-        "commentTimestamp",
-    ):
+    for key in _TIMESTAMPS:
         if _int(raw, key) is not None:
             incident[key] = _int(raw, key)
+    for key in ("text", "comment"):
+        if _text_field(raw, key) is not None:
+            incident[key] = raw[key]
+    for key in ("acknowledgedBy", "commentedBy"):
+        if _ident(raw, key, False) is not None:
+            incident[key] = _ident(raw, key, False)
     for key in ("branchId", "parentChainId", "data"):
         if raw.get(key) is not None:
             incident[key] = raw[key]
     if removed is not None:
         incident["removed"] = removed
-    severity = severities.severity(state)
-    cleared = bool(clear_ts) or severity == 0
+    return incident
+
+
+def parse_incident(raw: Any, severities: SeverityMap) -> EntityIncident:
+    """One incident object as an event and the operations it asks for."""
+    if not isinstance(raw, dict):
+        raise IncidentError("incident", "must be a JSON object")
+    ident = _ident(raw, "id", True)
+    entity = _ident(raw, "entityId", True)
+    assert ident is not None and entity is not None
+    incident = _incident_fields(raw, ident, entity)
+    text = incident.get("text")
+    comment = incident.get("comment")
+    removed = incident.get("removed")
+    severity = severities.severity(incident["state"])
+    cleared = bool(incident.get("clearTimestamp")) or severity == 0
     event = {
         "device": entity,
         "eventClass": EVENT_CLASS,
@@ -192,9 +212,9 @@ def parse_incident(raw: Any, severities: SeverityMap) -> EntityIncident:
     return EntityIncident(
         event=event,
         cleared=cleared,
-        acknowledged_by=_ident(raw, "acknowledgedBy", False),
+        acknowledged_by=incident.get("acknowledgedBy"),
         comment=comment if comment and comment.strip() else None,
-        commented_by=_ident(raw, "commentedBy", False),
+        commented_by=incident.get("commentedBy"),
         removed_by=_ident(removed, "userId", False) if removed else None,
         removed=removed is not None,
     )

@@ -94,9 +94,12 @@ def parse_annotation(raw: Any) -> AnnotationItem:
     annotation_id = raw.get("annotationId")
     if annotation_id is not None and (not isinstance(annotation_id, str) or not annotation_id):
         raise ItemError("annotationId", "must be a non-empty string when given")
+    # Optional (seed 003): without it a new annotation is empty, and an update empties one.
     text = raw.get("annotation")
-    if not isinstance(text, str) or not text.strip():
-        raise ItemError("annotation", "is required: the annotation's text")
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise ItemError("annotation", "must be a string: the annotation's text")
     if len(text) > MAX_ANNOTATION:
         raise ItemError("annotation", f"is longer than {MAX_ANNOTATION} characters")
     return AnnotationItem(event_id, occurrence_id, annotation_id, text)

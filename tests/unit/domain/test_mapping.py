@@ -9,7 +9,7 @@ import pytest
 
 from incman.domain.event import SEVERITY_NAMES
 from incman.domain.mapping import MappingError, apply_field_mapping, parse_field_mapping
-from incman.domain.mapping_context import REMOVE_FIELD, build_context
+from incman.domain.mapping_context import REMOVE_FIELD, DmdView, build_context
 
 EVENT: dict[str, Any] = {
     "eventId": "ev-1",
@@ -448,3 +448,74 @@ def test_simpleeval_extras_are_not_available() -> None:
     for expr in ("list('ab')", "dict(a=1)", "lambda: 1", "{c for c in 'ab'}"):
         with pytest.raises(MappingError):
             apply(f"x, ${{python: {expr}}}")
+
+
+# -- the seed's other names: ${evt/url}, dmd, urls/smartViewUrl -----------------------------------
+def test_evt_url_is_the_event_url() -> None:
+    """Seed 000 (3.0.0): "Existing use of '${evt/url}' will automatically be migrated to
+    '${urls/eventUrl}'" — so `${evt/url}` still works, and means the same."""
+    assert value_of("${evt/url}") == URLS["eventUrl"] == value_of("${urls/eventUrl}")
+    assert value_of("${python: evt.url}") == URLS["eventUrl"]
+    assert value_of("${jmespath: evt.url}") == URLS["eventUrl"]
+    # an event that carries its own `url` keeps it
+    assert value_of("${evt/url}", event={**EVENT, "url": "https://elsewhere"}) == (
+        "https://elsewhere"
+    )
+
+
+INVENTORY = {
+    "web01": DEVICE,
+    "db01": {"id": "db01", "title": "Primary database", "priority": 800},
+}
+CONFIGURATION = {
+    "triggers": {"t": {"id": "t", "enabled": True, "when": {"severity": {"_gte": 3}}}},
+    "notifications": {"n": {"id": "n", "integration": "debug", "options": {"send_clear": True}}},
+    "suppression": {"threshold_num": 10},
+}
+
+
+def with_dmd(mapping: str) -> dict[str, Any]:
+    dmd = DmdView(INVENTORY, CONFIGURATION)
+    context = build_context(EVENT, DEVICE, URLS, DEFAULTS, dmd)
+    return apply_field_mapping(DEFAULTS, mapping, context)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("${dmd/devices/db01/title}", "Primary database"),
+        ("${python: dmd.findDevice('db01').titleOrId()}", "Primary database"),
+        ("${python: dmd.Devices.findDevice('db01').getPriority()}", 800),
+        ("${python: dmd.findDevice('nope') is None}", True),
+        ("${python: len(dmd.devices)}", 2),
+        ("${python: dmd.notifications['n']['options']['send_clear']}", True),
+        ("${python: dmd.triggers['t']['when']['severity']['_gte']}", 3),
+        ("${dmd/triggers/t/enabled}", "True"),
+        ("${dmd/suppression/threshold_num}", "10"),
+        ("${jmespath: dmd.devices.db01.priority}", 800),
+        ("${jmespath: keys(dmd.notifications)}", ["n"]),
+    ],
+)
+def test_dmd_reads_the_configuration_and_the_devices(value: str, expected: Any) -> None:
+    """Seed 000: `dmd` "provides access to dmd for advanced options" — here, read-only
+    access to the configuration and the devices incman knows."""
+    assert with_dmd(f"x, {value}")["x"] == expected
+
+
+def test_dmd_cannot_change_what_it_reads() -> None:
+    result = with_dmd(
+        "a, ${python: dmd.devices.pop('db01')}\n"
+        "b, ${python: dmd.findDevice('db01').title}\n"
+        "c, ${python: dmd.notifications.clear()}\n"
+        "d, ${python: len(dmd.notifications)}"
+    )
+    assert (result["b"], result["d"]) == ("Primary database", 1)
+    assert INVENTORY["db01"]["title"] == "Primary database" and len(INVENTORY) == 2
+    assert CONFIGURATION["notifications"]["n"]["options"] == {"send_clear": True}
+    for value in ("${python: dmd._devices}", "${dmd/_configuration}"):
+        with pytest.raises(MappingError):
+            with_dmd(f"x, {value}")
+
+
+def test_without_a_configuration_dmd_is_empty() -> None:
+    assert value_of("${python: dmd.findDevice('db01') is None and len(dmd.devices)}") == 0

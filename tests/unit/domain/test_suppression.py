@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from incman.domain.suppression import (
     SuppressionRule,
     WindowState,
     admit,
+    device_suppression,
     effective_rule,
     parse_rule,
     suppression_key,
@@ -163,3 +165,74 @@ def test_sliding_window_with_frozen_time(
     rule: SuppressionRule, calls: list[tuple[str, float]], expected: list[str]
 ) -> None:
     assert run_window(rule, calls) == expected
+
+
+GLOBAL = {"threshold_num": 10, "threshold_secs": 60, "dedup_format": "device"}
+
+
+@pytest.mark.parametrize(
+    ("override", "device", "expected"),
+    [
+        (None, None, SuppressionRule(10, 60, "device")),
+        (None, {"id": "db01"}, SuppressionRule(10, 60, "device")),
+        ({"threshold_num": 5}, {"id": "db01"}, SuppressionRule(5, 60, "device")),
+        # the device's own settings win over the notification's and the global ones
+        (
+            {"threshold_num": 5},
+            {"id": "db01", "suppression": {"threshold_num": 2}},
+            SuppressionRule(2, 60, "device"),
+        ),
+        (
+            {"threshold_num": 5},
+            {"id": "db01", "suppression": {"threshold_secs": -1}},
+            SuppressionRule(5, -1, "device"),
+        ),
+        # the seed's property names, on the device itself
+        (
+            {"threshold_num": 5},
+            {
+                "id": "db01",
+                "zNotificationSuppressionThresholdNum": 3,
+                "zNotificationSuppressionThresholdSecs": 30,
+                "zNotificationSuppressionDedupFormat": "device|component",
+            },
+            SuppressionRule(3, 30, "device|component"),
+        ),
+        (
+            None,
+            {"id": "db01", "zNotificationSuppressionThresholdNum": -1},
+            SuppressionRule(-1, 60, "device"),
+        ),
+    ],
+)
+def test_a_device_lays_its_own_settings_over_both(
+    override: Any, device: Any, expected: SuppressionRule
+) -> None:
+    """Seed 000: zNotificationSuppression* are the device's properties."""
+    assert effective_rule(GLOBAL, override, "n1", device) == expected
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ({"id": "d", "suppression": [1]}, "devices[0].suppression: must be a mapping"),
+        ({"id": "d", "suppression": {"threshold_num": "x"}}, "threshold_num: must be an integer"),
+        ({"id": "d", "zNotificationSuppressionDedupFormat": "rack"}, "unknown field 'rack'"),
+        (
+            {
+                "id": "d",
+                "suppression": {"threshold_num": 1},
+                "zNotificationSuppressionThresholdNum": 2,
+            },
+            "threshold_num is set in suppression too",
+        ),
+    ],
+)
+def test_bad_device_settings_are_refused_with_the_place(device: Any, message: str) -> None:
+    with pytest.raises(SuppressionConfigError, match=re.escape(message)):
+        device_suppression(device, "devices[0]")
+
+
+def test_a_device_without_settings_has_none() -> None:
+    assert device_suppression({"id": "d", "title": "t"}, "devices[0]") is None
+    assert device_suppression(None, "devices[0]") is None

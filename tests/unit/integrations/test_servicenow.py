@@ -286,6 +286,19 @@ def test_status_is_read_in_batches_of_100(sim: ServiceNowSim, snow: ServiceNowIn
     assert fresh[refs[1].remote_id].remote_state == "7"
 
 
+def test_the_default_final_state_is_7(sim: ServiceNowSim, snow: ServiceNowIntegration) -> None:
+    """Seed 000, 2.9.4: "ServiceNow 'Incident Final States' configuration added (default
+    '7')": with nothing configured 7 (Closed) is final, 6 (Resolved) is not."""
+    assert snow.cfg.final_states == ("7",)
+    resolved, closed = create(snow, "k-resolved"), create(snow, "k-closed")
+    control = SimControl(sim.base_url)
+    control.act(resolved.number, state="6", close_code="x", close_notes="y")
+    control.act(closed.number, state="7", close_code="x", close_notes="y")
+    fresh = snow.get_status([resolved, closed])
+    assert fresh[resolved.remote_id].state == "RESOLVED"
+    assert fresh[closed.remote_id].state == "CLOSED"
+
+
 def test_final_states_decide_what_is_closed(sim: ServiceNowSim) -> None:
     plugin = plugin_for(sim, final_states=["6", "7"])
     ref = create(plugin)
@@ -440,8 +453,8 @@ def test_simulator_registry_checks_options() -> None:
     assert [u["user_name"] for u in sim.users.values()] == ["a", "b"]
     with pytest.raises(ValueError, match="unknown option colour"):
         make_simulator("servicenow", {"colour": "red"})
-    with pytest.raises(ValueError, match="unknown simulator 'remedy'"):
-        make_simulator("remedy")
+    with pytest.raises(ValueError, match="unknown simulator 'nosuchsystem'"):
+        make_simulator("nosuchsystem")
 
 
 def test_oauth_logs_in_once_and_refreshes_an_expired_token() -> None:

@@ -58,6 +58,23 @@ def test_the_seed_annotation_examples_parse() -> None:
 
 
 @pytest.mark.parametrize(
+    "item, text",
+    [
+        ({}, ""),
+        ({"annotation": None}, ""),
+        ({"annotation": "  "}, "  "),
+        ({"annotationId": "N7"}, ""),
+    ],
+)
+def test_the_annotation_text_is_optional(item: dict[str, Any], text: str) -> None:
+    """Seed 003: `annotation (string, optional)`; only eventId and occurrenceId are required.
+    Without it a new annotation is empty, and an update empties the one it names."""
+    parsed = parse_annotation({"eventId": EV, "occurrenceId": f"{EV}:1", **item})
+    assert parsed.text == text
+    assert parsed.annotation_id == item.get("annotationId")
+
+
+@pytest.mark.parametrize(
     "raw, field",
     [
         ("x", "item"),
@@ -66,8 +83,8 @@ def test_the_seed_annotation_examples_parse() -> None:
         ({"eventId": EV, "occurrenceId": "other:1", "annotation": "a"}, "occurrenceId"),
         ({"eventId": EV, "occurrenceId": f"{EV}:0", "annotation": "a"}, "occurrenceId"),
         ({"eventId": EV, "occurrenceId": f"{EV}:x", "annotation": "a"}, "occurrenceId"),
-        ({"eventId": EV, "occurrenceId": f"{EV}:1"}, "annotation"),
-        ({"eventId": EV, "occurrenceId": f"{EV}:1", "annotation": "  "}, "annotation"),
+        ({"eventId": EV, "occurrenceId": f"{EV}:1", "annotation": 7}, "annotation"),
+        ({"eventId": EV, "occurrenceId": f"{EV}:1", "annotation": ["a"]}, "annotation"),
         (
             {"eventId": EV, "occurrenceId": f"{EV}:1", "annotation": "a", "annotationId": 5},
             "annotationId",

@@ -8,20 +8,16 @@ from typing import Any
 
 import pytest
 
-from incman.domain.formats.itsm_request import (
+from incman.domain.formats.itsm_match import (
     MATCH_WINDOW,
-    UPDATABLE,
-    ItsmError,
-    apply_update,
-    event_fields,
     facts_of,
     find_match,
     ignored_on_update,
     is_match,
-    new_record,
     note_is_new,
-    parse_params,
 )
+from incman.domain.formats.itsm_record import apply_update, event_fields, new_record
+from incman.domain.formats.itsm_request import UPDATABLE, ItsmError, parse_params
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 DEVICES = {
@@ -304,4 +300,7 @@ def test_the_event_of_a_request() -> None:
     assert event_fields(plain, None)["device"] == "Mail"
     bare = new_record({"subject": "s", "source": "Mon"}, "monitor", {}, NOW)
     bare["id"] = 14
-    assert (event_fields(bare, None)["device"], event_fields(bare, None)["severity"]) == ("Mon", 3)
+    # Neither CI nor service instance: the event has no device (release 3.0.4's events
+    # without a device, never suppressed); the source stays the event's source.
+    assert (event_fields(bare, None)["device"], event_fields(bare, None)["severity"]) == ("", 3)
+    assert event_fields(bare, None)["source"] == "Mon"
