@@ -1,7 +1,7 @@
 """actions.error_summary: the failure in words without the remote's text
 
-Revision ID: 0003_config
-Revises: 0002_itsm_requests
+Revision ID: 0005_config
+Revises: 0004_ca
 Create Date: 2026-12-01 09:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_config"
-down_revision = "0002_itsm_requests"
+revision = "0005_config"
+down_revision = "0004_ca"
 branch_labels = None
 depends_on = None
 
