@@ -177,10 +177,9 @@ def defer(action_id: int, reason: str) -> bool:
     limit = get_settings().action_max_wait
     if waited <= limit:
         return False
-    give_up(
-        action_id,
-        f"deferred for {waited:.0f}s, over INCMAN_ACTION_MAX_WAIT ({limit}s): {reason}",
-    )
+    # `reason` is the flood guard's own words (rate limit, pause, breaker): no remote text.
+    text = f"deferred for {waited:.0f}s, over INCMAN_ACTION_MAX_WAIT ({limit}s): {reason}"
+    give_up(action_id, text, summary=text)
     return True
 
 
