@@ -201,7 +201,7 @@ def handle_update(job: Job) -> str:
     closing = job.plugin.supports(CLOSE) and _open_linked_events(inc.id) == 0
     if job.payload.get("change") == "clear" and closing:
         return "skipped"
-    if not job.plugin.supports(UPDATE):
+    if not job.plugin.supports(UPDATE) or not job.plugin.updates_on_change:
         return _unsupported(job, UPDATE, inc)
     job.plugin.update(remote_ref(inc), build_fields(job, event))
     return "done"
