@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,7 @@ class Settings:
     tls_certfile: str = ""
     tls_keyfile: str = ""
     access_log: bool = False
+    egress_allow: str = ""  # INCMAN_EGRESS_ALLOW: CIDRs and host names remote calls may reach
 
     @property
     def embedded(self) -> bool:
@@ -104,6 +106,38 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return raw.lower()
 
 
+EGRESS_SETTING = "INCMAN_EGRESS_ALLOW"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
+
+
+def parse_allowance(raw: str) -> tuple[tuple[IPNetwork, ...], tuple[str, ...]]:
+    """INCMAN_EGRESS_ALLOW as (networks, host names): CIDRs or addresses, and host names
+    (`*.example.com` for its subdomains); ValueError naming a bad entry
+    (incman.integrations.egress applies them)."""
+    networks: list[IPNetwork] = []
+    hosts: list[str] = []
+    for entry in filter(None, (e.strip() for e in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+            continue
+        except ValueError:
+            pass
+        name = entry.lower().rstrip(".")
+        bare = name[2:] if name.startswith("*.") else name
+        if not bare or not set(bare) <= _HOST_CHARS or bare.replace(".", "").isdigit():
+            raise ValueError(f"{EGRESS_SETTING}: {entry!r} is neither a CIDR nor a host name")
+        hosts.append(name)
+    return tuple(networks), tuple(hosts)
+
+
+def _egress_allow() -> str:
+    """INCMAN_EGRESS_ALLOW, checked here so that a typo stops every command at start."""
+    raw = os.environ.get(EGRESS_SETTING, "").strip()
+    parse_allowance(raw)
+    return raw
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment (call again after changing it)."""
     env = os.environ.get
@@ -137,6 +171,7 @@ def load_settings() -> Settings:
         tls_certfile=env("INCMAN_TLS_CERTFILE", ""),
         tls_keyfile=env("INCMAN_TLS_KEYFILE", ""),
         access_log=_bool("INCMAN_ACCESS_LOG", False),
+        egress_allow=_egress_allow(),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging, worker_init, worker_process_init
+from celery.signals import beat_init, setup_logging, worker_init, worker_process_init
 
 from beat_schedule import BEAT_SCHEDULE
 from incman.outbox import sender
@@ -39,6 +39,23 @@ def _logging(loglevel: int | str | None = None, **_: object) -> None:
 
     settings = get_settings()
     configure(settings.log_format, loglevel or settings.log_level)
+
+
+@worker_init.connect
+@beat_init.connect
+def _check_configuration(**_: object) -> None:
+    """A worker or beat refuses to start on a configuration file with problems, naming every
+    one (as `incman config check` does), instead of running without the notifications it
+    could not read."""
+    import sys
+
+    from incman.store.catalog import CatalogError, load_file_catalog
+
+    try:
+        load_file_catalog(get_settings().config_path)
+    except CatalogError as exc:
+        print(f"incman: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None  # not an Exception: Celery's signal dispatch lets it out
 
 
 @worker_process_init.connect

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Task
 
 from incman.actions.run import defer, give_up, run_action
-from incman.integrations.errors import TransientError
+from incman.integrations.errors import TransientError, public_reason
 from incman.logs import log_context
 from incman.settings import get_settings
 from incman.store import metrics
@@ -57,7 +57,8 @@ def _run_action(self: Task, action_id: int) -> str:
         return "deferred"
     except TransientError as exc:
         if self.request.retries >= MAX_RETRIES:
-            give_up(action_id, f"gave up after {MAX_RETRIES} retries: {exc}")
+            retries = f"gave up after {MAX_RETRIES} retries"
+            give_up(action_id, f"{retries}: {exc}", summary=f"{retries}: {public_reason(exc)}")
             return "dead"
         countdown = backoff(self.request.retries, exc.retry_after)
         log.warning("action %s: %s; retry in %.1fs", action_id, exc, countdown)

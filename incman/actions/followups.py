@@ -7,9 +7,9 @@ import logging
 
 from sqlalchemy import func, select
 
-from incman.actions.create import ensure_remote, handle_create, replace_closed
+from incman.actions.create import build_fields, ensure_remote, handle_create, replace_closed
 from incman.actions.job import Job, load_event, note_on, record_remote_state
-from incman.integrations.base import ASSIGN, CLOSE, NOTE, REOPEN
+from incman.integrations.base import ASSIGN, CLOSE, NOTE, REOPEN, UPDATE
 from incman.integrations.errors import CannotReopen
 from incman.store.db import new_session, session_scope
 from incman.store.models import (
@@ -177,4 +177,31 @@ def handle_note(job: Job) -> str:
             return "skipped"
         text = f"{note.author}: {note.text}" if note.author else note.text
     job.plugin.add_note(remote_ref(inc), text)
+    return "done"
+
+
+def handle_update(job: Job) -> str:
+    """The event changed (it re-occurred, or cleared with Send Clear): the incident's fields
+    rendered again from it, with the defaults and the field mapping a create uses, and sent
+    with the integration's `update` (Slack posts its `update_template`). Skipped when the
+    incident is not open, or when the clear closes it (its close message says so)."""
+    event = load_event(job.event_id)
+    if event is None:
+        return "skipped"
+    incident_id = job.incident_id
+    if incident_id is None:  # a repeat: whatever the event is linked to by now
+        with new_session() as session:
+            link = session.get(EventIncident, (event.id, job.notif.id))
+        if link is None:
+            return "skipped"  # no incident yet: its create renders the fields itself
+        incident_id = link.incident_id
+    inc = ensure_remote(job, incident_id)
+    if inc.state not in OPEN_INCIDENT_STATES:
+        return "skipped"
+    closing = job.plugin.supports(CLOSE) and _open_linked_events(inc.id) == 0
+    if job.payload.get("change") == "clear" and closing:
+        return "skipped"
+    if not job.plugin.supports(UPDATE) or not job.plugin.updates_on_change:
+        return _unsupported(job, UPDATE, inc)
+    job.plugin.update(remote_ref(inc), build_fields(job, event))
     return "done"

@@ -14,7 +14,7 @@ from incman.actions.create import handle_create, handle_create_manual
 from incman.actions.job import Job
 from incman.domain.mapping import MappingError
 from incman.ingest.selfmon import report_failure
-from incman.integrations.errors import PermanentError, TransientError
+from incman.integrations.errors import PermanentError, TransientError, public_reason
 from incman.logs import bind_log
 from incman.settings import get_settings
 from incman.store import metrics
@@ -30,14 +30,21 @@ from incman.store.plugins import make_plugin
 log = logging.getLogger(__name__)
 
 FINISHED = ("done", "skipped", "dead")
+SUMMARY_UNKNOWN = "failed (the details are shown to managers)"
+NO_NOTIFICATION = "notification missing or disabled"
 
 
-def _finish(action_id: int, status: str, error: str | None = None) -> None:
+def _finish(
+    action_id: int, status: str, error: str | None = None, summary: str | None = None
+) -> None:
+    """`error`: the whole text (the remote's answer too, trimmed); `summary`: the words
+    without it, for failure events and roles below manager."""
     with session_scope() as session:
         action = session.get(Action, action_id)
         if action is not None:
             action.status = status
             action.last_error = error
+            action.error_summary = summary if error is None or summary else SUMMARY_UNKNOWN
             action.updated_at = utcnow()
 
 
@@ -91,7 +98,7 @@ def run_action(action_id: int) -> str:
         log.info(
             "action %s skipped: notification %s is gone or disabled", action_id, notification_id
         )
-        _finish(action_id, "skipped", "notification missing or disabled")
+        _finish(action_id, "skipped", NO_NOTIFICATION, NO_NOTIFICATION)
         return "skipped"
     try:
         plugin = make_plugin(notif)
@@ -104,23 +111,32 @@ def run_action(action_id: int) -> str:
         finally:
             plugin.shutdown()
     except TransientError as exc:
-        _finish(action_id, "pending", str(exc))
+        _finish(action_id, "pending", str(exc), public_reason(exc))
         raise
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        _finish(action_id, "pending", f"redis: {exc}")
+        _finish(action_id, "pending", f"redis: {exc}", "incman's Redis is unavailable")
         raise TransientError(f"redis unavailable: {exc}") from exc
     except (OperationalError, InterfaceError) as exc:
-        _finish(action_id, "pending", f"database: {exc.__class__.__name__}")
+        summary = f"database: {exc.__class__.__name__}"
+        _finish(action_id, "pending", summary, summary)
         raise TransientError(f"database unavailable: {exc.__class__.__name__}") from exc
-    except (PermanentError, MappingError) as exc:
-        give_up(action_id, str(exc), notification_id, kind, event_id)
-        return "dead"
     except Exception as exc:
-        log.exception("action %s failed unexpectedly", action_id)
-        give_up(action_id, f"internal error: {exc!r}", notification_id, kind, event_id)
+        if not isinstance(exc, PermanentError | MappingError):
+            log.exception("action %s failed unexpectedly", action_id)
+        error, summary = _failure_texts(exc)
+        give_up(action_id, error, notification_id, kind, event_id, summary)
         return "dead"
     _finish(action_id, outcome)
     return outcome
+
+
+def _failure_texts(exc: Exception) -> tuple[str, str]:
+    """The failure's whole text (the remote's answer included) and its words without it."""
+    if isinstance(exc, MappingError):  # the notification's own field mapping: no remote text
+        return str(exc), f"field mapping: {exc}"
+    if isinstance(exc, PermanentError):
+        return str(exc), public_reason(exc)
+    return f"internal error: {exc!r}", "internal error"
 
 
 def give_up(
@@ -129,8 +145,10 @@ def give_up(
     notification_id: str | None = None,
     kind: str | None = None,
     event_id: str | None = None,
+    summary: str | None = None,
 ) -> None:
-    """Dead-letter the action and raise a failure event."""
+    """Dead-letter the action and raise a failure event. The event, readable by viewers,
+    says only `summary` (no text from the remote); `error` stays in the action's record."""
     if notification_id is None:
         with session_scope() as session:
             action = session.get(Action, action_id)
@@ -138,8 +156,10 @@ def give_up(
                 return
             notification_id, kind, event_id = action.notification_id, action.kind, action.event_id
     log.error("action %s (%s for %s) failed: %s", action_id, kind, notification_id, error)
-    _finish(action_id, "dead", error)
-    report_failure(notification_id or "", kind or "act", error, event_id)
+    _finish(action_id, "dead", error, summary)
+    report_failure(
+        notification_id or "", kind or "act", summary or SUMMARY_UNKNOWN, event_id, action_id
+    )
 
 
 def defer(action_id: int, reason: str) -> bool:
@@ -157,10 +177,9 @@ def defer(action_id: int, reason: str) -> bool:
     limit = get_settings().action_max_wait
     if waited <= limit:
         return False
-    give_up(
-        action_id,
-        f"deferred for {waited:.0f}s, over INCMAN_ACTION_MAX_WAIT ({limit}s): {reason}",
-    )
+    # `reason` is the flood guard's own words (rate limit, pause, breaker): no remote text.
+    text = f"deferred for {waited:.0f}s, over INCMAN_ACTION_MAX_WAIT ({limit}s): {reason}"
+    give_up(action_id, text, summary=text)
     return True
 
 
@@ -173,4 +192,5 @@ HANDLERS: dict[str, Callable[[Job], str]] = {
     "create": handle_create,
     "reoccur": followups.handle_reoccur,
     "clear": followups.handle_clear,
+    "update": followups.handle_update,
 }

@@ -27,17 +27,27 @@ DATABASE_DOWN = (OperationalError, InterfaceError)
 class ApiError(Exception):
     """An error answer with a reason (and the field at fault, when there is one)."""
 
-    def __init__(self, status: int, error: str, reason: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        reason: str,
+        field: str | None = None,
+        problems: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.error = error
         self.reason = reason
         self.field = field
+        self.problems = problems  # every {path, message} when there are several
 
     def response(self) -> JSONResponse:
         body: dict[str, Any] = {"error": self.error, "detail": self.reason}
         if self.field:
             body["field"] = self.field
+        if self.problems:
+            body["problems"] = self.problems
         return JSONResponse(body, status_code=self.status)
 
 

@@ -17,7 +17,12 @@ from sqlalchemy.exc import IntegrityError
 from incman.api.auth import Principal, require
 from incman.api.body import SINGLE_LIMIT, ApiError, not_found
 from incman.api.clean_body import read_clean_json
-from incman.api.notification_rows import merged_config, parsed_notification, stored_definition
+from incman.api.notification_rows import (
+    invalid,
+    merged_config,
+    parsed_notification,
+    stored_definition,
+)
 from incman.domain.secret import mask_config
 from incman.ingest.manual import usable_notifications
 from incman.store.catalog import (
@@ -155,9 +160,9 @@ def _save_trigger(
 ) -> tuple[int, dict[str, Any]]:
     _check_id(doc, "trigger")
     try:
-        trig = parse_trigger(doc, "trigger", source="api")
+        trig = parse_trigger(doc, "", source="api")
     except CatalogError as exc:
-        raise ApiError(422, "invalid trigger", str(exc)) from exc
+        raise invalid("trigger", exc) from exc
     existing = _fresh().triggers.get(trig.id)
     if existing is not None and existing.source == "file":
         raise _read_only("trigger", trig.id)

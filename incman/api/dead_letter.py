@@ -50,9 +50,12 @@ async def get_dead_letter(
     limit: int = Query(100, ge=1, le=1000),
     cursor: int | None = Query(None, ge=1),
     notificationId: str | None = None,
-    _: Principal = Depends(require("operator")),
+    principal: Principal = Depends(require("operator")),
 ) -> dict[str, Any]:
-    return await run_in_threadpool(list_dead, limit, cursor, notificationId)
+    """`lastError` says why without the remote's words; managers and admins also get
+    `errorDetail`, the whole text with the remote's answer (trimmed)."""
+    detail = principal.has_role("manager")
+    return await run_in_threadpool(list_dead, limit, cursor, notificationId, detail)
 
 
 def parse_replay_body(body: Any) -> list[int] | None:

@@ -38,17 +38,28 @@ def merged_config(doc: dict[str, Any], row: Notification | None) -> Any:
     return config
 
 
+def invalid(kind: str, exc: CatalogError) -> ApiError:
+    """422 naming every problem: `detail` joins them, `problems` lists them, `field` is the
+    first one's path."""
+    problems = exc.problems
+    return ApiError(
+        422,
+        f"invalid {kind}",
+        "; ".join(str(p) for p in problems),
+        problems[0].path or None,
+        [{"path": p.path, "message": p.message} for p in problems],
+    )
+
+
 def parsed_notification(doc: dict[str, Any], config: Any, catalog: Catalog) -> NotificationDef:
+    """The notification checked against the configuration's schema, its config against its
+    plugin's declared fields and its triggers against the catalog: 422 naming every problem."""
     try:
-        notif = parse_notification({**doc, "config": config}, "notification", source="api")
-    except CatalogError as exc:
-        raise ApiError(422, "invalid notification", str(exc)) from exc
-    unknown = [t for t in notif.triggers if t not in catalog.triggers]
-    if unknown:
-        raise ApiError(
-            422, "invalid notification", f"triggers: unknown trigger {unknown[0]!r}", "triggers"
+        return parse_notification(
+            {**doc, "config": config}, "", source="api", triggers=catalog.triggers
         )
-    return notif
+    except CatalogError as exc:
+        raise invalid("notification", exc) from exc
 
 
 def stored_definition(notif: NotificationDef) -> dict[str, Any]:

@@ -25,4 +25,5 @@ COMMAND_MODULES = [
     "incman.commands.send_event",
     "incman.commands.dead_letter",
     "incman.commands.secrets",
+    "incman.commands.config_check",
 ]

@@ -35,13 +35,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     use_database()
     from incman.outbox.dead_letter import list_dead
 
-    page = list_dead(limit=args.limit, notification_id=args.notification)
+    # Whoever reads the database directly sees everything a manager does.
+    page = list_dead(limit=args.limit, notification_id=args.notification, detail=True)
     if args.json:
         json.dump(page, sys.stdout, indent=2)
         print()
         return 0
     for item in page["items"]:
-        error = (item["lastError"] or "").replace("\n", " ")[:100]
+        error = (item["errorDetail"] or item["lastError"] or "").replace("\n", " ")[:100]
         print(
             f"{item['id']:>8} {item['kind']:<8} {item['notificationId']:<20} "
             f"{item['eventId'] or '-':<36} {item['attempts']:>3} {item['updatedAt']} {error}"

@@ -78,6 +78,7 @@ class Plan:
 
 def _plan(args: argparse.Namespace) -> Plan:
     settings = get_settings()
+    _check_file(settings)  # before anything is created, migrated or started
     host = args.host or settings.api_host
     tls = tls_files(args.certfile, args.keyfile)
     if tls:  # the API child reads them from its environment
@@ -112,15 +113,21 @@ def _child_env(plan: Plan) -> dict[str, str]:
     return env
 
 
-def _check_config(settings: Settings, host: str) -> str:
-    """Fail before starting anything when the configuration or the keys are unusable."""
-    from incman.commands.serve import check_api_keys
+def _check_file(settings: Settings) -> None:
+    """Every problem of the configuration file at once (as `incman config check` says)."""
     from incman.store.catalog import CatalogError, load_file_catalog
 
     try:
         load_file_catalog(settings.config_path)
     except CatalogError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def _check_config(settings: Settings, host: str) -> str:
+    """Fail before starting anything when the configuration or the keys are unusable."""
+    from incman.commands.serve import check_api_keys
+
+    _check_file(settings)
     check_api_keys(host)
     if settings.config_path:
         return settings.config_path

@@ -40,7 +40,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         f'  faults: curl -X POST {server.url}/_sim/faults -d \'{{"mode": "429", '
         f'"count": 5, "retry_after": 1}}\''
     )
-    print(f"  records: curl {server.url}/_sim/state   (Ctrl-C stops)", flush=True)
+    print(f"  records: curl {server.url}/_sim/state   (Ctrl-C stops)")
+    if args.host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):
+        # The egress policy refuses loopback: say how to let incman reach this simulator.
+        print("  incman reaches it on loopback with INCMAN_EGRESS_ALLOW=127.0.0.1")
+    sys.stdout.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

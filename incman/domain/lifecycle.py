@@ -104,6 +104,24 @@ def incident_action_for(
     return kind if getattr(options, option) else None
 
 
+def incident_update_for(
+    change: str, options: Options, *, manual: bool = False, has_enabled_trigger: bool = True
+) -> str | None:
+    """Whether an event change also updates the incident: its fields rendered again from the
+    changed event and sent with the integration's `update` (Slack's `update_template`; the
+    mapped fields for ServiceNow, Jira, RT, HTTP). The seed's changes that "update the
+    incident" beyond its state: the event re-occurring (when not "Send only on Initial
+    Occurrence") and the event clearing ("Send Clear: Update the Incident when the Event
+    clears"). Acknowledge, close, re-open and notes have their own actions."""
+    if change not in EVENT_CHANGES:
+        raise ValueError(f"unknown event change {change!r}")
+    if change == "reoccur":
+        return None if options.initial_occurrence_only else "update"
+    if change == "clear" and options.send_clear:
+        return None if manual and not has_enabled_trigger else "update"
+    return None
+
+
 # -- remote incident changes → event changes -----------------------------------------------
 
 

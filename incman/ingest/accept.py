@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from incman.domain.event import EventIn, event_document, is_self_monitoring
-from incman.domain.lifecycle import incident_action_for
+from incman.domain.lifecycle import incident_action_for, incident_update_for
 from incman.logs import ACTIVITY
 from incman.outbox.rows import Pending, action_row, add_action, add_actions
 from incman.store.catalog import Catalog
@@ -167,6 +167,17 @@ def _queue_clears(
         batch.pending.append(
             add_action(session, "clear", notif, event_id=event_id, incident_id=incident_id)
         )
+        if incident_update_for("clear", notif.options) is not None:
+            batch.pending.append(
+                add_action(
+                    session,
+                    "update",
+                    notif,
+                    event_id=event_id,
+                    incident_id=incident_id,
+                    payload={"change": "clear"},
+                )
+            )
 
 
 def _accept_clear(
@@ -213,6 +224,9 @@ def _actions_for(
         kind = "create" if created else incident_action_for("reoccur", notif.options, linked=False)
         if kind is not None:
             rows.append(action_row(kind, notif, doc["eventId"], now=now))
+        if not created and incident_update_for("reoccur", notif.options) is not None:
+            payload = {"change": "reoccur"}
+            rows.append(action_row("update", notif, doc["eventId"], payload=payload, now=now))
     return rows
 
 

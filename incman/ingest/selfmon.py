@@ -13,21 +13,29 @@ log = logging.getLogger(__name__)
 
 
 def report_failure(
-    notification_id: str, what: str, error: str, event_id: str | None = None
+    notification_id: str,
+    what: str,
+    reason: str,
+    event_id: str | None = None,
+    action_id: int | None = None,
 ) -> None:
-    """Raise (or fold into) one failure event per notification and action kind."""
+    """Raise (or fold into) one failure event per notification and action kind. Viewers
+    read events, so `reason` is the failure without the remote's text (which stays in the
+    dead-letter record of `action_id`, shown to managers)."""
+    where = f"; action {action_id} in the dead letter" if action_id is not None else ""
     ev = EventIn(
         device="incman",
         component=notification_id,
         event_class=FAILURE_CLASS,
         event_key=what,
         severity=4,
-        summary=f"Notification {notification_id} failed to {what}: {error}"[:4000],
+        summary=f"Notification {notification_id} failed to {what}: {reason}{where}"[:4000],
         agent="incman",
         details={
             "notificationId": notification_id,
-            "error": error[:2000],
+            "error": reason[:2000],
             **({"eventId": event_id} if event_id else {}),
+            **({"actionId": action_id} if action_id is not None else {}),
         },
     )
     ev.dedupid = make_dedupid(ev)

@@ -57,6 +57,10 @@ class Integration(Generic[C]):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     # remote state → OPEN / ASSIGNED / RESOLVED / CLOSED
     status_map: ClassVar[dict[str, str]] = {}
+    # Whether `update` is sent when the event re-occurs or clears (incman.actions.followups.
+    # handle_update): true where an update says what changed (Slack's update_template); false
+    # where it would write the create's fields again, state and caller among them.
+    updates_on_change: ClassVar[bool] = False
     # The remote deduplicates creates itself (an idempotency key: the correlation key), so a
     # retried create gives back what the first one made; a plugin without `find` says so.
     idempotent_create: ClassVar[bool] = False

@@ -62,6 +62,7 @@ class DebugConfig(IntegrationConfig):
 class DebugIntegration(Integration[DebugConfig]):
     name = "debug"
     capabilities = ALL_CAPABILITIES
+    updates_on_change = True  # the record keeps the fields rendered again
     status_map: ClassVar[dict[str, str]] = _STATES
 
     @property

@@ -45,6 +45,11 @@ class ConfigurationError(PermanentError):
     """The notification's integration config is incomplete or wrong."""
 
 
+class EgressRefused(ConfigurationError):
+    """The notification's URL leads to an address the egress policy refuses
+    (incman.integrations.egress)."""
+
+
 class NotSupported(PermanentError):
     """The integration lacks the capability (declared, never faked)."""
 
@@ -52,3 +57,23 @@ class NotSupported(PermanentError):
 class CannotReopen(PermanentError):
     """This incident can no longer be re-opened at the remote (e.g. closed for good, read-only):
     the caller opens a new incident instead, as for integrations that cannot re-open at all."""
+
+
+def public_reason(exc: BaseException) -> str:
+    """The failure in words that contain nothing the remote said and no address: what a
+    failure event and anyone below manager are shown (the full text stays in the action's
+    dead-letter record, for managers)."""
+    if isinstance(exc, EgressRefused):
+        return "refused by the egress policy (INCMAN_EGRESS_ALLOW)"
+    if isinstance(exc, ConfigurationError):
+        return "the notification's configuration is not usable"
+    if isinstance(exc, NotSupported):
+        return "the integration cannot do this"
+    if isinstance(exc, IntegrationError) and exc.status is not None:
+        kind = "a temporary failure" if isinstance(exc, TransientError) else "a refusal"
+        return f"the remote system answered HTTP {exc.status} ({kind})"
+    if isinstance(exc, TransientError):
+        return "no answer from the remote system (timeout, connection or rate limit)"
+    if isinstance(exc, PermanentError):
+        return "the remote system's answer could not be used"
+    return "internal error"

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import socket
 import time
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
+from incman.integrations.egress import EgressPolicy
 from incman.integrations.errors import (
     Deferred,
+    EgressRefused,
     IntegrationError,
     PermanentError,
     TransientError,
 )
+from incman.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,66 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, parsed.timestamp() - time.time())
+
+
+ERROR_TEXT = 200  # characters of a remote's error answer kept (for managers' eyes only)
+MAX_REDIRECTS = 5
+
+
+def _checked_connection(base: type[HTTPConnection], policy: EgressPolicy) -> type[HTTPConnection]:
+    """`base` whose socket is opened by the egress policy: resolved, checked and connected to
+    the very address checked (urllib3's own `_new_conn` would resolve the name again)."""
+
+    class Checked(base):  # type: ignore[valid-type,misc]
+        def _new_conn(self) -> socket.socket:
+            timeout = self.timeout if isinstance(self.timeout, int | float) else None
+            try:
+                return policy.connect(
+                    self._dns_host, self.port, timeout, self.source_address, self.socket_options
+                )
+            except socket.gaierror as exc:
+                raise NameResolutionError(self.host, self, exc) from exc
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc
+            except OSError as exc:
+                raise NewConnectionError(self, f"Failed to establish a connection: {exc}") from exc
+
+    return Checked
+
+
+class EgressAdapter(HTTPAdapter):
+    """Every connection of the session, to the remote or to a proxy, through the egress
+    policy; with a proxy (which resolves the target itself) the target's name is checked
+    before each request as well. Redirects are followed, at most MAX_REDIRECTS: each hop is
+    a request of its own through this adapter, so each is checked the same way."""
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self.policy = policy
+        http_conn = _checked_connection(HTTPConnection, policy)
+        https_conn = _checked_connection(HTTPSConnection, policy)
+        self._pools = {
+            "http": type("CheckedPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+            "https": type("CheckedSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+        }
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pools
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = self._pools
+        return manager
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        if select_proxy(str(request.url), kwargs.get("proxies") or {}):
+            parts = urlsplit(str(request.url))
+            default = 443 if parts.scheme == "https" else 80
+            self.policy.check_host(parts.hostname or "", parts.port or default)
+        return super().send(request, **kwargs)
 
 
 class CallGuard(Protocol):
@@ -79,11 +149,17 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         guard: CallGuard | None = None,
         authenticator: Authenticator | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """`egress`: the policy every connection obeys (default: INCMAN_EGRESS_ALLOW's)."""
         self.timeout = timeout
         self.guard = guard
         self.authenticator = authenticator
         self.session = requests.Session()
+        adapter = EgressAdapter(egress or EgressPolicy.from_setting(get_settings().egress_allow))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.max_redirects = MAX_REDIRECTS
         self.session.verify = ca_bundle if (verify_tls and ca_bundle) else verify_tls
         if proxy:
             self.session.proxies = {"http": proxy, "https": proxy}
@@ -174,6 +250,10 @@ class HttpClient:
         kwargs.setdefault("timeout", self.timeout)
         try:
             resp = self.session.request(method, url, **kwargs)
+        except EgressRefused as exc:  # raised while connecting, this hop or a redirect's
+            raise EgressRefused(f"{method} {url}: {exc}") from None
+        except requests.TooManyRedirects as exc:
+            raise PermanentError(f"{method} {url}: more than {MAX_REDIRECTS} redirects") from exc
         except requests.Timeout as exc:
             raise TransientError(f"{method} {url}: timed out") from exc
         except requests.ConnectionError as exc:
@@ -185,7 +265,7 @@ class HttpClient:
                 self.authenticator.check_answer(method, url, resp)  # errors with a 200
             return resp
         code = resp.status_code
-        snippet = resp.text[:300].replace("\n", " ")
+        snippet = " ".join(resp.text[:ERROR_TEXT].split())
         message = f"{method} {url}: HTTP {code}: {snippet}"
         if code in TRANSIENT_STATUS:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))

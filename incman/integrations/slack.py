@@ -94,6 +94,7 @@ class SlackIntegration(Integration[SlackConfig]):
     name = "slack"
     # No STATUS: a Slack message has no state anyone changes remotely to poll.
     capabilities = frozenset({CREATE, UPDATE, NOTE, ASSIGN, CLOSE, REOPEN, FIND})
+    updates_on_change = True  # a thread reply rendered from update_template
     status_map: ClassVar[dict[str, str]] = {
         "open": "OPEN",
         "assigned": "ASSIGNED",

@@ -20,8 +20,14 @@ DEAD = "dead"
 BATCH = 500
 
 
-def action_to_api(action: Action) -> dict[str, Any]:
-    return {
+def action_to_api(action: Action, detail: bool = False) -> dict[str, Any]:
+    """`lastError`: the failure without the remote's text (or nothing said, for rows older
+    than that distinction); `errorDetail`, with `detail` (managers and admins): the whole
+    text, the remote's answer included."""
+    summary = action.error_summary
+    if summary is None and action.last_error is not None:
+        summary = "failed (the details are shown to managers)"
+    out = {
         "id": action.id,
         "kind": action.kind,
         "notificationId": action.notification_id,
@@ -30,16 +36,23 @@ def action_to_api(action: Action) -> dict[str, Any]:
         "incidentId": action.incident_id,
         "status": action.status,
         "attempts": action.attempts,
-        "lastError": action.last_error,
+        "lastError": summary,
         "createdAt": iso(action.created_at),
         "updatedAt": iso(action.updated_at),
     }
+    if detail:
+        out["errorDetail"] = action.last_error
+    return out
 
 
 def list_dead(
-    limit: int = 100, cursor: int | None = None, notification_id: str | None = None
+    limit: int = 100,
+    cursor: int | None = None,
+    notification_id: str | None = None,
+    detail: bool = False,
 ) -> dict[str, Any]:
-    """Dead actions, newest first: {"items", "total", "nextCursor"}."""
+    """Dead actions, newest first: {"items", "total", "nextCursor"}; `detail`: with the
+    remote's text (action_to_api)."""
     conds = [Action.status == DEAD]
     if notification_id:
         conds.append(Action.notification_id == notification_id)
@@ -51,7 +64,7 @@ def list_dead(
         rows = list(session.scalars(query.order_by(Action.id.desc()).limit(limit + 1)))
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [action_to_api(row) for row in rows]
+        items = [action_to_api(row, detail) for row in rows]
     return {
         "items": items,
         "total": total,
@@ -110,7 +123,7 @@ def replay(ids: Iterable[int], actor: str) -> Replayed:
             )
             action.status = "pending"
             action.attempts = 0
-            action.last_error = None
+            action.last_error = action.error_summary = None
             action.updated_at = now
             action.enqueued_at = now  # its bounded wait (INCMAN_ACTION_MAX_WAIT) starts again
             out.replayed.append(action_id)
@@ -144,6 +157,7 @@ def discard(ids: Iterable[int], actor: str) -> Replayed:
             )
             action.status = "skipped"
             action.last_error = f"discarded by {actor} (was: {action.last_error or 'no error'})"
+            action.error_summary = f"discarded by {actor} (was: {action.error_summary or '-'})"
             action.updated_at = utcnow()
             out.replayed.append(action_id)
     return out

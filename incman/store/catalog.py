@@ -9,43 +9,50 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
 
-from incman.domain.condition import ConditionError, matches, validate_condition
+from incman.domain.condition import matches
 from incman.domain.formats.itsm_directory import Directory, parse_directory
 from incman.domain.lifecycle import Options
-from incman.domain.mapping import MappingError, parse_field_mapping
-from incman.domain.suppression import SuppressionConfigError, device_suppression
-from incman.integrations.config import ENV_REF
-from incman.integrations.registry import known_integrations
+from incman.integrations.config import ENV_REF, Problem
 from incman.settings import get_settings
+from incman.store.config_schema import (  # noqa: F401 (ROLES: imported from here too)
+    ROLES,
+    describe,
+    file_problems,
+    notification_problems,
+    trigger_problems,
+    user_problems,
+)
 from incman.store.objects import load_db_definitions
 from incman.store.secrets import SecretsError, decrypt_config
 
 log = logging.getLogger(__name__)
 
-ROLES = ("viewer", "ingest", "operator", "manager", "admin")
-
 
 class CatalogError(ValueError):
-    """A configuration that cannot be used, with the place and reason."""
+    """A configuration that cannot be used: every problem, each with its place and reason."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [Problem("", message)]
+
+    @classmethod
+    def of(cls, problems: list[Problem], what: str = "") -> CatalogError:
+        """One error naming them all: inline when there is one, one per line otherwise."""
+        prefix = f"{what}: " if what else ""
+        if len(problems) == 1:
+            return cls(f"{prefix}{problems[0]}", problems)
+        return cls(f"{prefix}{describe(problems)}", problems)
 
 
-def parse_options(raw: Any, where: str) -> Options:
-    if raw is None:
-        return Options()
-    if not isinstance(raw, dict):
-        raise CatalogError(f"{where}.options: must be a mapping")
-    known = set(Options.names())
-    for key, value in raw.items():
-        if key not in known:
-            raise CatalogError(f"{where}.options.{key}: unknown option")
-        if not isinstance(value, bool):
-            raise CatalogError(f"{where}.options.{key}: must be true or false")
-    return Options.from_mapping(raw)
+def _raise_problems(problems: list[Problem]) -> None:
+    if problems:
+        raise CatalogError.of(problems)
 
 
 @dataclass(frozen=True)
@@ -149,139 +156,72 @@ def _resolve_env(value: Any) -> Any:
     return value
 
 
-def _ident(raw: dict[str, Any], where: str) -> str:
-    ident = raw.get("id")
-    if not isinstance(ident, str) or not ident.strip():
-        raise CatalogError(f"{where}.id: a non-empty string is required")
-    return ident
-
-
 def parse_trigger(raw: Any, where: str = "trigger", source: str = "file") -> TriggerDef:
-    if not isinstance(raw, dict):
-        raise CatalogError(f"{where}: must be a mapping")
-    ident = _ident(raw, where)
-    when = raw.get("when") or {}
-    try:
-        validate_condition(when, f"{where}.when")
-    except ConditionError as exc:
-        raise CatalogError(str(exc)) from exc
-    return TriggerDef(id=ident, when=when, enabled=bool(raw.get("enabled", True)), source=source)
-
-
-def _str_list(raw: Any, where: str) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise CatalogError(f"{where}: must be a list of strings")
-    return tuple(raw)
+    """A trigger checked against the schema (incman.store.config_schema): CatalogError
+    naming every problem."""
+    _raise_problems(trigger_problems(raw, where))
+    return TriggerDef(
+        id=raw["id"], when=raw.get("when") or {}, enabled=raw.get("enabled", True), source=source
+    )
 
 
 def parse_notification(
-    raw: Any, where: str = "notification", source: str = "file"
+    raw: Any,
+    where: str = "notification",
+    source: str = "file",
+    triggers: Collection[str] | None = None,
 ) -> NotificationDef:
-    if not isinstance(raw, dict):
-        raise CatalogError(f"{where}: must be a mapping")
-    ident = _ident(raw, where)
-    integration = raw.get("integration")
-    if integration not in known_integrations():
-        names = ", ".join(sorted(known_integrations()))
-        raise CatalogError(f"{where}.integration: unknown integration {integration!r} ({names})")
-    cycletime = raw.get("cycletime")
-    if cycletime is not None and (not isinstance(cycletime, int) or cycletime < 1):
-        raise CatalogError(f"{where}.cycletime: must be a positive integer (seconds)")
-    config = raw.get("config") or {}
-    if not isinstance(config, dict):
-        raise CatalogError(f"{where}.config: must be a mapping")
-    mapping = raw.get("field_mapping") or ""
-    if not isinstance(mapping, str):
-        raise CatalogError(f"{where}.field_mapping: must be text")
-    try:
-        parse_field_mapping(mapping)
-    except MappingError as exc:
-        raise CatalogError(f"{where}.field_mapping: {exc}") from exc
-    suppression = raw.get("suppression")
-    if suppression is not None and not isinstance(suppression, dict):
-        raise CatalogError(f"{where}.suppression: must be a mapping")
+    """A notification checked against the schema, its `config` against its plugin's declared
+    fields (`${env:NAME}` values taken as given): CatalogError naming every problem.
+    `triggers`: the trigger ids it may name (None: not checked here)."""
+    _raise_problems(notification_problems(raw, where, triggers))
     return NotificationDef(
-        id=ident,
-        integration=integration,
-        enabled=bool(raw.get("enabled", True)),
-        triggers=_str_list(raw.get("triggers"), f"{where}.triggers"),
-        subscribers=_str_list(raw.get("subscribers"), f"{where}.subscribers"),
-        cycletime=cycletime,
-        options=parse_options(raw.get("options"), where),
-        config=config,
-        field_mapping=mapping,
-        suppression=suppression,
+        id=raw["id"],
+        integration=raw["integration"],
+        enabled=raw.get("enabled", True),
+        triggers=tuple(raw.get("triggers") or ()),
+        subscribers=tuple(raw.get("subscribers") or ()),
+        cycletime=raw.get("cycletime"),
+        options=Options.from_mapping(raw.get("options") or {}),
+        config=dict(raw.get("config") or {}),
+        field_mapping=raw.get("field_mapping") or "",
+        suppression=raw.get("suppression"),
         source=source,
     )
 
 
 def parse_user(raw: Any, where: str) -> UserDef:
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-        raise CatalogError(f"{where}: a mapping with a name is required")
-    role = raw.get("role", "viewer")
-    if role not in ROLES:
-        raise CatalogError(f"{where}.role: unknown role {role!r} ({', '.join(ROLES)})")
+    _raise_problems(user_problems(raw, where))
     key_hash = raw.get("api_key_sha256") or ""
     if not key_hash and raw.get("api_key"):
         key_hash = hashlib.sha256(str(raw["api_key"]).encode()).hexdigest()
-    password_hash = raw.get("password_hash") or ""
-    if password_hash and not (
-        isinstance(password_hash, str) and password_hash.startswith("$argon2")
-    ):
-        raise CatalogError(
-            f"{where}.password_hash: an Argon2 hash is required "
-            "(python -m incman.api.console.make_password makes one)"
-        )
     return UserDef(
         name=raw["name"],
-        role=role,
-        groups=_str_list(raw.get("groups"), f"{where}.groups"),
+        role=raw.get("role", "viewer"),
+        groups=tuple(raw.get("groups") or ()),
         api_key_sha256=str(key_hash).lower(),
-        password_hash=password_hash,
+        password_hash=raw.get("password_hash") or "",
     )
 
 
 def parse_catalog(doc: Any) -> Catalog:
-    """Build a Catalog from the parsed YAML document, validating everything."""
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise CatalogError("configuration: must be a mapping at the top level")
+    """Build a Catalog from the parsed YAML document: CatalogError naming every problem of
+    the whole document (incman.store.config_schema.file_problems) when it is not usable."""
+    _raise_problems(file_problems(doc))
     cat = Catalog()
     for i, raw in enumerate(doc.get("triggers") or []):
         trig = parse_trigger(raw, f"triggers[{i}]")
-        if trig.id in cat.triggers:
-            raise CatalogError(f"triggers[{i}].id: duplicate id {trig.id!r}")
         cat.triggers[trig.id] = trig
     for i, raw in enumerate(doc.get("notifications") or []):
         notif = parse_notification(raw, f"notifications[{i}]")
-        if notif.id in cat.notifications:
-            raise CatalogError(f"notifications[{i}].id: duplicate id {notif.id!r}")
-        for tid in notif.triggers:
-            if tid not in cat.triggers:
-                raise CatalogError(f"notifications[{i}].triggers: unknown trigger {tid!r}")
         cat.notifications[notif.id] = notif
-    for i, raw in enumerate(doc.get("devices") or []):
-        if not isinstance(raw, dict) or not raw.get("id"):
-            raise CatalogError(f"devices[{i}]: a mapping with an id is required")
-        try:
-            device_suppression(raw, f"devices[{i}]")
-        except SuppressionConfigError as exc:
-            raise CatalogError(str(exc)) from exc
+    for raw in doc.get("devices") or []:  # each checked by file_problems
         cat.devices[str(raw["id"])] = dict(raw)
     for i, raw in enumerate(doc.get("users") or []):
         user = parse_user(raw, f"users[{i}]")
         cat.users[user.name] = user
-    suppression = doc.get("suppression") or {}
-    if not isinstance(suppression, dict):
-        raise CatalogError("suppression: must be a mapping")
-    cat.suppression = suppression
-    try:
-        cat.itsm = parse_directory(doc.get("itsm"))
-    except ValueError as exc:
-        raise CatalogError(str(exc)) from exc
+    cat.suppression = doc.get("suppression") or {}
+    cat.itsm = parse_directory(doc.get("itsm"))  # checked by file_problems
     return cat
 
 
@@ -309,7 +249,10 @@ def load_file_catalog(path: str) -> Catalog:
         raise CatalogError(f"INCMAN_CONFIG: cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise CatalogError(f"INCMAN_CONFIG: {path} is not valid YAML: {exc}") from exc
-    return parse_catalog(doc)
+    try:
+        return parse_catalog(doc)
+    except CatalogError as exc:  # every problem, under the file's name
+        raise CatalogError.of(exc.problems, f"INCMAN_CONFIG {path}") from None
 
 
 class CatalogCache:

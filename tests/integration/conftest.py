@@ -57,6 +57,9 @@ def base_env(
         "INCMAN_DATA_DIR": str(folder),
         "INCMAN_VISIBILITY_TIMEOUT": "10",
         "INCMAN_SECRETS_KEY": Fernet.generate_key().decode(),
+        # The simulators (and the real RT and Redmine of `make test-rt`) listen on loopback,
+        # which the egress policy refuses by default.
+        "INCMAN_EGRESS_ALLOW": "127.0.0.0/8,::1",
     }
 
 

@@ -30,7 +30,7 @@ CONFIG: dict[str, Any] = {
             "integration": "debug",
             "triggers": ["file-trigger"],
             "subscribers": ["ops-team"],
-            "config": {"password": "file-secret"},
+            "config": {"proxy": "http://u:file-secret@proxy:3128"},
         },
         {
             "id": "file-hidden",
@@ -121,11 +121,11 @@ def test_secrets_are_write_only(client: Client) -> None:
     body = {
         "id": ident,
         "integration": "debug",
-        "config": {"password": "s3cret-1", "url_base": "http://x"},
+        "config": {"proxy": "http://u:s3cret-1@proxy:3128", "url_base": "http://x"},
     }
     created = client.post("/api/v1/notifications", body)
     assert created.status_code == 201, created.text
-    assert created.json()["config"] == {"password": "********", "url_base": "http://x"}
+    assert created.json()["config"] == {"proxy": "********", "url_base": "http://x"}
     assert (
         put(
             client,
@@ -134,16 +134,19 @@ def test_secrets_are_write_only(client: Client) -> None:
         ).status_code
         == 200
     )
-    assert stored_config(ident) == {"password": "s3cret-1", "url_base": "http://y"}
+    assert stored_config(ident) == {
+        "proxy": "http://u:s3cret-1@proxy:3128",
+        "url_base": "http://y",
+    }
     assert (
         put(
             client,
             f"/api/v1/notifications/{ident}",
-            {"integration": "debug", "config": {"password": "********"}},
+            {"integration": "debug", "config": {"proxy": "********"}},
         ).status_code
         == 200
     )
-    assert stored_config(ident)["password"] == "s3cret-1"
+    assert stored_config(ident)["proxy"] == "http://u:s3cret-1@proxy:3128"
     answers = [
         client.get("/api/v1/notifications").text,
         client.get(f"/api/v1/notifications/{ident}").text,
@@ -152,9 +155,9 @@ def test_secrets_are_write_only(client: Client) -> None:
     assert not any("s3cret" in a or "file-secret" in a for a in answers)
     masked = client.post(
         "/api/v1/notifications",
-        {"id": unique("n"), "integration": "debug", "config": {"password": "********"}},
+        {"id": unique("n"), "integration": "debug", "config": {"proxy": "********"}},
     )
-    assert masked.status_code == 422 and masked.json()["field"] == "config.password"
+    assert masked.status_code == 422 and masked.json()["field"] == "config.proxy"
 
 
 def test_notification_validation(client: Client) -> None:
@@ -212,7 +215,7 @@ def test_roles_and_manual_use(client: Client) -> None:
     manual = oncall.get("/api/v1/notifications", params={"manual": "true"})
     assert manual.status_code == 200
     assert [n["id"] for n in manual.json()["items"]] == ["file-notification"]
-    assert manual.json()["items"][0]["config"]["password"] == "********"
+    assert manual.json()["items"][0]["config"]["proxy"] == "********"
     visitor = as_key(client, "visitor-key").get("/api/v1/notifications?manual=true").json()
     assert visitor["items"] == []
     admin_ids = {n["id"] for n in client.get("/api/v1/notifications?manual=true").json()["items"]}
@@ -250,7 +253,7 @@ def test_cli_apply_list_show(stack: Any, tmp_path: Path) -> None:
                         "id": notif,
                         "integration": "debug",
                         "triggers": [trigger],
-                        "config": {"password": "cli-secret"},
+                        "config": {"proxy": "http://u:cli-secret@proxy:3128"},
                     },
                     {"id": "file-notification", "integration": "debug"},
                 ]
@@ -266,11 +269,11 @@ def test_cli_apply_list_show(stack: Any, tmp_path: Path) -> None:
     assert "file-notification  debug  enabled  file" in listed
     shown = cli(stack, "notification", "show", notif)
     assert shown.returncode == 0 and "cli-secret" not in shown.stdout
-    assert yaml.safe_load(shown.stdout)["config"]["password"] == "********"
+    assert yaml.safe_load(shown.stdout)["config"]["proxy"] == "********"
     # What `show` prints can be applied again without losing the secret.
     (tmp_path / "again.yaml").write_text(shown.stdout)
     assert cli(stack, "notification", "apply", "-f", str(tmp_path / "again.yaml")).returncode == 0
-    assert stored_config(notif)["password"] == "cli-secret"
+    assert stored_config(notif)["proxy"] == "http://u:cli-secret@proxy:3128"
     assert cli(stack, "notification", "delete", notif).returncode == 0
     missing = cli(stack, "notification", "show", notif)
     assert missing.returncode == 1 and "404" in missing.stderr  # a failed operation
@@ -291,3 +294,51 @@ def test_rate_limit_answers_429_with_retry_after(client: Client) -> None:
     assert (
         as_key(client, "ingest-key").post("/api/v1/alertmanager", {"alerts": []}).status_code == 200
     )
+
+
+def test_objects_with_typos_are_refused_with_every_problem(client: Client) -> None:
+    """The configuration file's schema, over the API: 422 naming each problem with its path
+    and a suggestion, and nothing stored."""
+    ident = unique("typo")
+    bad = client.post(
+        "/api/v1/triggers",
+        {"id": ident, "when": {"sevrity": {"_gte": 4}, "device": {"_like": "x"}}},
+    )
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["problems"] == [
+        {"path": "when.sevrity", "message": "unknown field (did you mean 'severity'?)"},
+        {"path": "when.device", "message": bad.json()["problems"][1]["message"]},
+    ]
+    assert "unknown operator '_like'" in bad.json()["problems"][1]["message"]
+    assert bad.json()["field"] == "when.sevrity"
+    assert client.get(f"/api/v1/triggers/{ident}").status_code == 404
+
+    body = {
+        "id": ident,
+        "integration": "servicenow",
+        "triger": ["file-trigger"],
+        "triggers": ["file-triger"],
+        "config": {"username": "incman", "pasword": "s3cret"},
+        "options": {"send_cleer": True},
+    }
+    for resp in (
+        client.post("/api/v1/notifications", body),
+        put(client, f"/api/v1/notifications/{ident}", body),
+    ):
+        assert resp.status_code == 422, resp.text
+        assert [f"{p['path']}: {p['message']}" for p in resp.json()["problems"]] == [
+            "triger: unknown key (did you mean 'triggers'?)",
+            "config.pasword: unknown key (did you mean 'password'?)",
+            "config.url: is required",
+            "options.send_cleer: unknown key (did you mean 'send_clear'?)",
+            "triggers: unknown trigger 'file-triger' (did you mean 'file-trigger'?)",
+        ]
+    assert client.get(f"/api/v1/notifications/{ident}").status_code == 404
+    fixed = {
+        "id": ident,
+        "integration": "debug",
+        "triggers": ["file-trigger"],
+        "config": {"answer_delay": "${env:NO_SUCH_DELAY}"},  # a reference stands for a value
+    }
+    assert put(client, f"/api/v1/notifications/{ident}", fixed).status_code == 201
+    assert delete(client, f"/api/v1/notifications/{ident}").status_code == 204

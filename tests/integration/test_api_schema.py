@@ -21,7 +21,7 @@ CONFIG: dict[str, Any] = {
             "id": "debug",
             "integration": "debug",
             "triggers": ["all"],
-            "config": {"password": "never-shown"},
+            "config": {"proxy": "http://u:never-shown@proxy:3128"},
         }
     ],
 }

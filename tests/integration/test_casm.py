@@ -3,6 +3,7 @@ on `itsm.casm`) against the SOAP simulator on loopback."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -254,7 +255,11 @@ def test_a_failure_inside_a_200_answer_is_an_error_without_secrets(
         ).json()["items"]
 
     [event] = wait_for(failure, what="the failure event of casm-bad")
-    assert "Invalid user name or password" in event["summary"]
+    # The remote's words stay out of the event viewers read (in the dead letter, for managers).
+    assert "the remote system answered HTTP 401" in event["summary"]
+    assert "Invalid user name or password" not in json.dumps(event)
+    dead = client.get("/api/v1/dead-letter", params={"notificationId": "casm-bad"}).json()
+    assert any("Invalid user name or password" in a["errorDetail"] for a in dead["items"])
     assert [r["status"] for r in sim.requests()[before:]] == [200]  # refused, not retried
     answers = [
         client.get("/api/v1/notifications/casm-bad").text,

@@ -91,7 +91,8 @@ def test_dead_actions_are_listed_and_replayed_after_the_outage(outage: tuple[Sta
     listed = client.get("/api/v1/dead-letter", params={"notificationId": "debug-dead"}).json()
     assert listed["total"] == 6
     assert sorted(item["id"] for item in listed["items"]) == ids
-    assert all("permanent failure injected" in item["lastError"] for item in listed["items"])
+    assert all("permanent failure injected" in item["errorDetail"] for item in listed["items"])
+    assert all("permanent failure injected" not in item["lastError"] for item in listed["items"])
     assert Client(stack.url, "ingest-key").get("/api/v1/dead-letter").status_code == 403
     bad = client.post("/api/v1/dead-letter/replay", {"ids": ["x"]})
     assert bad.status_code == 422 and "positive integers" in bad.json()["detail"]

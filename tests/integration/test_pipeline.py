@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -205,7 +206,16 @@ def test_a_permanent_failure_raises_a_failure_event(client: Client) -> None:
     failures = wait_for(failure_event, what="a /App/Incman/Failure event")
     assert failures[0]["eventClass"] == "/App/Incman/Failure"
     assert "debug-broken" in failures[0]["summary"]
-    assert "permanent failure injected" in failures[0]["summary"]
+    # Viewers read events: the remote's words stay in the dead letter, for managers.
+    assert (
+        "failed to create: the remote system's answer could not be used" in (failures[0]["summary"])
+    )
+    assert "permanent failure injected" not in str(failures[0])
+    named = int(re.findall(r"action (\d+) in the dead letter", failures[0]["summary"])[0])
+    dead = client.get("/api/v1/dead-letter", params={"notificationId": "debug-broken"}).json()
+    record = next(item for item in dead["items"] if item["id"] == named)
+    assert "permanent failure injected" in record["errorDetail"]
+    assert failures[0]["details"]["actionId"] == named
     # It never triggers a notification itself: no action was written with it (they are
     # written in the same transaction as the event, so none can come later).
     assert failures[0]["incident"] is None

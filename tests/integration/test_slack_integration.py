@@ -17,6 +17,7 @@ from incman.testing.slack_sim import SlackSim
 
 TOKEN = "xoxb-pipeline-secret-4711"
 CHANNEL = "C0INCMAN1"
+UPDATE_TEMPLATE = "Now ${evt/count}x, ${evt/status}, ${python: mappingUtils.getSevString(evt)}"
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +36,17 @@ def stack(make_stack: Any, slack: SlackSim) -> Any:
                 "id": "slack-ops",
                 "integration": "slack",
                 "triggers": ["slack-devices"],
-                "options": {"initial_occurrence_only": False, "send_clear": True},
+                "options": {
+                    "initial_occurrence_only": False,
+                    "send_clear": True,
+                    "one_incident_per_event": False,
+                },
                 "config": {
                     "api_url": slack.api_url,
                     "token": "${env:SLACK_TEST_TOKEN}",
                     "channel": CHANNEL,
                     "close_template": "Resolved: ${evt/summary} on ${dev/titleOrId}",
+                    "update_template": UPDATE_TEMPLATE,
                 },
                 "field_mapping": "text, ${evt/summary} on ${dev/titleOrId} (${urls/eventUrl})",
             }
@@ -102,11 +108,13 @@ def test_the_whole_lifecycle_in_one_thread(client: Client, slack: SlackSim, stac
     assert message["metadata"]["event_type"] == "incman_incident"
     assert requests.get(ev["incidentUrl"], timeout=5).json()["message"]["ts"] == ts
 
-    send(client, "slack-db01")  # re-occurrence → a thread reply
+    send(client, "slack-db01")  # re-occurrence → a thread reply, and the update template
     wait_for(
         lambda: any("occurred again" in r for r in replies(slack, ts)),
         what="the re-occurrence reply",
     )
+    wait_for(lambda: finished(event_id, "update"), what="the update action")
+    assert "Now 2x, New, Critical" in replies(slack, ts)
 
     assert client.post(f"/api/v1/events/{event_id}/acknowledge").status_code == 200
     wait_for(
@@ -163,3 +171,34 @@ def test_the_token_stays_out_of_logs_and_answers(client: Client, stack: Any) -> 
         resp = client.get(path)
         assert resp.status_code == 200, (path, resp.text)
         assert TOKEN not in resp.text
+
+
+def test_a_clear_updates_an_incident_that_stays_open(client: Client, slack: SlackSim) -> None:
+    """Send Clear, "update the incident when the event clears": one incident for two events
+    (made by hand); the first clear updates it with the cleared event, the second closes it
+    and no update is sent for what the close already says."""
+    first, second = unique("manual-a"), unique("manual-b")
+    ids = [send(client, first, severity=4)["eventId"], send(client, second)["eventId"]]
+    made = client.post("/api/v1/incidents", {"eventIds": ids, "notificationId": "slack-ops"})
+    assert made.status_code == 201, made.text
+    ts = made.json()["items"][0]["number"]
+
+    send(client, first, severity=0)
+    wait_for(lambda: finished(ids[0], "update"), what="the update after the first clear")
+    assert replies(slack, ts).count("Now 1x, Cleared, Error") == 1
+    assert parent(slack, ts)["metadata"]["event_payload"]["state"] == "open"
+
+    send(client, second, severity=0)
+    wait_for(
+        lambda: parent(slack, ts)["metadata"]["event_payload"]["state"] == "closed",
+        what="the incident closed by the last clear",
+    )
+    wait_for(lambda: finished(ids[1], "update"), what="the second clear's update decided")
+    with session_scope() as session:
+        kinds = {
+            a.event_id: a.status
+            for a in session.scalars(select(Action).where(Action.kind == "update"))
+            if a.event_id in ids
+        }
+    assert kinds == {ids[0]: "done", ids[1]: "skipped"}
+    assert [r for r in replies(slack, ts) if r.startswith("Now")] == ["Now 1x, Cleared, Error"]

@@ -135,12 +135,12 @@ def list_events(q: EventQuery) -> dict[str, Any]:
     return {"items": items, "total": total, "pages": pages}
 
 
-def _actions(session: Session, conds: list[Any]) -> list[dict[str, Any]]:
+def _actions(session: Session, conds: list[Any], detail: bool) -> list[dict[str, Any]]:
     rows = session.scalars(select(Action).where(or_(*conds)).order_by(Action.id.desc()).limit(200))
-    return [action_to_api(a) for a in rows]
+    return [action_to_api(a, detail) for a in rows]
 
 
-def event_detail(event_id: str) -> dict[str, Any] | None:
+def event_detail(event_id: str, detail: bool = False) -> dict[str, Any] | None:
     """The event (occurrences, notes), its incidents with their remote state, and the
     actions taken for it or its incidents."""
     event = load_event_api(event_id)
@@ -154,7 +154,7 @@ def event_detail(event_id: str) -> dict[str, Any] | None:
         conds = [Action.event_id == event_id]
         if links:
             conds.append(Action.incident_id.in_([inc.id for _, inc in links]))
-        actions = _actions(session, conds)
+        actions = _actions(session, conds, detail)
     notes = [n for n in event["notes"] if not n["occurrenceId"]]
     annotations = [n for n in event["notes"] if n["occurrenceId"]]
     return {
@@ -196,7 +196,7 @@ def list_incidents(state: str, notification_id: str, page: int, size: int = 50) 
     return {"items": items, "total": total, "pages": pages, "page": page}
 
 
-def incident_detail(ident: str) -> dict[str, Any] | None:
+def incident_detail(ident: str, detail: bool = False) -> dict[str, Any] | None:
     """An incident (by id, else by number: the newest), its events, their notes, its actions."""
     with session_scope() as session:
         inc = (
@@ -226,7 +226,7 @@ def incident_detail(ident: str) -> dict[str, Any] | None:
                 {"eventId": n.event_id, "author": n.author, "text": n.text, "at": iso(n.created_at)}
                 for n in notes
             ],
-            "actions": _actions(session, [Action.incident_id == inc.id]),
+            "actions": _actions(session, [Action.incident_id == inc.id], detail),
         }
 
 

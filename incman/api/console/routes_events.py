@@ -73,7 +73,8 @@ async def events_rows(request: Request, who: Session = Depends(signed_in)) -> HT
 async def event_page(
     event_id: str, request: Request, who: Session = Depends(signed_in)
 ) -> HTMLResponse:
-    found = await run_in_threadpool(data.event_detail, event_id)
+    manager = who.principal.has_role("manager")  # the remote's error text: managers only
+    found = await run_in_threadpool(data.event_detail, event_id, manager)
     if found is None:
         raise ConsoleError(404, "Event not found", f"There is no event {event_id}.")
     menu = _menu(who) if who.principal.has_role("operator") else []

@@ -45,7 +45,8 @@ async def incidents_page(request: Request, who: Session = Depends(signed_in)) ->
 async def incident_page(
     ident: str, request: Request, who: Session = Depends(signed_in)
 ) -> HTMLResponse:
-    found = await run_in_threadpool(data.incident_detail, ident)
+    manager = who.principal.has_role("manager")  # the remote's error text: managers only
+    found = await run_in_threadpool(data.incident_detail, ident, manager)
     if found is None:
         raise ConsoleError(404, "Incident not found", f"There is no incident {ident}.")
     return render(request, who, "incident.html", **found)
@@ -55,7 +56,8 @@ async def incident_page(
 async def dead_letter_page(request: Request, who: Session = Depends(signed_in)) -> HTMLResponse:
     need_role(who, "operator", "The dead letter")
     cursor = request.query_params.get("cursor", "")
-    found = await run_in_threadpool(list_dead, 100, _int(cursor, 0) or None)
+    manager = who.principal.has_role("manager")  # the remote's error text: managers only
+    found = await run_in_threadpool(list_dead, 100, _int(cursor, 0) or None, None, manager)
     return render(request, who, "dead_letter.html", found=found)
 
 

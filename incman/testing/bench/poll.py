@@ -152,6 +152,7 @@ def bench_poll(
             "INCMAN_BROKER_URL": redis_url,
             "INCMAN_CONFIG": str(folder / "incman.yaml"),
             "INCMAN_DATA_DIR": str(folder),
+            "INCMAN_EGRESS_ALLOW": "127.0.0.1",  # the simulator listens on loopback
         }
         resolved = _seed(app, db_url, incidents, notifications, resolved_every)
         db = Database(db_url)

@@ -16,6 +16,7 @@ from incman.domain.lifecycle import (
     decide_new_event,
     event_change_for_remote,
     incident_action_for,
+    incident_update_for,
 )
 
 D = Options()
@@ -116,6 +117,34 @@ def test_manual_incidents_follow_events_only_with_send_clear_and_a_trigger(
         )
         == expected
     )
+
+
+# The seed's "update the incident" beyond its state: a repeat (not initial-only), a clear.
+UPDATE_TABLE = [
+    ("reoccur", "initial_occurrence_only", False, "update"),
+    ("reoccur", "initial_occurrence_only", True, None),
+    ("clear", "send_clear", True, "update"),
+    ("clear", "send_clear", False, None),
+    ("acknowledge", "assign_incident_on_event_ack", True, None),  # assign says it
+    ("close", "close_incident_on_event_close", True, None),  # close says it
+    ("reopen", "reopen_incident_on_event_reopen", True, None),
+    ("note", "add_event_notes", True, None),  # the note is the update
+]
+
+
+@pytest.mark.parametrize(("change", "option", "value", "expected"), UPDATE_TABLE)
+def test_which_event_changes_update_the_incident(
+    change: str, option: str, value: bool, expected: str | None
+) -> None:
+    assert incident_update_for(change, replace(D, **{option: value})) == expected
+
+
+def test_a_manual_incident_is_updated_on_clear_only_with_an_enabled_trigger() -> None:
+    options = replace(D, send_clear=True)
+    assert incident_update_for("clear", options, manual=True) == "update"
+    assert incident_update_for("clear", options, manual=True, has_enabled_trigger=False) is None
+    with pytest.raises(ValueError, match="unknown event change"):
+        incident_update_for("explode", D)
 
 
 def test_unknown_change_is_an_error() -> None:

@@ -51,7 +51,7 @@ def test_the_configuration_seen_by_field_mapping_holds_no_plugin_config() -> Non
                     "id": "n",
                     "integration": "debug",
                     "triggers": ["t"],
-                    "config": {"url_base": "http://x", "password": "s3cret"},
+                    "config": {"url_base": "http://x", "proxy": "http://u:s3cret@proxy:3128"},
                 }
             ],
             "suppression": {"threshold_num": 4},
