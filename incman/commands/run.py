@@ -184,6 +184,7 @@ def _banner(plan: Plan, config: str, redis_socket: Path | None) -> str:
         "incman is running",
         f"  API       {plan.api_url}",
         f"  API docs  {plan.api_url}/docs",
+        f"  console   {plan.api_url}/console",
         *([f"  Flower    {plan.flower_url}"] if plan.flower_url else []),
         f"  config    {config}",
         f"  database  {database}",
