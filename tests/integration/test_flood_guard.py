@@ -13,6 +13,7 @@ import pytest
 import redis
 from helpers import unique
 
+from incman.integrations.egress import EgressPolicy
 from incman.integrations.errors import TransientError
 from incman.integrations.http import HttpClient
 from incman.store.flood import Deferred, FloodGuard, FloodSettings
@@ -152,8 +153,9 @@ def test_http_client_429_pauses_the_other_workers_without_calling(
     client: redis.Redis, remote: str
 ) -> None:
     key = unique("http")
-    one = HttpClient(timeout=5, guard=guard(client, key))
-    two = HttpClient(timeout=5, guard=guard(client, key))
+    loopback = EgressPolicy.from_setting("127.0.0.0/8")  # the test's server is on loopback
+    one = HttpClient(timeout=5, guard=guard(client, key), egress=loopback)
+    two = HttpClient(timeout=5, guard=guard(client, key), egress=loopback)
     with pytest.raises(TransientError) as first:
         one.request("GET", remote)
     assert not isinstance(first.value, Deferred) and first.value.retry_after == 1.0
