@@ -23,6 +23,21 @@ from workers.routes import all_queue_names
 
 PG_ADMIN = os.environ.get("INCMAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("INCMAN_TEST_REDIS", "redis://127.0.0.1:6379")
+# The simulators (and the real RT and Redmine of `make test-rt`) listen on loopback, which the
+# egress policy refuses by default.
+LOOPBACK = "127.0.0.0/8,::1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remotes_on_loopback() -> Iterator[None]:
+    """Plugins built in this test process reach the loopback remotes too, whatever ran first."""
+    from incman.settings import reset_settings
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INCMAN_EGRESS_ALLOW", LOOPBACK)
+        reset_settings()
+        yield
+    reset_settings()
 
 
 @pytest.fixture(scope="session")
@@ -57,9 +72,7 @@ def base_env(
         "INCMAN_DATA_DIR": str(folder),
         "INCMAN_VISIBILITY_TIMEOUT": "10",
         "INCMAN_SECRETS_KEY": Fernet.generate_key().decode(),
-        # The simulators (and the real RT and Redmine of `make test-rt`) listen on loopback,
-        # which the egress policy refuses by default.
-        "INCMAN_EGRESS_ALLOW": "127.0.0.0/8,::1",
+        "INCMAN_EGRESS_ALLOW": LOOPBACK,
     }
 
 
