@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from incman.domain.event import EventIn, event_document, is_self_monitoring
 from incman.domain.lifecycle import incident_action_for, incident_update_for
 from incman.logs import ACTIVITY
 from incman.outbox.rows import Pending, action_row, add_action, add_actions
+from incman.store.bulk import insert_rows, upsert_events
 from incman.store.catalog import Catalog
 from incman.store.models import (
     OPEN_EVENT_STATUSES,
@@ -62,42 +62,6 @@ class Accepted:
 class IngestBatch:
     accepted: list[Accepted] = field(default_factory=list)
     pending: list[Pending] = field(default_factory=list)
-
-
-_UPSERTS: dict[str, Any] = {}
-
-
-def _upsert_statement(session: Session) -> Any:
-    """INSERT many events at once, each folding into the open event with its dedupid:
-    `count` grows by the number of arrivals in the batch. Built once per dialect."""
-    name = session.get_bind().dialect.name
-    stmt = _UPSERTS.get(name)
-    if stmt is not None:
-        return stmt
-    if name == "postgresql":
-        insert: Any = postgresql.insert
-    elif name == "sqlite":
-        insert = sqlite.insert
-    else:
-        raise RuntimeError(f"unsupported database {name!r}: use PostgreSQL or SQLite")
-    table = Event.__table__
-    base = insert(table)
-    stmt = base.on_conflict_do_update(
-        index_elements=[table.c.dedupid],
-        index_where=_OPEN_SQL,
-        set_={
-            "count": table.c.count + base.excluded.count,
-            "last_time": base.excluded.last_time,
-            "summary": base.excluded.summary,
-            "message": base.excluded.message,
-            "details": base.excluded.details,
-            "updated_at": base.excluded.updated_at,
-        },
-    ).returning(
-        table.c.id, table.c.count, table.c.status, table.c.first_time, sort_by_parameter_order=True
-    )
-    _UPSERTS[name] = stmt
-    return stmt
 
 
 def _event_row(ev: EventIn, arrivals: int, now: datetime) -> dict[str, Any]:
@@ -242,13 +206,12 @@ def _accept_run(
     for index, ev in enumerate(events):
         groups.setdefault(ev.dedupid, []).append(index)
     params = [_event_row(events[idx[-1]], len(idx), now) for idx in groups.values()]
-    rows = session.execute(_upsert_statement(session), params).all()
+    stored = upsert_events(session, params)
     results: list[Accepted | None] = [None] * len(events)
     occurrences: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
-    for (dedupid, idx), (event_id, total, status, first_time) in zip(
-        groups.items(), rows, strict=True
-    ):
+    for dedupid, idx in groups.items():
+        event_id, total, status, first_time = stored[dedupid]
         for offset, index in enumerate(idx):
             ev = events[index]
             count = total - len(idx) + offset + 1
@@ -263,7 +226,7 @@ def _accept_run(
                 last_time=now,
             )
             actions += _actions_for(ev, doc, count == 1, catalog, now)
-    session.execute(insert(Occurrence), occurrences)
+    insert_rows(session, Occurrence, occurrences)
     batch.pending.extend(add_actions(session, actions))
     batch.accepted.extend(r for r in results if r is not None)
 

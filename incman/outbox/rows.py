@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from incman.outbox import sender
+from incman.store.bulk import insert_returning_ids
 from incman.store.catalog import NotificationDef
 from incman.store.models import Action, utcnow
 
@@ -53,11 +53,7 @@ def add_actions(session: Session, rows: list[dict[str, Any]]) -> list[Pending]:
     """Insert pending actions; they are sent once the session commits."""
     if not rows:
         return []
-    ids = (
-        session.execute(insert(Action).returning(Action.id, sort_by_parameter_order=True), rows)
-        .scalars()
-        .all()
-    )
+    ids = insert_returning_ids(session, Action, rows)
     pending = [Pending(i, r["integration"]) for i, r in zip(ids, rows, strict=True)]
     sender.send_after_commit(session, pending)
     return pending
