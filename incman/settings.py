@@ -62,6 +62,8 @@ class Settings:
     log_level: str = "INFO"
     visibility_timeout: int = 300
     action_max_wait: int = 86400
+    action_threads: int = 4  # INCMAN_ACTION_THREADS: remote calls of one batch side by side
+    actions_per_message: int = 100  # INCMAN_ACTIONS_PER_MESSAGE: outbox actions per task
     secret_key: str = field(default="", repr=False)
     secrets_key: str = field(default="", repr=False)
     api_rate_limit: str = ""
@@ -163,6 +165,8 @@ def load_settings() -> Settings:
         ).upper(),
         visibility_timeout=_int("INCMAN_VISIBILITY_TIMEOUT", 300),
         action_max_wait=_int("INCMAN_ACTION_MAX_WAIT", 86400),
+        action_threads=_int("INCMAN_ACTION_THREADS", 4),
+        actions_per_message=_int("INCMAN_ACTIONS_PER_MESSAGE", 100),
         secret_key=env("INCMAN_SECRET_KEY", ""),
         secrets_key=env("INCMAN_SECRETS_KEY", ""),
         api_rate_limit=env("INCMAN_API_RATE_LIMIT", ""),

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from celery import Task
 
+from incman.actions.batch import run_actions
 from incman.actions.run import defer, give_up, run_action
 from incman.integrations.errors import TransientError, public_reason
 from incman.logs import log_context
@@ -66,6 +69,49 @@ def _run_action(self: Task, action_id: int) -> str:
         queue = (self.request.delivery_info or {}).get("routing_key") or ""
         metrics.action_retried(queue.removeprefix("itsm."))
         raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@app.task(
+    name="incman.run_actions",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+)
+def run_actions_task(self: Task, action_ids: list[int]) -> dict[str, int]:
+    """Do many outbox actions of one integration (safe to run twice: incman.actions.batch);
+    those to retry are sent again together, in one message."""
+    outcome = run_actions(action_ids)
+    deferred = {i: e for i, e in outcome.retry.items() if isinstance(e, Deferred)}
+    failed = {i: e for i, e in outcome.retry.items() if i not in deferred}
+    waiting = [i for i, exc in deferred.items() if not defer(i, str(exc))]
+    if waiting:
+        countdown = backoff(0, _longest_wait(deferred.values()))
+        _again(self, waiting, countdown, self.request.retries)
+        log.info("actions %s deferred %.1fs", waiting, countdown)
+    if failed and self.request.retries >= MAX_RETRIES:
+        for action_id, exc in failed.items():
+            retries = f"gave up after {MAX_RETRIES} retries"
+            give_up(action_id, f"{retries}: {exc}", summary=f"{retries}: {public_reason(exc)}")
+    elif failed:
+        countdown = backoff(self.request.retries, _longest_wait(failed.values()))
+        log.warning("actions %s failed; retry in %.1fs", list(failed), countdown)
+        _again(self, list(failed), countdown, self.request.retries + 1)
+        queue = (self.request.delivery_info or {}).get("routing_key") or ""
+        metrics.action_retried(queue.removeprefix("itsm."), len(failed))
+    return dict(Counter(outcome.statuses.values()))
+
+
+def _longest_wait(errors: Iterable[TransientError]) -> float | None:
+    waits = [e.retry_after for e in errors if e.retry_after is not None]
+    return max(waits) if waits else None
+
+
+def _again(task: Task, action_ids: list[int], countdown: float, retries: int) -> None:
+    """Send these actions again on the queue this message came from."""
+    task.signature_from_request(
+        args=[action_ids], countdown=countdown, retries=retries
+    ).apply_async()
 
 
 @app.task(name="incman.noop", acks_late=True)

@@ -38,6 +38,7 @@ from incman.store.catalog import get_catalog
 from incman.store.db import new_session, session_scope
 from incman.store.documents import event_document_from_row
 from incman.store.links import event_urls
+from incman.store.locks import incident_lock
 from incman.store.models import (
     OPEN_EVENT_STATUSES,
     OPEN_INCIDENT_STATES,
@@ -66,7 +67,8 @@ def build_fields(job: Job, event: Event) -> dict[str, Any]:
     return apply_field_mapping(defaults, job.notif.field_mapping, context)
 
 
-def _lock_ttl(plugin: Integration) -> float:
+def lock_ttl(plugin: Integration[Any]) -> float:
+    """How long a creation lock lasts: past the remote calls a create may make."""
     return plugin.call_budget() * 2 + 10
 
 
@@ -82,10 +84,8 @@ def ensure_remote(job: Job, incident_id: str, known_pending: bool = False) -> In
             bind_log(incident=inc.number, correlationKey=inc.correlation_key)
             if inc.state != "PENDING":
                 return inc
-    ttl = _lock_ttl(job.plugin)
-    lock = get_redis().lock(
-        f"incman:lock:incident:{incident_id}", timeout=ttl, blocking_timeout=ttl
-    )
+    ttl = lock_ttl(job.plugin)
+    lock = get_redis().lock(incident_lock(incident_id), timeout=ttl, blocking_timeout=ttl)
     if not lock.acquire():
         raise TransientError(f"incident {incident_id} is being created by another worker")
     try:
@@ -126,6 +126,11 @@ def _open_remote(job: Job, inc: Incident, origin: Event) -> None:
         origin.status = "Acknowledged"
         origin.acknowledged_by = "incman"
         origin.acknowledgement_time = utcnow()
+
+
+def find_or_create(job: Job, fields: dict[str, Any], key: str) -> RemoteIncident:
+    """The remote incident of this correlation key: found, else created with `fields`."""
+    return _find(job, key) or job.plugin.create(fields, key)
 
 
 def _find(job: Job, key: str) -> RemoteIncident | None:

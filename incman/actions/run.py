@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -34,7 +36,7 @@ SUMMARY_UNKNOWN = "failed (the details are shown to managers)"
 NO_NOTIFICATION = "notification missing or disabled"
 
 
-def _finish(
+def finish(
     action_id: int, status: str, error: str | None = None, summary: str | None = None
 ) -> None:
     """`error`: the whole text (the remote's answer too, trimmed); `summary`: the words
@@ -48,7 +50,27 @@ def _finish(
             action.updated_at = utcnow()
 
 
-def _start(action_id: int) -> Action | str:
+@dataclass(frozen=True)
+class Claimed:
+    """An action a worker has started (status running, one more attempt counted)."""
+
+    id: int
+    kind: str
+    notification_id: str
+    event_id: str | None
+    incident_id: str | None
+    payload: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """What became of many actions: final statuses, and the actions to send again."""
+
+    statuses: dict[int, str] = field(default_factory=dict)
+    retry: dict[int, TransientError] = field(default_factory=dict)
+
+
+def _start(action_id: int) -> Claimed | str:
     """Mark the action running (one more attempt); its final status if it has one."""
     with session_scope() as session:
         # Bookkeeping only: lost in a crash of the database, the action reads one attempt
@@ -67,12 +89,21 @@ def _start(action_id: int) -> Action | str:
         action.attempts += 1
         action.status = "running"
         action.updated_at = utcnow()
-        return action
+        return Claimed(
+            action.id,
+            action.kind,
+            action.notification_id,
+            action.event_id,
+            action.incident_id,
+            dict(action.payload),
+        )
 
 
-def _notification(notification_id: str) -> NotificationDef | None:
+def notification_for(notification_id: str) -> NotificationDef | None:
+    """The notification, read again once if it is not known (perhaps created over the API
+    a moment ago)."""
     notif = get_catalog().notifications.get(notification_id)
-    if notif is None:  # perhaps created over the API a moment ago: read the catalog again
+    if notif is None:
         catalog_cache.invalidate()
         notif = get_catalog().notifications.get(notification_id)
     return notif
@@ -84,50 +115,72 @@ def run_action(action_id: int) -> str:
     action = _start(action_id)
     if isinstance(action, str):
         return action
-    kind, notification_id = action.kind, action.notification_id
-    event_id, incident_id, payload = action.event_id, action.incident_id, dict(action.payload)
+    return execute(action)
+
+
+def execute(action: Claimed) -> str:
+    """Carry out a started action; its final status (TransientError: to be retried)."""
     bind_log(
-        actionId=action_id,
-        action=kind,
-        notificationId=notification_id,
-        eventId=event_id,
-        incidentId=incident_id,
+        actionId=action.id,
+        action=action.kind,
+        notificationId=action.notification_id,
+        eventId=action.event_id,
+        incidentId=action.incident_id,
     )
-    notif = _notification(notification_id)
+    notif = notification_for(action.notification_id)
     if notif is None or not notif.enabled:
         log.info(
-            "action %s skipped: notification %s is gone or disabled", action_id, notification_id
+            "action %s skipped: notification %s is gone or disabled",
+            action.id,
+            action.notification_id,
         )
-        _finish(action_id, "skipped", NO_NOTIFICATION, NO_NOTIFICATION)
+        finish(action.id, "skipped", NO_NOTIFICATION, NO_NOTIFICATION)
         return "skipped"
     try:
-        plugin = make_plugin(notif)
-        job = Job(action_id, kind, notif, plugin, event_id, incident_id, payload)
-        handler = HANDLERS.get(kind)
-        if handler is None:
-            raise PermanentError(f"unknown action kind {kind!r}")
-        try:
-            outcome = handler(job)
-        finally:
-            plugin.shutdown()
+        outcome = _handle(action, notif)
     except TransientError as exc:
-        _finish(action_id, "pending", str(exc), public_reason(exc))
+        finish(action.id, "pending", str(exc), public_reason(exc))
         raise
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        _finish(action_id, "pending", f"redis: {exc}", "incman's Redis is unavailable")
+        finish(action.id, "pending", f"redis: {exc}", "incman's Redis is unavailable")
         raise TransientError(f"redis unavailable: {exc}") from exc
     except (OperationalError, InterfaceError) as exc:
         summary = f"database: {exc.__class__.__name__}"
-        _finish(action_id, "pending", summary, summary)
+        finish(action.id, "pending", summary, summary)
         raise TransientError(f"database unavailable: {exc.__class__.__name__}") from exc
-    except Exception as exc:
-        if not isinstance(exc, PermanentError | MappingError):
-            log.exception("action %s failed unexpectedly", action_id)
-        error, summary = _failure_texts(exc)
-        give_up(action_id, error, notification_id, kind, event_id, summary)
+    except Exception as exc:  # noqa: BLE001 (fail logs it and dead-letters the action)
+        fail(action, exc)
         return "dead"
-    _finish(action_id, outcome)
+    finish(action.id, outcome)
     return outcome
+
+
+def _handle(action: Claimed, notif: NotificationDef) -> str:
+    plugin = make_plugin(notif)
+    job = Job(
+        action.id,
+        action.kind,
+        notif,
+        plugin,
+        action.event_id,
+        action.incident_id,
+        action.payload,
+    )
+    handler = HANDLERS.get(action.kind)
+    if handler is None:
+        raise PermanentError(f"unknown action kind {action.kind!r}")
+    try:
+        return handler(job)
+    finally:
+        plugin.shutdown()
+
+
+def fail(action: Claimed, exc: Exception) -> None:
+    """Dead-letter the action for a failure that retrying cannot mend."""
+    if not isinstance(exc, PermanentError | MappingError):
+        log.exception("action %s failed unexpectedly", action.id, exc_info=exc)
+    error, summary = _failure_texts(exc)
+    give_up(action.id, error, action.notification_id, action.kind, action.event_id, summary)
 
 
 def _failure_texts(exc: Exception) -> tuple[str, str]:
@@ -156,7 +209,7 @@ def give_up(
                 return
             notification_id, kind, event_id = action.notification_id, action.kind, action.event_id
     log.error("action %s (%s for %s) failed: %s", action_id, kind, notification_id, error)
-    _finish(action_id, "dead", error, summary)
+    finish(action_id, "dead", error, summary)
     report_failure(
         notification_id or "", kind or "act", summary or SUMMARY_UNKNOWN, event_id, action_id
     )

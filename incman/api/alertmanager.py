@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from incman.api.auth import Principal, require
@@ -89,7 +88,7 @@ async def alertmanager_webhook(
                     "field": f"alerts[{index}].{exc.field}",
                 }
             )
-    done, failed = await run_in_threadpool(store_each, valid)
+    done, failed = await store_each(valid, "alertmanager")
     results += [{"index": i, "ok": True, **accepted.to_api()} for i, accepted in done]
     results += [{"index": i, "ok": False, "error": error} for i, error in failed]
     results.sort(key=lambda r: r["index"])

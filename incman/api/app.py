@@ -29,6 +29,7 @@ from incman.api import (
 from incman.api.body import ApiError
 from incman.api.console import install_console
 from incman.api.docs import install_docs
+from incman.api.ingest_lane import IngestLane
 from incman.api.query_guard import QueryGuard
 from incman.api.ratelimit import limit_rate
 from incman.store.metrics import register_collectors
@@ -107,6 +108,7 @@ def create_app() -> FastAPI:
 
     _add_error_handlers(app)
 
+    app.include_router(events.ingest_router)  # authenticates and limits the rate itself
     app.include_router(events.router, dependencies=[Depends(limit_rate)])
     app.include_router(incidents.router)
     app.include_router(health.router)
@@ -123,6 +125,12 @@ def create_app() -> FastAPI:
     app.add_middleware(QueryGuard)
     register_collectors()
     return app
+
+
+def serve_app() -> IngestLane:
+    """What `incman api` serves: the application behind the ingest fast lane."""
+    app = create_app()
+    return IngestLane(app, events.post_events, app.exception_handlers)
 
 
 def _reason(status: int) -> str:

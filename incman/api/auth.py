@@ -6,10 +6,11 @@ import hashlib
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPBearer
 
 from incman.settings import get_settings
-from incman.store.catalog import ROLES, get_catalog
+from incman.store.catalog import ROLES, catalog_cache, get_catalog
 
 
 @dataclass(frozen=True)
@@ -141,18 +142,40 @@ def require_event_action(principal: Principal, action: str, how: str) -> None:
 def require(role: str):  # type: ignore[no-untyped-def]
     """A dependency: the caller must hold at least `role` (403 otherwise)."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         _bearer: object = Security(BEARER),
         _header: object = Security(HEADER_KEY),
         _query: object = Security(QUERY_KEY),
     ) -> Principal:
-        principal = authenticate(request)
-        if not principal.has_role(role):
-            raise HTTPException(
-                403, f"role {role} or higher is required ({principal.name} is {principal.role})"
-            )
-        request.state.principal = principal
-        return principal
+        return await authorized(request, role)
 
     return dependency
+
+
+# What an operation that reads the key itself (not through `require`) declares in the OpenAPI
+# document: any one of the three schemes.
+KEY_SECURITY: list[dict[str, list[str]]] = [
+    {"bearer": []},
+    {"zenossApiKey": []},
+    {"apiKeyQuery": []},
+]
+
+
+async def authorized(request: Request, role: str) -> Principal:
+    """`authorize` for async handlers: the users are read again off the event loop when
+    the catalog is due for a refresh, else at once."""
+    if not catalog_cache.is_fresh():
+        await run_in_threadpool(get_catalog)
+    return authorize(request, role)
+
+
+def authorize(request: Request, role: str) -> Principal:
+    """The caller, who must hold at least `role` (401 without a known key, 403 below it)."""
+    principal = authenticate(request)
+    if not principal.has_role(role):
+        raise HTTPException(
+            403, f"role {role} or higher is required ({principal.name} is {principal.role})"
+        )
+    request.state.principal = principal
+    return principal

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
-from incman.api.auth import Principal, require
+from incman.api.auth import Principal, authorize
 from incman.api.body import not_found
 from incman.store.db import session_scope
 from incman.store.models import DebugIncident
@@ -85,7 +85,7 @@ def _page_viewer(request: Request) -> Principal:
     from incman.api.console import session
 
     signed_in = session.current(request)
-    return signed_in.principal if signed_in is not None else require("viewer")(request)
+    return signed_in.principal if signed_in is not None else authorize(request, "viewer")
 
 
 @router.get(

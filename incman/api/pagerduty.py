@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from incman.api.auth import Principal, authenticate, presented_key, require_event_action
 from incman.api.body import SINGLE_LIMIT, ApiError, read_json
-from incman.api.events import store_events
 from incman.api.ratelimit import caller_identity, check_rate
 from incman.domain.event import EventError, EventIn, normalise_event
 from incman.domain.formats.pagerduty import (
@@ -29,6 +28,7 @@ from incman.domain.formats.pagerduty import (
 from incman.domain.text import bad_text_path
 from incman.ingest import event_ops
 from incman.ingest.accept import accept
+from incman.ingest.group_commit import committer
 from incman.store.catalog import get_catalog
 from incman.store.db import session_scope
 from incman.store.models import OPEN_EVENT_STATUSES, Event
@@ -159,8 +159,7 @@ async def enqueue_event(request: Request) -> JSONResponse:
     if event.action == "acknowledge":
         require_event_action(principal, "acknowledge", "event_action acknowledge")
     if ev_in is not None:
-        batch = await run_in_threadpool(store_events, [ev_in], "pagerduty")
-        event_ids = [batch.accepted[0].event_id]
+        event_ids = [(await committer("pagerduty").submit([ev_in]))[0].event_id]
     elif event.action == "acknowledge":
         event_ids = await run_in_threadpool(_acknowledge, event.dedup_key, principal.name)
     else:

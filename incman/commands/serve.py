@@ -91,11 +91,11 @@ def cmd_api(args: argparse.Namespace) -> int:
         "ssl_keyfile": tls[1] if tls else None,
     }
     if args.fd is None:
-        uvicorn.run("incman.api.app:create_app", **options)
+        uvicorn.run("incman.api.app:serve_app", **options)
         return 0
     if args.workers != 1:
         raise UsageError("--fd serves with one process: leave --workers at 1")
-    server = uvicorn.Server(uvicorn.Config("incman.api.app:create_app", **options))
+    server = uvicorn.Server(uvicorn.Config("incman.api.app:serve_app", **options))
     server.run(sockets=[_listening_socket(args.fd)])
     return 0
 

@@ -169,6 +169,14 @@ class Integration(Generic[C]):
     def create(self, fields: dict[str, Any], correlation_key: str) -> RemoteIncident:
         raise NotSupported(f"{self.name} cannot create incidents")
 
+    def create_many(
+        self, items: list[tuple[dict[str, Any], str]]
+    ) -> list[RemoteIncident | IntegrationError]:
+        """Where the remote takes many creates in one call: each (fields, correlation key)
+        found by its key or else created, answered in order (an item's own error in its
+        place). NotSupported otherwise: incman then finds and creates one by one."""
+        raise NotSupported(f"{self.name} cannot create many incidents in one call")
+
     def find(self, correlation_key: str) -> RemoteIncident | None:
         """The incident created with this correlation key, or None."""
         raise NotSupported(f"{self.name} cannot look up incidents")

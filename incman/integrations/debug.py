@@ -12,7 +12,12 @@ from typing import Any, ClassVar, Protocol
 
 from incman.integrations.base import ALL_CAPABILITIES, Integration, RemoteIncident
 from incman.integrations.config import IntegrationConfig, setting
-from incman.integrations.errors import ConfigurationError, PermanentError, TransientError
+from incman.integrations.errors import (
+    ConfigurationError,
+    IntegrationError,
+    PermanentError,
+    TransientError,
+)
 from incman.settings import get_settings
 
 _STATES = {"open": "OPEN", "assigned": "ASSIGNED", "resolved": "RESOLVED", "closed": "CLOSED"}
@@ -37,6 +42,10 @@ class DebugRecords(Protocol):
     def create(self, correlation_key: str, fields: dict[str, Any]) -> DebugRecord: ...
 
     def find(self, correlation_key: str) -> DebugRecord | None: ...
+
+    def find_or_create(self, items: list[tuple[str, dict[str, Any]]]) -> list[DebugRecord]:
+        """The record of each correlation key, made with its fields where there is none."""
+        ...
 
     def find_number(self, number: str) -> DebugRecord | None: ...
 
@@ -114,6 +123,14 @@ class DebugIntegration(Integration[DebugConfig]):
         ref = self._ref(self.store.create(correlation_key, fields))
         self._answer(self.cfg.answer_delay)
         return ref
+
+    def create_many(
+        self, items: list[tuple[dict[str, Any], str]]
+    ) -> list[RemoteIncident | IntegrationError]:
+        self._before()
+        records = self.store.find_or_create([(key, fields) for fields, key in items])
+        self._answer(self.cfg.answer_delay)
+        return [self._ref(record) for record in records]
 
     def find(self, correlation_key: str) -> RemoteIncident | None:
         self._before()

@@ -8,6 +8,7 @@ INGEST_QUEUE = "ingest"
 POLL_QUEUE = "poll"
 MAINTENANCE_QUEUE = "maintenance"
 RUN_ACTION = "incman.run_action"
+RUN_ACTIONS = "incman.run_actions"
 
 
 def queue_for(integration: str) -> str:

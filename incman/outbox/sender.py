@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from incman.outbox.queues import RUN_ACTION, queue_for
+from incman.outbox.queues import RUN_ACTIONS, queue_for
 from incman.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -100,28 +100,37 @@ def send_task(
 
 
 def enqueue(pending: Iterable[Sendable]) -> int:
-    """Send one `incman.run_action` per action; returns how many were sent."""
-    sent = 0
+    """Send the actions, many of one integration per `incman.run_actions` message (at most
+    INCMAN_ACTIONS_PER_MESSAGE); returns how many were sent."""
+    by_queue: dict[str, list[Sendable]] = {}
     for item in pending:
-        try:
-            _send(item)
-            sent += 1
-        except Exception:  # the broker may be down: the reconciler will resend
-            log.exception("could not enqueue action %s; it stays pending", item.action_id)
+        by_queue.setdefault(queue_for(item.integration), []).append(item)
+    size = max(1, get_settings().actions_per_message)
+    sent = 0
+    for queue, items in by_queue.items():
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
+            try:
+                _send(queue, chunk)
+                sent += len(chunk)
+            except Exception:  # the broker may be down: the reconciler will resend
+                ids = ", ".join(str(i.action_id) for i in chunk)
+                log.exception("could not enqueue actions %s; they stay pending", ids)
     return sent
 
 
-def _send_run_action(item: Sendable) -> None:
-    send_task(RUN_ACTION, [item.action_id], queue=queue_for(item.integration))
+def _send_run_actions(queue: str, items: Sequence[Sendable]) -> None:
+    send_task(RUN_ACTIONS, [[item.action_id for item in items]], queue=queue)
 
 
-_send: Callable[[Sendable], None] = _send_run_action
+_send: Callable[[str, Sequence[Sendable]], None] = _send_run_actions
 
 
-def set_transport(send: Callable[[Sendable], None] | None) -> None:
-    """Replace how one action is sent (unit tests record instead of using a broker)."""
+def set_transport(send: Callable[[str, Sequence[Sendable]], None] | None) -> None:
+    """Replace how a message of actions is sent (unit tests record instead of using a
+    broker): `send(queue, items)`."""
     global _send
-    _send = send or _send_run_action
+    _send = send or _send_run_actions
 
 
 def check_broker(timeout: float = 3.0) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from psycopg2.extras import execute_values
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, bindparam, insert, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -142,3 +142,34 @@ def insert_returning_ids(
             )
             ids += sorted(i for (i,) in answer)
     return ids
+
+
+def update_rows(session: Session, model: type[Base], key: str, rows: list[dict[str, Any]]) -> None:
+    """Update rows of `model` found by their `key` column, each with its own values (the rows
+    share their keys)."""
+    if not rows:
+        return
+    table = cast(Table, model.__table__)
+    columns = [c for c in rows[0] if c != key]
+    if not _is_postgres(session):
+        stmt = (
+            update(table)
+            .where(table.c[key] == bindparam("_key"))
+            .values({c: bindparam(f"_{c}") for c in columns})
+        )
+        session.execute(
+            stmt, [{f"_{c}": v for c, v in row.items()} | {"_key": row[key]} for row in rows]
+        )
+        return
+    dialect = session.get_bind().dialect
+    names = [key, *columns]
+    casts = ", ".join(f"%s::{table.c[c].type.compile(dialect=dialect)}" for c in names)
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    sql = (
+        f"UPDATE {table.name} AS t SET {sets} FROM (VALUES %s) AS v({', '.join(names)}) "
+        f"WHERE t.{key} = v.{key}"
+    )
+    with _cursor(session) as cur:
+        execute_values(
+            cur, sql, [_values(r, names) for r in rows], template=f"({casts})", page_size=PAGE
+        )

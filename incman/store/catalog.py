@@ -275,6 +275,10 @@ class CatalogCache:
                 self._at = time.monotonic()
             return self._value
 
+    def is_fresh(self) -> bool:
+        """True when `get` answers without reading the database."""
+        return self._value is not None and time.monotonic() - self._at < self.ttl
+
     def invalidate(self) -> None:
         self._at = 0.0
 

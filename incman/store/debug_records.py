@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from incman.integrations.debug import DebugRecord
+from incman.store.bulk import insert_returning_ids, update_rows
 from incman.store.db import new_session
 from incman.store.models import DebugIncident, utcnow
 
@@ -20,6 +22,26 @@ def _record(row: DebugIncident) -> DebugRecord:
         fields=dict(row.fields or {}),
         notes=list(row.notes or []),
     )
+
+
+def _insert(session: Session, new: dict[str, dict[str, Any]]) -> None:
+    """Insert records, then number them from their ids (DBG0000042)."""
+    now = utcnow()
+    rows: list[dict[str, Any]] = [
+        {
+            "number": f"new-{key[:24]}",
+            "correlation_key": key,
+            "fields": fields,
+            "state": "open",
+            "assignee": None,
+            "notes": [],
+            "created_at": now,
+            "updated_at": now,
+        }
+        for key, fields in new.items()
+    ]
+    ids = insert_returning_ids(session, DebugIncident, rows)
+    update_rows(session, DebugIncident, "id", [{"id": i, "number": f"DBG{i:07d}"} for i in ids])
 
 
 class DebugStore:
@@ -39,6 +61,28 @@ class DebugStore:
             row.number = f"DBG{row.id:07d}"
             session.commit()
             return _record(row)
+
+    def find_or_create(self, items: list[tuple[str, dict[str, Any]]]) -> list[DebugRecord]:
+        """The record of each correlation key, made where there is none (one transaction)."""
+        with new_session() as session:
+            keys = [key for key, _ in items]
+            found: dict[str, DebugIncident] = {}
+            for row in session.scalars(
+                select(DebugIncident)
+                .where(DebugIncident.correlation_key.in_(keys))
+                .order_by(DebugIncident.id.desc())
+            ):
+                found[row.correlation_key] = row  # the oldest wins, as `find` answers
+            new = {key: fields for key, fields in items if key not in found}
+            if new:
+                _insert(session, new)
+                for row in session.scalars(
+                    select(DebugIncident).where(DebugIncident.correlation_key.in_(list(new)))
+                ):
+                    found.setdefault(row.correlation_key, row)
+            records = [_record(found[key]) for key in keys]
+            session.commit()
+            return records
 
     def find(self, correlation_key: str) -> DebugRecord | None:
         with new_session() as session:

@@ -152,21 +152,28 @@ def bucket_for(seconds: float) -> float:
 
 def observe_queue_latency(integration: str, seconds: float) -> None:
     """Record that an action of `integration` waited `seconds` before a worker started it."""
+    observe_queue_latencies(integration, [seconds])
+
+
+def observe_queue_latencies(integration: str, waits: list[float]) -> None:
+    """Record how long each of many actions of `integration` waited (one round trip)."""
     from incman.store.redisconn import get_redis
 
-    seconds = max(0.0, seconds)
+    waits = [max(0.0, seconds) for seconds in waits]
+    buckets = Counter(floatToGoString(bucket_for(seconds)) for seconds in waits)
     try:
         pipe = get_redis().pipeline(transaction=True)
-        pipe.hincrby(LATENCY_KEY, f"{integration}|{floatToGoString(bucket_for(seconds))}", 1)
-        pipe.hincrbyfloat(LATENCY_KEY, f"{integration}|sum", seconds)
-        pipe.hincrby(LATENCY_KEY, f"{integration}|count", 1)
+        for bucket, count in buckets.items():
+            pipe.hincrby(LATENCY_KEY, f"{integration}|{bucket}", count)
+        pipe.hincrbyfloat(LATENCY_KEY, f"{integration}|sum", sum(waits))
+        pipe.hincrby(LATENCY_KEY, f"{integration}|count", len(waits))
         pipe.execute()
     except Exception as exc:  # noqa: BLE001
         _redis_failed(LATENCY_KEY, exc)
 
 
-def action_retried(integration: str) -> None:
-    ACTION_RETRIES.labels(integration=integration).inc()
+def action_retried(integration: str, count: int = 1) -> None:
+    ACTION_RETRIES.labels(integration=integration).inc(count)
 
 
 def action_deferred(integration: str) -> None:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import http.client
+import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg2
 
 from incman.testing import pg, procs
+from incman.testing.bench import load
 from incman.testing.procs import Proc
 
 GOAL_SINGLE = 1000.0
@@ -61,37 +59,11 @@ def start_api(env: dict[str, str], folder: Path, workers: int) -> tuple[Proc, st
 
 def post_all(urls: list[str], key: str, bodies: list[bytes], clients: int) -> float:
     """POST every body to /api/v1/events from `clients` keep-alive connections, spread over
-    the API processes at `urls`; the seconds it took. Any answer other than 200/201 (or an
-    item refused in a batch) is an error."""
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-    chunks = [bodies[n::clients] for n in range(clients)]
-    start = threading.Barrier(clients + 1)
-
-    def run(n: int, chunk: list[bytes]) -> None:
-        parts = urlsplit(urls[n % len(urls)])
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
-        start.wait()
-        try:
-            for body in chunk:
-                conn.request("POST", "/api/v1/events", body=body, headers=headers)
-                resp = conn.getresponse()
-                answer = resp.read()
-                if resp.status not in (200, 201):
-                    raise BenchError(
-                        f"POST /api/v1/events answered {resp.status}: {answer[:300]!r}"
-                    )
-                if body[:1] == b"[" and b'"ok":false' in answer.replace(b" ", b""):
-                    raise BenchError(f"a batch item was refused: {answer[:300]!r}")
-        finally:
-            conn.close()
-
-    with ThreadPoolExecutor(clients) as pool:
-        futures = [pool.submit(run, n, chunk) for n, chunk in enumerate(chunks)]
-        start.wait()
-        began = time.perf_counter()
-        for future in futures:
-            future.result()
-        return time.perf_counter() - began
+    the API processes at `urls`; the seconds it took (incman.testing.bench.load)."""
+    try:
+        return load.post_all(urls, key, bodies, clients)
+    except (load.LoadError, OSError, asyncio.IncompleteReadError) as exc:
+        raise BenchError(str(exc)) from exc
 
 
 def event_bodies(prefix: str, count: int, batch: int = 1) -> list[bytes]:

@@ -72,7 +72,7 @@ def sqlite_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     upgrade(url)
     redisconn._client = fakeredis.FakeRedis()
     redisconn._pid = os.getpid()
-    sender.set_transport(lambda item: None)  # the test runs the actions itself
+    sender.set_transport(lambda queue, items: None)  # the test runs the actions itself
     yield
     sender.set_transport(None)
     os.environ.clear()
