@@ -3,13 +3,16 @@ nesting past MAX_DEPTH), clear errors (422)."""
 
 from __future__ import annotations
 
-import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from incman.domain.event import Checked
 from incman.domain.text import nesting_depth
 
 SINGLE_LIMIT = 1 << 20  # 1 MiB for one event
@@ -51,8 +54,35 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
+# A \u escape that decodes to NUL or to a surrogate: without one, no string of the parsed body
+# can hold a character the database refuses (raw control characters and invalid UTF-8 are
+# not JSON at all), so the per-string checks can be skipped.
+_MAYBE_BAD_TEXT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+@dataclass(frozen=True)
+class Body:
+    """A parsed JSON body and what reading it learned."""
+
+    doc: Any
+    size: int
+    depth: int
+    clean_text: bool
+
+    @property
+    def checked(self) -> Checked:
+        return Checked(clean_text=self.clean_text, depth=self.depth, size=self.size)
+
+
 async def read_json(request: Request, limit: int = BATCH_LIMIT) -> tuple[Any, int]:
     """The parsed body and its size; 413 past `limit`, 400 when it is not JSON."""
+    body = await read_body(request, limit)
+    return body.doc, body.size
+
+
+async def read_body(request: Request, limit: int = BATCH_LIMIT) -> Body:
+    """The parsed body; 413 past `limit`, 400 when it is not JSON (NaN and Infinity are not;
+    nor a lone surrogate), or nests deeper than MAX_DEPTH."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "payload too large", f"body is over {limit} bytes")
@@ -67,21 +97,17 @@ async def read_json(request: Request, limit: int = BATCH_LIMIT) -> tuple[Any, in
     if not raw.strip():
         raise ApiError(400, "malformed JSON", "the body is empty")
     try:
-        doc = json.loads(raw, parse_constant=_no_constant)
-    except RecursionError as exc:
-        raise ApiError(400, "malformed JSON", "the body nests too deeply") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):
+            raise ApiError(400, "malformed JSON", "the body nests too deeply") from exc
         raise ApiError(400, "malformed JSON", f"the body is not valid JSON: {exc}") from exc
-    if nesting_depth(doc, MAX_DEPTH) > MAX_DEPTH:
+    depth = nesting_depth(doc, MAX_DEPTH)
+    if depth > MAX_DEPTH:
         raise ApiError(
             400, "malformed JSON", f"the body nests objects and lists deeper than {MAX_DEPTH}"
         )
-    return doc, len(raw)
-
-
-def _no_constant(name: str) -> Any:
-    """NaN, Infinity and -Infinity are not JSON (and no database column takes them)."""
-    raise ValueError(f"{name} is not a JSON value")
+    return Body(doc, len(raw), depth, _MAYBE_BAD_TEXT.search(raw) is None)
 
 
 def not_found(what: str) -> HTTPException:

@@ -6,18 +6,26 @@ import base64
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from incman.api.auth import KEY_SECURITY, Principal, authorized, require
-from incman.api.body import DATABASE_DOWN, SINGLE_LIMIT, ApiError, not_found, read_json
+from incman.api.body import DATABASE_DOWN, SINGLE_LIMIT, ApiError, not_found, read_body, read_json
 from incman.api.clean_body import check_clean
 from incman.api.ratelimit import limit_rate
 from incman.api.views import event_to_api, note_to_api, occurrence_to_api
-from incman.domain.event import EventError, EventIn, normalise_event, parse_severity, parse_status
+from incman.domain.event import (
+    Checked,
+    EventError,
+    EventIn,
+    normalise_event,
+    parse_severity,
+    parse_status,
+)
 from incman.ingest import event_ops
 from incman.ingest.accept import Accepted, IngestBatch
 from incman.ingest.group_commit import committer
@@ -118,23 +126,28 @@ def _invalid(exc: EventError, index: int | None = None) -> ApiError:
     status_code=201,
     summary="Send one event (201 new, 200 folded) or a batch (200, per-item results)",
 )
-async def post_events(request: Request) -> JSONResponse:
+async def post_events(request: Request) -> Response:
     await authorized(request, "ingest")
     await limit_rate(request)
-    doc, size = await read_json(request)
-    if isinstance(doc, list):
-        return await _post_batch(doc)
-    if size > SINGLE_LIMIT:
+    body = await read_body(request)
+    if isinstance(body.doc, list):
+        return await _post_batch(body.doc, body.checked)
+    if body.size > SINGLE_LIMIT:
         raise ApiError(413, "payload too large", f"one event may be at most {SINGLE_LIMIT} bytes")
     try:
-        ev = normalise_event(doc)
+        ev = normalise_event(body.doc, checked=body.checked)
     except EventError as exc:
         raise _invalid(exc) from exc
     result = (await committer("api").submit([ev]))[0]
-    return JSONResponse(result.to_api(), status_code=201 if result.created else 200)
+    return _json(result.to_api(), 201 if result.created else 200)
 
 
-async def _post_batch(items: list[Any]) -> JSONResponse:
+def _json(doc: Any, status: int) -> Response:
+    """A JSON answer encoded by orjson (the ingest answers: plain dicts, no NaN)."""
+    return Response(orjson.dumps(doc), status, media_type="application/json")
+
+
+async def _post_batch(items: list[Any], checked: Checked) -> Response:
     if len(items) > MAX_BATCH:
         raise ApiError(
             413, "batch too large", f"{len(items)} events; at most {MAX_BATCH}", "events"
@@ -143,7 +156,7 @@ async def _post_batch(items: list[Any]) -> JSONResponse:
     valid: list[tuple[int, EventIn]] = []
     for index, raw in enumerate(items):
         try:
-            valid.append((index, normalise_event(raw)))
+            valid.append((index, normalise_event(raw, checked=checked)))
         except EventError as exc:
             results.append({"index": index, "ok": False, "error": str(exc), "field": exc.field})
     done, failed = await store_each(valid)
@@ -152,7 +165,7 @@ async def _post_batch(items: list[Any]) -> JSONResponse:
     for index, error in failed:
         results.append({"index": index, "ok": False, "error": error})
     results.sort(key=lambda r: r["index"])
-    return JSONResponse({"results": results}, status_code=200)
+    return _json({"results": results}, 200)
 
 
 def _encode_cursor(first_time: datetime, event_id: str) -> str:

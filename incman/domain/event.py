@@ -106,16 +106,32 @@ def make_dedupid(ev: EventIn) -> str:
     return "|".join((ev.device, ev.component, ev.event_class, ev.event_key, str(ev.severity)))
 
 
-def _text(raw: dict[str, Any], name: str, required: bool = False) -> str:
+@dataclass(frozen=True)
+class Checked:
+    """What the caller already checked of the whole document an event came in (the API, on
+    the raw body): its checks then need not run again per event."""
+
+    clean_text: bool = False  # no string in it can hold NUL or a lone surrogate
+    depth: int | None = None  # its nesting depth (an event's `details` is at least 1 less)
+    size: int | None = None  # its length as JSON (a `details` is shorter)
+
+
+UNCHECKED = Checked()
+
+
+def _text(raw: dict[str, Any], name: str, checked: Checked, required: bool = False) -> str:
     value = raw.get(name)
-    if value is None:
+    if value.__class__ is str:
+        text: str = value
+    elif value is None:
         if required:
             raise EventError(name, "is required")
         return ""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    elif isinstance(value, bool) or not isinstance(value, str | int | float):
         raise EventError(name, "must be a string")
-    text = str(value)
-    if bad_text(text):
+    else:
+        text = str(value)
+    if not checked.clean_text and bad_text(text):
         raise EventError(name, "NUL characters and unpaired surrogates are not allowed")
     if required and not text.strip():
         raise EventError(name, "must not be empty")
@@ -124,24 +140,33 @@ def _text(raw: dict[str, Any], name: str, required: bool = False) -> str:
     return text
 
 
-def _check_details_shape(details: dict[str, Any]) -> None:
+def _check_details(details: dict[str, Any], checked: Checked) -> None:
     """Bounded nesting and size, so every reader (the API's answers, field mapping, the
-    database's JSON functions) can walk `details`."""
-    if nesting_depth(details, MAX_DETAILS_DEPTH) > MAX_DETAILS_DEPTH:
+    database's JSON functions) can walk `details`; no NUL or lone surrogate in it."""
+    if not details:
+        return
+    shallow = checked.depth is not None and checked.depth - 1 <= MAX_DETAILS_DEPTH
+    if not shallow and nesting_depth(details, MAX_DETAILS_DEPTH) > MAX_DETAILS_DEPTH:
         raise EventError("details", f"nested deeper than {MAX_DETAILS_DEPTH} levels")
-    try:
-        size = len(json.dumps(details, ensure_ascii=False, allow_nan=False))
-    except ValueError as exc:  # NaN or Infinity (from a producer that is not the API)
-        raise EventError("details", f"not valid JSON: {exc}") from exc
-    if size > MAX_DETAILS_BYTES:
-        raise EventError("details", f"larger than {MAX_DETAILS_BYTES} characters as JSON")
+    if checked.size is None or checked.size > MAX_DETAILS_BYTES:
+        try:
+            size = len(json.dumps(details, ensure_ascii=False, allow_nan=False))
+        except ValueError as exc:  # NaN or Infinity (from a producer that is not the API)
+            raise EventError("details", f"not valid JSON: {exc}") from exc
+        if size > MAX_DETAILS_BYTES:
+            raise EventError("details", f"larger than {MAX_DETAILS_BYTES} characters as JSON")
+    if not checked.clean_text:
+        found = bad_text_path(details, "details")
+        if found:
+            raise EventError(found, "NUL characters and unpaired surrogates are not allowed")
 
 
-def normalise_event(raw: Any, require_device: bool = True) -> EventIn:
+def normalise_event(raw: Any, require_device: bool = True, checked: Checked = UNCHECKED) -> EventIn:
     """Validate one incoming event (camelCase keys); unknown keys go into `details`.
 
     `require_device=False` is for formats whose objects may have no device (an ITSM request
-    without a CI or service instance): such an event is stored with an empty device."""
+    without a CI or service instance): such an event is stored with an empty device.
+    `checked`: what the caller already checked of the document the event came in."""
     if not isinstance(raw, dict):
         raise EventError("event", "must be a JSON object")
     if "severity" not in raw or raw["severity"] is None:
@@ -153,24 +178,21 @@ def normalise_event(raw: Any, require_device: bool = True) -> EventIn:
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}
     if extra:
         details = {**details, **extra}
-    _check_details_shape(details)
-    found = bad_text_path(details, "details")
-    if found:
-        raise EventError(found, "NUL characters and unpaired surrogates are not allowed")
+    _check_details(details, checked)
     ev = EventIn(
-        device=_text(raw, "device", required=require_device),
+        device=_text(raw, "device", checked, required=require_device),
         severity=parse_severity(raw["severity"]),
-        summary=_text(raw, "summary", required=True),
-        component=_text(raw, "component"),
-        event_class=_text(raw, "eventClass"),
-        event_key=_text(raw, "eventKey"),
-        event_class_key=_text(raw, "eventClassKey"),
-        message=_text(raw, "message"),
-        agent=_text(raw, "agent"),
-        source=_text(raw, "source"),
+        summary=_text(raw, "summary", checked, required=True),
+        component=_text(raw, "component", checked),
+        event_class=_text(raw, "eventClass", checked),
+        event_key=_text(raw, "eventKey", checked),
+        event_class_key=_text(raw, "eventClassKey", checked),
+        message=_text(raw, "message", checked),
+        agent=_text(raw, "agent", checked),
+        source=_text(raw, "source", checked),
         details=details,
     )
-    ev.dedupid = _text(raw, "dedupid") or make_dedupid(ev)
+    ev.dedupid = _text(raw, "dedupid", checked) or make_dedupid(ev)
     return ev
 
 

@@ -44,19 +44,17 @@ def bad_text_path(value: Any, path: str = "body") -> str | None:
 def nesting_depth(value: Any, stop_after: int = 1_000) -> int:
     """Levels of objects and lists in `value` (a scalar is 0, `{"a": 1}` is 1), counted with
     a stack rather than recursion; counting stops once past `stop_after`."""
+    if not isinstance(value, dict | list):
+        return 0
     deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        depth += 1
-        deepest = max(deepest, depth)
-        if deepest > stop_after:
-            return deepest
-        stack.extend((child, depth) for child in children)
+        if depth > deepest:
+            deepest = depth
+            if deepest > stop_after:
+                return deepest
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):  # scalars add no level: never stacked
+                stack.append((child, depth + 1))
     return deepest

@@ -15,13 +15,14 @@ import asyncio
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from incman.domain.event import EventIn
-from incman.ingest.accept import Accepted
+from incman.ingest.accept import Accepted, IngestBatch
 from incman.ingest.producer import store
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,17 @@ def _hand_back(sub: _Submission, result: list[Accepted] | None, exc: BaseExcepti
 class GroupCommitter:
     """Committer threads shared by the requests of one process (started on first use)."""
 
-    def __init__(self, source: str, threads: int = 1, max_events: int = 2000) -> None:
+    def __init__(
+        self,
+        source: str,
+        threads: int = 1,
+        max_events: int = 2000,
+        store: Callable[[list[EventIn], str], IngestBatch] = store,
+    ) -> None:
+        """`threads`: one is best (a commit takes whatever queued up while the previous one
+        ran, so a single committer builds the largest groups); `store`: one transaction."""
         self.source = source
+        self._store = store
         self.threads = max(1, threads)
         self.max_events = max(1, max_events)
         self._queue: queue.SimpleQueue[_Submission] = queue.SimpleQueue()
@@ -105,7 +115,8 @@ class GroupCommitter:
     def _commit(self, group: list[_Submission]) -> None:
         if len(group) > 1:
             try:
-                accepted = store([ev for sub in group for ev in sub.events], self.source).accepted
+                events = [ev for sub in group for ev in sub.events]
+                accepted = self._store(events, self.source).accepted
             except DATABASE_DOWN as exc:
                 for sub in group:
                     _hand_back(sub, None, exc)
@@ -120,7 +131,7 @@ class GroupCommitter:
                 return
         for sub in group:
             try:
-                _hand_back(sub, store(sub.events, self.source).accepted, None)
+                _hand_back(sub, self._store(sub.events, self.source).accepted, None)
             except Exception as exc:  # noqa: BLE001 (the request answers it: 503, 500)
                 _hand_back(sub, None, exc)
 

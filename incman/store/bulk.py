@@ -6,10 +6,10 @@ executemany. Both run in the caller's session and transaction."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, cast
 
+import orjson
 from psycopg2.extras import execute_values
 from sqlalchemy import Table, bindparam, insert, text, update
 from sqlalchemy.dialects import sqlite
@@ -60,9 +60,11 @@ def _cursor(session: Session) -> Any:
 
 
 def _values(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(
-        json.dumps(row[c]) if c in _JSON_COLUMNS and row[c] is not None else row[c] for c in columns
-    )
+    values = [row[c] for c in columns]
+    for n, c in enumerate(columns):
+        if c in _JSON_COLUMNS and values[n] is not None:
+            values[n] = orjson.dumps(values[n], option=orjson.OPT_NON_STR_KEYS).decode()
+    return tuple(values)
 
 
 def upsert_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:

@@ -16,9 +16,13 @@ from incman.testing import pg, procs
 from incman.testing.bench import load
 from incman.testing.procs import Proc
 
-GOAL_SINGLE = 1000.0
-GOAL_BATCHED = 5000.0
-GOAL_RATIO = 0.5
+GOAL_SINGLE = 3000.0  # events/s, one per request
+GOAL_BATCHED = 20000.0  # events/s, 100 per request
+GOAL_REPEATS = 10000.0  # events/s, repeats of open events in batches of 100
+GOAL_RATIO = 1.0  # end to end / Celery no-op
+GOAL_BURST_P99 = 3.0  # seconds, event → incident, a burst of 2,000
+GOAL_PACED_P99 = 1.0  # seconds, paced at half the end-to-end rate
+GOAL_RSS_DRIFT = 0.10  # worker RSS from 10,000 to 200,000 actions
 NOTIFICATION = "bench-debug"
 OWNER_KEY = "incman:bench:owner"
 BENCH_CONFIG: dict[str, Any] = {
@@ -66,11 +70,12 @@ def post_all(urls: list[str], key: str, bodies: list[bytes], clients: int) -> fl
         raise BenchError(str(exc)) from exc
 
 
-def event_bodies(prefix: str, count: int, batch: int = 1) -> list[bytes]:
-    """Pre-encoded request bodies of `count` distinct events."""
+def event_bodies(prefix: str, count: int, batch: int = 1, distinct: int = 0) -> list[bytes]:
+    """Pre-encoded request bodies of `count` events: distinct ones, or repeats of the first
+    `distinct` (their devices taken in turn)."""
     events = [
         {
-            "device": f"{prefix}-{n}",
+            "device": f"{prefix}-{n % distinct if distinct else n}",
             "component": "bench",
             "eventClass": "/Bench",
             "severity": 4,
@@ -134,6 +139,21 @@ class Database:
                 (prefix + "%",),
             )
             return sorted(float(row[0]) for row in cur.fetchall())
+
+    def actions_of(self, prefix: str) -> int:
+        """Outbox actions of events whose device starts with `prefix`."""
+        return int(
+            self.scalar(
+                "SELECT count(*) FROM actions a JOIN events e ON e.id = a.event_id "
+                "WHERE e.device LIKE %s",
+                prefix + "%",
+            )
+        )
+
+    def unfinished_actions(self) -> int:
+        return int(
+            self.scalar("SELECT count(*) FROM actions WHERE status IN ('pending', 'running')")
+        )
 
     def action_statuses(self) -> dict[str, int]:
         try:

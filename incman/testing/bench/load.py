@@ -74,3 +74,38 @@ def post_all(urls: list[str], key: str, bodies: list[bytes], clients: int) -> fl
         return uvloop.run(_run(urls, key, bodies, clients))
     except ImportError:
         return asyncio.run(_run(urls, key, bodies, clients))
+
+
+async def _paced(urls: list[str], key: str, bodies: list[bytes], rate: float, clients: int) -> None:
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+    for n, body in enumerate(bodies):
+        queue.put_nowait((n, body))
+
+    async def connection(url: str) -> None:
+        parts = urlsplit(url)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            while not queue.empty():
+                n, body = queue.get_nowait()
+                await asyncio.sleep(max(0.0, began + n / rate - loop.time()))
+                writer.write(_request(parts.netloc, "/api/v1/events", key, body))
+                status, answer = await _read_answer(reader)
+                if status not in (200, 201):
+                    raise LoadError(f"POST answered {status}: {answer[:300]!r}")
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection(urls[n % len(urls)]) for n in range(clients)))
+
+
+def post_paced(urls: list[str], key: str, bodies: list[bytes], rate: float, clients: int) -> None:
+    """POST the bodies one per request, the n-th at n / `rate` seconds after the start (from
+    `clients` connections, so a slow answer does not hold the next request back)."""
+    try:
+        import uvloop
+
+        uvloop.run(_paced(urls, key, bodies, rate, clients))
+    except ImportError:
+        asyncio.run(_paced(urls, key, bodies, rate, clients))

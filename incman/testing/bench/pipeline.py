@@ -6,6 +6,9 @@ its own (flushed before and after), the API and one Celery worker as real proces
 - single: distinct events, one per HTTP request, from `--clients` keep-alive connections;
 - batched: distinct events, `--batch-size` per request;
   (neither matches a trigger: the figures are the ingest path alone)
+- repeats: repeats of 100 open events that have their incident, in batches; with the default
+  options (initial occurrence only) they make no outbox action, so no task message and no
+  remote call: the bench counts them;
 - end to end: distinct events matching a Debug notification, sent in batches; the clock stops
   when every one has its Debug incident (read from the database);
 - no-op: `incman.noop` tasks on the same broker, consumed by the same worker process (so with
@@ -13,8 +16,12 @@ its own (flushed before and after), the API and one Celery worker as real proces
   the queue's list or in the `unacked` hash until its task has run: the clock stops when both
   are empty;
 - latency: event firstTime → Debug incident created, for the end-to-end burst (a backlog) and
-  for events paced at `--paced-rate` per second (no backlog);
-- worker memory: RSS and PSS of the worker's process group, after the run."""
+  for events paced at half the end-to-end rate just measured (`--paced-seconds` of them);
+- worker memory: RSS of the worker's process group after 10,000 actions and after
+  `--memory-actions`, and RSS and PSS after the run.
+
+Each figure is printed with its goal and its ratio to the goal. The load generator is
+incman.testing.bench.load (one asyncio loop), lean because it shares the machine."""
 
 from __future__ import annotations
 
@@ -35,7 +42,11 @@ import yaml
 from incman.testing.bench.common import (
     BENCH_CONFIG,
     GOAL_BATCHED,
+    GOAL_BURST_P99,
+    GOAL_PACED_P99,
     GOAL_RATIO,
+    GOAL_REPEATS,
+    GOAL_RSS_DRIFT,
     GOAL_SINGLE,
     OWNER_KEY,
     BenchError,
@@ -49,6 +60,7 @@ from incman.testing.bench.common import (
     start_api,
     wait_until,
 )
+from incman.testing.bench.load import post_paced
 from incman.testing.procs import Proc, start_worker
 
 # -- the measurements ---------------------------------------------------------------------------
@@ -114,11 +126,7 @@ class Bench:
 
     def paced_latencies(self, count: int, rate: float) -> list[float]:
         prefix = f"e2e-paced-{self.run}"
-        bodies = event_bodies(prefix, count)
-        began = time.perf_counter()
-        for n, body in enumerate(bodies):
-            time.sleep(max(0.0, began + n / rate - time.perf_counter()))
-            post_all(self.urls, self.key, [body], 1)
+        post_paced(self.urls, self.key, event_bodies(prefix, count), rate, self.opts.clients)
         wait_until(
             lambda: self.db.debug_incidents(prefix) >= count,
             120,
@@ -126,6 +134,31 @@ class Bench:
             interval=0.05,
         )
         return self.db.latencies(prefix)
+
+    def repeats_rate(self, count: int, distinct: int = 100) -> tuple[float, int]:
+        """Repeats of open events that have their incident (the common case in a flood):
+        the rate, and the outbox actions (so task messages) they made."""
+        prefix = f"e2e-rep-{self.run}"
+        post_all(self.urls, self.key, event_bodies(prefix, distinct, distinct), 1)
+        wait_until(lambda: self.db.debug_incidents(prefix) >= distinct, 60, "first incidents")
+        before = self.db.actions_of(prefix)
+        bodies = event_bodies(prefix, count, self.opts.batch_size, distinct=distinct)
+        rate = count / post_all(self.urls, self.key, bodies, 4)
+        return rate, self.db.actions_of(prefix) - before
+
+    def worker_memory(self, worker: Proc, total: int, first: int = 10_000) -> tuple[int, int]:
+        """The worker's RSS after `first` actions and after `total` (sent 10,000 at a time,
+        each lot taken to its incidents before the next)."""
+        rss: list[int] = []
+        done = 0
+        for lot in [first] + [10_000] * max(0, (total - first + 9_999) // 10_000):
+            prefix = f"e2e-mem{done}-{self.run}"
+            post_all(self.urls, self.key, event_bodies(prefix, lot, self.opts.batch_size), 4)
+            wait_until(lambda: self.db.unfinished_actions() == 0, 600, "the actions", 0.5)
+            done += lot
+            if done == first or done >= total:
+                rss.append(process_group_memory(worker.pid)[0])
+        return rss[0], rss[-1]
 
 
 def progress(what: str) -> None:
@@ -141,6 +174,8 @@ def measure(bench: Bench, worker: Proc) -> Results:
     res.figures["single"] = bench.ingest_rate("single", opts.single, 1, opts.clients)
     progress(f"{opts.batched:,} events in batches of {opts.batch_size}")
     res.figures["batched"] = bench.ingest_rate("batched", opts.batched, opts.batch_size, 4)
+    progress(f"{opts.repeats:,} repeats of open events")
+    res.figures["repeats"], res.figures["repeat_actions"] = bench.repeats_rate(opts.repeats)
     progress(f"{opts.noop:,} no-op tasks")
     res.figures["noop"] = bench.noop_rate(opts.noop)
     progress(f"{opts.e2e:,} events to Debug incidents")
@@ -148,10 +183,16 @@ def measure(bench: Bench, worker: Proc) -> Results:
     res.figures["e2e"] = rate
     res.figures["burst_p50"] = percentile(burst, 50)
     res.figures["burst_p99"] = percentile(burst, 99)
-    progress(f"{opts.paced} events paced at {opts.paced_rate:g}/s")
-    paced = bench.paced_latencies(opts.paced, opts.paced_rate)
+    res.figures["paced_rate"] = paced_rate = max(25.0, rate / 2)
+    count = max(100, int(paced_rate * opts.paced_seconds))
+    progress(f"{count:,} events paced at {paced_rate:,.0f}/s")
+    paced = bench.paced_latencies(count, paced_rate)
     res.figures["paced_p50"] = percentile(paced, 50)
     res.figures["paced_p99"] = percentile(paced, 99)
+    if opts.memory_actions:
+        progress(f"{opts.memory_actions:,} actions for the worker's memory")
+        before, after = bench.worker_memory(worker, opts.memory_actions)
+        res.figures.update(rss_first=before, rss_last=after)
     rss, pss, procs = process_group_memory(worker.pid)
     res.figures.update(worker_rss=rss, worker_pss=pss, worker_procs=procs)
     return res
@@ -160,8 +201,14 @@ def measure(bench: Bench, worker: Proc) -> Results:
 # -- running it -----------------------------------------------------------------------------------
 
 
-def _verdict(value: float, goal: float) -> str:
-    return "meets" if value >= goal else f"{value / goal:.0%} of"
+def _verdict(value: float, goal: float, lower_is_better: bool = False) -> str:
+    ratio = goal / value if lower_is_better and value else value / goal
+    met = value <= goal if lower_is_better else value >= goal
+    return f"{ratio:.2f} × goal: {'meets' if met else 'misses'}"
+
+
+def _figure(name: str, value: str, goal: str, verdict: str) -> str:
+    return f"  {name:<40}{value:>16}   goal {goal:<12}({verdict})"
 
 
 def report(res: Results, opts: argparse.Namespace) -> str:
@@ -171,25 +218,62 @@ def report(res: Results, opts: argparse.Namespace) -> str:
     lines = [
         f"incman bench — {os.cpu_count()} CPUs; API: {opts.api_procs} × `incman api "
         f"--workers {opts.api_workers}`; "
-        f"worker: -P {opts.pool} -c {opts.concurrency}; {opts.clients} HTTP clients",
+        f"worker: -P {opts.pool} -c {opts.concurrency}; {opts.clients} HTTP connections",
         "",
-        f"  single-event ingest   {f['single']:9,.0f} events/s   goal ≥ {GOAL_SINGLE:,.0f}"
-        f"  ({_verdict(f['single'], GOAL_SINGLE)} goal; {opts.single:,} events)",
-        f"  batched ingest ({opts.batch_size:>3})  {f['batched']:9,.0f} events/s   goal ≥ "
-        f"{GOAL_BATCHED:,.0f}  ({_verdict(f['batched'], GOAL_BATCHED)} goal; "
-        f"{opts.batched:,} events)",
-        f"  event → Debug incident{f['e2e']:9,.0f} events/s   ({opts.e2e:,} events)",
-        f"  Celery no-op tasks    {f['noop']:9,.0f} tasks/s    ({opts.noop:,} tasks, same worker)",
-        f"  end to end / no-op    {ratio:9.2f}            goal ≥ {GOAL_RATIO}"
-        f"  ({_verdict(ratio, GOAL_RATIO)} goal)",
-        "",
-        f"  event → incident latency, burst of {opts.e2e:,}: p50 {f['burst_p50']:.3f}s  "
-        f"p99 {f['burst_p99']:.3f}s",
-        f"  event → incident latency, paced {opts.paced_rate:g}/s:    p50 "
-        f"{f['paced_p50']:.3f}s  p99 {f['paced_p99']:.3f}s",
-        f"  worker memory: RSS {f['worker_rss'] / mib:.0f} MiB, PSS {f['worker_pss'] / mib:.0f}"
-        f" MiB over {f['worker_procs']:.0f} processes",
+        _figure(
+            "single-event durable ingest",
+            f"{f['single']:,.0f} events/s",
+            f"≥ {GOAL_SINGLE:,.0f}",
+            _verdict(f["single"], GOAL_SINGLE),
+        ),
+        _figure(
+            f"batched ingest ({opts.batch_size} per request)",
+            f"{f['batched']:,.0f} events/s",
+            f"≥ {GOAL_BATCHED:,.0f}",
+            _verdict(f["batched"], GOAL_BATCHED),
+        ),
+        _figure(
+            "repeats of open events (batched)",
+            f"{f['repeats']:,.0f} events/s",
+            f"≥ {GOAL_REPEATS:,.0f}",
+            _verdict(f["repeats"], GOAL_REPEATS),
+        ),
+        f"  {'':<40}{'':>16}   their outbox actions (so task messages and remote calls): "
+        f"{f['repeat_actions']:.0f}",
+        _figure("event → Debug incident, end to end", f"{f['e2e']:,.0f} events/s", "", ""),
+        _figure("Celery no-op tasks, same worker", f"{f['noop']:,.0f} tasks/s", "", ""),
+        _figure(
+            "end to end / no-op", f"{ratio:.2f}", f"≥ {GOAL_RATIO}", _verdict(ratio, GOAL_RATIO)
+        ),
+        _figure(
+            f"burst of {opts.e2e:,}: latency p99",
+            f"{f['burst_p99']:.3f} s",
+            f"≤ {GOAL_BURST_P99:g} s",
+            _verdict(f["burst_p99"], GOAL_BURST_P99, lower_is_better=True),
+        ),
+        f"  {'':<40}{'p50 ' + format(f['burst_p50'], '.3f') + ' s':>16}",
+        _figure(
+            f"paced at {f['paced_rate']:,.0f}/s (half e2e): p99",
+            f"{f['paced_p99']:.3f} s",
+            f"< {GOAL_PACED_P99:g} s",
+            _verdict(f["paced_p99"], GOAL_PACED_P99, lower_is_better=True),
+        ),
+        f"  {'':<40}{'p50 ' + format(f['paced_p50'], '.3f') + ' s':>16}",
     ]
+    if "rss_first" in f:
+        drift = f["rss_last"] / f["rss_first"] - 1
+        lines.append(
+            _figure(
+                f"worker RSS, 10,000 → {opts.memory_actions:,} actions",
+                f"{f['rss_first'] / mib:.0f} → {f['rss_last'] / mib:.0f} MiB",
+                f"± {GOAL_RSS_DRIFT:.0%}",
+                f"{drift:+.1%}: {'meets' if abs(drift) <= GOAL_RSS_DRIFT else 'misses'}",
+            )
+        )
+    lines.append(
+        f"  worker memory at the end: RSS {f['worker_rss'] / mib:.0f} MiB, PSS "
+        f"{f['worker_pss'] / mib:.0f} MiB over {f['worker_procs']:.0f} processes"
+    )
     return "\n".join(lines + res.notes)
 
 
@@ -202,8 +286,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--e2e", type=int, default=2000, help="events taken to a Debug incident")
     p.add_argument("--noop", type=int, default=5000, help="no-op Celery tasks")
-    p.add_argument("--paced", type=int, default=100, help="paced events (latency)")
-    p.add_argument("--paced-rate", type=float, default=25.0, help="paced events per second")
+    p.add_argument("--repeats", type=int, default=30000, help="repeats of open events")
+    p.add_argument(
+        "--paced-seconds", type=float, default=3.0, help="seconds of paced events (latency)"
+    )
+    p.add_argument(
+        "--memory-actions",
+        type=int,
+        default=200_000,
+        help="actions run to see the worker's memory stay flat (0 skips it)",
+    )
     p.add_argument("--clients", type=int, default=16, help="concurrent HTTP connections")
     p.add_argument(
         "--api-procs",
