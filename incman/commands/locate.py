@@ -51,11 +51,17 @@ def apply_data_dir(given: str | None) -> None:
 
 def find_data_dir(start: Path | None = None) -> Path | None:
     """The data folder given (INCMAN_DATA_DIR, which `--data-dir` sets), else the first
-    `incman-data` folder in the current folder or above it; None when there is none."""
+    `incman-data` folder in the current folder or above it; None when there is none. A
+    folder given that does not exist is a usage error (not a reason to look elsewhere)."""
     given = os.environ.get("INCMAN_DATA_DIR", "").strip()
     if given:
         path = Path(given)
-        return path if path.is_dir() else None
+        if not path.is_dir():
+            raise UsageError(
+                f"the data folder {given!r} (--data-dir or INCMAN_DATA_DIR) does not exist: "
+                "give the folder `incman run` uses"
+            )
+        return path
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / DATA_DIR_NAME

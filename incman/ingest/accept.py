@@ -1,6 +1,7 @@
 """Accept events: store (folding repeats), match triggers, write the outbox — one transaction.
 
-The caller commits, answers, and only then enqueues the returned actions."""
+The caller commits, then answers; the outbox rows are sent once the commit is durable
+(incman.outbox.sender)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from incman.integrations.registry import known_integrations
 INGEST_QUEUE = "ingest"
 POLL_QUEUE = "poll"
 MAINTENANCE_QUEUE = "maintenance"
-RUN_ACTION = "incman.run_action"
 RUN_ACTIONS = "incman.run_actions"
 
 

@@ -45,6 +45,7 @@ from incman.integrations.mastodon import MastodonIntegration
 from incman.integrations.otrs import OTRSIntegration
 from incman.integrations.pagerduty import PagerDutyIntegration
 from incman.integrations.redmine import RedmineIntegration
+from incman.integrations.registry import BUILTIN
 from incman.integrations.remedy import RemedyIntegration
 from incman.integrations.remedyforce import RemedyforceIntegration
 from incman.integrations.rt import RTIntegration
@@ -435,6 +436,11 @@ ROWS: dict[str, Callable[[], Any]] = {
 
 
 SELECTED = [r for r in os.environ.get("INCMAN_CONTRACT_ROWS", "").split(",") if r]
+
+
+def test_every_registered_integration_has_a_row() -> None:
+    """A new integration joins the table by one row: its registry entry alone fails here."""
+    assert set(BUILTIN) <= set(ROWS), f"no contract row for {sorted(set(BUILTIN) - set(ROWS))}"
 
 
 @pytest.fixture(scope="module", params=sorted(SELECTED or ROWS))

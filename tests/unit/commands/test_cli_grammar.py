@@ -162,6 +162,17 @@ def test_dead_letter_finds_the_data_folder_above(tmp_path: Path) -> None:
     assert given.returncode == 0, given.stderr
 
 
+@pytest.mark.parametrize("argv", [["dead-letter", "list"], ["trigger", "list"], ["flower"]])
+def test_a_data_folder_given_that_does_not_exist_is_a_usage_error(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    missing = tmp_path / "not-here"
+    done = incman("--data-dir", str(missing), *argv, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"the data folder {str(missing)!r}" in done.stderr and "Traceback" not in done.stderr
+    assert not missing.exists()
+
+
 def test_the_api_commands_find_a_running_incman_run(api: Api, tmp_path: Path) -> None:
     """`incman run` writes its address in the data folder and holds its lock: the commands
     started beside it (or below) send there without --url."""
