@@ -78,10 +78,10 @@ def _run_action(self: Task, action_id: int) -> str:
     reject_on_worker_lost=True,
     max_retries=MAX_RETRIES,
 )
-def run_actions_task(self: Task, action_ids: list[int]) -> dict[str, int]:
-    """Do many outbox actions of one integration (safe to run twice: incman.actions.batch);
-    those to retry are sent again together, in one message."""
-    outcome = run_actions(action_ids)
+def run_actions_task(self: Task, action_ids: list[int], integration: str = "") -> dict[str, int]:
+    """Do many outbox actions of one integration, and others of it waiting for a worker (safe
+    to run twice: incman.actions.batch); those to retry are sent again together."""
+    outcome = run_actions(action_ids, integration)
     deferred = {i: e for i, e in outcome.retry.items() if isinstance(e, Deferred)}
     failed = {i: e for i, e in outcome.retry.items() if i not in deferred}
     waiting = [i for i, exc in deferred.items() if not defer(i, str(exc))]

@@ -1,6 +1,7 @@
 """Carry out many outbox actions of one integration at once (one task message for many).
 
-They are claimed in one statement; the creates that open a first incident for their dedupid
+They are claimed together (incman.actions.claims, with others of the integration that wait
+for their first worker); the creates that open a first incident for their dedupid
 go through incman.actions.create_many together (a few statements for all of them, one remote
 call where the plugin offers it), everything else one at a time through
 incman.actions.run.execute, in lanes: the actions of one incident (or event) in order, lanes
@@ -13,61 +14,34 @@ import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import update
-
+from incman.actions.claims import Claimed, claim
 from incman.actions.create_many import create_many
-from incman.actions.run import FINISHED, Claimed, Outcome, execute, notification_for
+from incman.actions.run import Outcome, execute, notification_for
 from incman.integrations.errors import TransientError
+from incman.outbox.sender import wake
+from incman.outbox.wake import wake_taken
 from incman.settings import get_settings
-from incman.store.db import is_sqlite, relax_this_commit, session_scope
-from incman.store.metrics import observe_queue_latencies
-from incman.store.models import Action, utcnow
+from incman.store.db import is_sqlite
 
 log = logging.getLogger(__name__)
 
 
-def claim(action_ids: list[int]) -> list[Claimed]:
-    """Start every action not finished yet (one more attempt each), in id order."""
-    now = utcnow()
-    with session_scope() as session:
-        relax_this_commit(session)  # bookkeeping only (see incman.actions.run._start)
-        rows = session.execute(
-            update(Action)
-            .where(Action.id.in_(action_ids), Action.status.not_in(FINISHED))
-            .values(status="running", attempts=Action.attempts + 1, updated_at=now)
-            .returning(
-                Action.id,
-                Action.kind,
-                Action.notification_id,
-                Action.integration,
-                Action.event_id,
-                Action.incident_id,
-                Action.payload,
-                Action.attempts,
-                Action.created_at,
-            )
-        ).all()
-    waited: dict[str, list[float]] = defaultdict(list)
-    for row in rows:
-        if row.attempts == 1:  # how long the action waited for its first worker
-            waited[row.integration].append((now - row.created_at).total_seconds())
-    for integration, seconds in waited.items():
-        observe_queue_latencies(integration, seconds)
-    claimed = [
-        Claimed(r.id, r.kind, r.notification_id, r.event_id, r.incident_id, dict(r.payload))
-        for r in rows
-    ]
-    return sorted(claimed, key=lambda a: a.id)
-
-
-def run_actions(action_ids: list[int]) -> Outcome:
-    """Carry out the actions; what became of each (those to retry included)."""
+def run_actions(action_ids: list[int], integration: str = "") -> Outcome:
+    """Carry out the actions named and, with `integration`, others of it that wait for their
+    first worker (up to INCMAN_ACTIONS_PER_MESSAGE in all); what became of each (those to
+    retry included), and whether more may still wait (`Outcome.more`)."""
     out = Outcome()
-    claimed = claim(action_ids)
+    if integration:
+        wake_taken(integration)  # from now on a new action sends a message of its own
+    room = max(len(action_ids), get_settings().actions_per_message)
+    claimed, out.more = claim(action_ids, integration, room)
+    if out.more:  # a backlog: another worker takes the next lot while this one runs
+        wake(integration)
     claimed_ids = {a.id for a in claimed}
     for action_id in action_ids:
         if action_id not in claimed_ids:
-            out.statuses[action_id] = "finished"  # done before (a message delivered twice)
+            # Finished before (a message delivered twice), or running in a live process.
+            out.statuses[action_id] = "not taken"
     creates: dict[str, list[Claimed]] = defaultdict(list)
     rest: list[Claimed] = []
     for action in claimed:
@@ -100,7 +74,7 @@ def _run_in_lanes(actions: list[Claimed], out: Outcome) -> None:
     for action in actions:
         lanes[_lane_key(action)].append(action)
     threads = 1 if is_sqlite() else max(1, get_settings().action_threads)
-    if threads == 1 or len(lanes) == 1:
+    if threads == 1 or len(lanes) <= 1:
         for lane in lanes.values():
             _run_lane(lane, out)
         return

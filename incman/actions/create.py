@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -38,7 +37,7 @@ from incman.store.catalog import get_catalog
 from incman.store.db import new_session, session_scope
 from incman.store.documents import event_document_from_row
 from incman.store.links import event_urls
-from incman.store.locks import incident_lock
+from incman.store.locks import acquire, incident_lock, release_many
 from incman.store.models import (
     OPEN_EVENT_STATUSES,
     OPEN_INCIDENT_STATES,
@@ -48,7 +47,6 @@ from incman.store.models import (
     utcnow,
 )
 from incman.store.plugins import remote_ref
-from incman.store.redisconn import get_redis
 
 log = logging.getLogger(__name__)
 activity = logging.getLogger(ACTIVITY)
@@ -85,8 +83,9 @@ def ensure_remote(job: Job, incident_id: str, known_pending: bool = False) -> In
             if inc.state != "PENDING":
                 return inc
     ttl = lock_ttl(job.plugin)
-    lock = get_redis().lock(incident_lock(incident_id), timeout=ttl, blocking_timeout=ttl)
-    if not lock.acquire():
+    key = incident_lock(incident_id)
+    holding = acquire(key, ttl, wait=ttl)
+    if holding is None:
         raise TransientError(f"incident {incident_id} is being created by another worker")
     try:
         with session_scope() as session:
@@ -104,9 +103,7 @@ def ensure_remote(job: Job, incident_id: str, known_pending: bool = False) -> In
         activity.info("incident %s opened (%s) for event %s", inc.number, job.notif.id, origin.id)
         return inc
     finally:
-        try:
-            lock.release()
-        except redis.exceptions.LockError:
+        if not release_many([key], holding):
             log.warning("lock for incident %s expired before release", incident_id)
 
 

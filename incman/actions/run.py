@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from incman.actions import followups
+from incman.actions.claims import FINISHED, Claimed, claim, status_of
 from incman.actions.create import handle_create, handle_create_manual
 from incman.actions.job import Job
 from incman.domain.mapping import MappingError
@@ -21,8 +21,7 @@ from incman.logs import bind_log
 from incman.settings import get_settings
 from incman.store import metrics
 from incman.store.catalog import NotificationDef, catalog_cache, get_catalog
-from incman.store.db import relax_this_commit, session_scope
-from incman.store.metrics import observe_queue_latency
+from incman.store.db import session_scope
 from incman.store.models import (
     Action,
     utcnow,
@@ -31,7 +30,6 @@ from incman.store.plugins import make_plugin
 
 log = logging.getLogger(__name__)
 
-FINISHED = ("done", "skipped", "dead")
 SUMMARY_UNKNOWN = "failed (the details are shown to managers)"
 NO_NOTIFICATION = "notification missing or disabled"
 
@@ -50,53 +48,13 @@ def finish(
             action.updated_at = utcnow()
 
 
-@dataclass(frozen=True)
-class Claimed:
-    """An action a worker has started (status running, one more attempt counted)."""
-
-    id: int
-    kind: str
-    notification_id: str
-    event_id: str | None
-    incident_id: str | None
-    payload: dict[str, Any]
-
-
 @dataclass
 class Outcome:
     """What became of many actions: final statuses, and the actions to send again."""
 
     statuses: dict[int, str] = field(default_factory=dict)
     retry: dict[int, TransientError] = field(default_factory=dict)
-
-
-def _start(action_id: int) -> Claimed | str:
-    """Mark the action running (one more attempt); its final status if it has one."""
-    with session_scope() as session:
-        # Bookkeeping only: lost in a crash of the database, the action reads one attempt
-        # fewer, and its message is still unacknowledged. Whatever the handler then does
-        # commits durably, which flushes this commit first (the WAL is written in order).
-        relax_this_commit(session)
-        action = session.get(Action, action_id)
-        if action is None:
-            return "missing"
-        if action.status in FINISHED:
-            return action.status
-        if action.attempts == 0:  # how long the action waited for its first worker
-            observe_queue_latency(
-                action.integration, (utcnow() - action.created_at).total_seconds()
-            )
-        action.attempts += 1
-        action.status = "running"
-        action.updated_at = utcnow()
-        return Claimed(
-            action.id,
-            action.kind,
-            action.notification_id,
-            action.event_id,
-            action.incident_id,
-            dict(action.payload),
-        )
+    more: bool = False  # the claim was full: more actions of the integration may wait
 
 
 def notification_for(notification_id: str) -> NotificationDef | None:
@@ -112,10 +70,10 @@ def notification_for(notification_id: str) -> NotificationDef | None:
 def run_action(action_id: int) -> str:
     """Do the action; returns its final status. Raises TransientError to be retried. The
     action's fields join the caller's log context (its retry lines carry them too)."""
-    action = _start(action_id)
-    if isinstance(action, str):
-        return action
-    return execute(action)
+    claimed, _ = claim([action_id])
+    if not claimed:
+        return status_of(action_id)
+    return execute(claimed[0])
 
 
 def execute(action: Claimed) -> str:

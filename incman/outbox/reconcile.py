@@ -7,7 +7,11 @@ INCMAN_RECONCILE_AFTER seconds; a started one (`pending` awaiting its retry, or 
 untouched for the longer of that and INCMAN_VISIBILITY_TIMEOUT, since its retry may wait in
 the broker up to 0.8 × the visibility timeout and must not be doubled each reconcile cycle.
 Rows are claimed in batches (SKIP LOCKED on PostgreSQL, so two reconcilers never take the
-same row) and their `updated_at` bumped before they are sent."""
+same row) and their `updated_at` bumped before they are sent.
+
+A `running` action whose worker process is gone (its liveness key expired:
+incman.store.liveness) is sent again as soon as that shows, whatever the visibility timeout:
+a killed worker's actions come back within about TTL + one reconcile cycle (15 s each)."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from sqlalchemy import and_, or_, select, update
 from incman.outbox.rows import Pending
 from incman.outbox.sender import send_after_commit
 from incman.settings import get_settings
+from incman.store import liveness
 from incman.store.db import is_sqlite, session_scope
 from incman.store.models import Action, utcnow
 
@@ -51,6 +56,31 @@ def _claim_stale(
     return pending
 
 
+def _claimed_by_the_dead(now: datetime, limit: int) -> list[Pending]:
+    """Running actions whose worker process is gone; sent again."""
+    query = (
+        select(Action.id, Action.integration, Action.claimed_by)
+        .where(
+            Action.status == "running",
+            Action.claimed_by.is_not(None),
+            Action.updated_at < now - timedelta(seconds=liveness.TTL),
+        )
+        .order_by(Action.updated_at)
+        .limit(limit)
+    )
+    if not is_sqlite():
+        query = query.with_for_update(skip_locked=True)
+    with session_scope() as session:
+        rows = session.execute(query).all()
+        gone = liveness.dead({r.claimed_by for r in rows})
+        pending = [Pending(r.id, r.integration) for r in rows if r.claimed_by in gone]
+        if pending:
+            ids = [p.action_id for p in pending]
+            session.execute(update(Action).where(Action.id.in_(ids)).values(updated_at=now))
+        send_after_commit(session, pending)
+    return pending
+
+
 def reconcile(after: int | None = None, batch: int = BATCH, max_batches: int = MAX_BATCHES) -> int:
     """Enqueue stale actions again; returns how many were claimed and sent."""
     settings = get_settings()
@@ -58,7 +88,7 @@ def reconcile(after: int | None = None, batch: int = BATCH, max_batches: int = M
     now = utcnow()
     fresh_cutoff = now - timedelta(seconds=after)
     started_cutoff = now - timedelta(seconds=max(after, settings.visibility_timeout))
-    total = 0
+    total = len(_claimed_by_the_dead(now, batch))
     for _ in range(max_batches):
         pending = _claim_stale(now, fresh_cutoff, started_cutoff, batch)
         total += len(pending)

@@ -55,7 +55,7 @@ def add_actions(session: Session, rows: list[dict[str, Any]]) -> list[Pending]:
         return []
     ids = insert_returning_ids(session, Action, rows)
     pending = [Pending(i, r["integration"]) for i, r in zip(ids, rows, strict=True)]
-    sender.send_after_commit(session, pending)
+    sender.send_after_commit(session, pending, new=True)
     return pending
 
 

@@ -18,11 +18,13 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from incman.outbox.queues import RUN_ACTIONS, queue_for
+from incman.outbox.wake import wake_needed
 from incman.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 PENDING_KEY = "incman.outbox.pending"
+NEW_KEY = "incman.outbox.new"
 
 
 class Sendable(Protocol):
@@ -99,19 +101,24 @@ def send_task(
     celery_app().send_task(name, args=list(args), queue=queue, **options)
 
 
-def enqueue(pending: Iterable[Sendable]) -> int:
+def enqueue(pending: Iterable[Sendable], coalesce: bool = False) -> int:
     """Send the actions, many of one integration per `incman.run_actions` message (at most
-    INCMAN_ACTIONS_PER_MESSAGE); returns how many were sent."""
-    by_queue: dict[str, list[Sendable]] = {}
+    INCMAN_ACTIONS_PER_MESSAGE); returns how many were sent or left to a waiting message.
+    `coalesce` (new actions, which a worker's claim picks up by itself): a few actions of an
+    integration whose wake-up still waits for a worker send no message of their own."""
+    by_integration: dict[str, list[Sendable]] = {}
     for item in pending:
-        by_queue.setdefault(queue_for(item.integration), []).append(item)
+        by_integration.setdefault(item.integration, []).append(item)
     size = max(1, get_settings().actions_per_message)
     sent = 0
-    for queue, items in by_queue.items():
+    for integration, items in by_integration.items():
+        if coalesce and len(items) <= size and not wake_needed(integration):
+            sent += len(items)  # the waiting message's worker claims them
+            continue
         for start in range(0, len(items), size):
             chunk = items[start : start + size]
             try:
-                _send(queue, chunk)
+                _send(queue_for(integration), chunk)
                 sent += len(chunk)
             except Exception:  # the broker may be down: the reconciler will resend
                 ids = ", ".join(str(i.action_id) for i in chunk)
@@ -120,7 +127,16 @@ def enqueue(pending: Iterable[Sendable]) -> int:
 
 
 def _send_run_actions(queue: str, items: Sequence[Sendable]) -> None:
-    send_task(RUN_ACTIONS, [[item.action_id for item in items]], queue=queue)
+    integration = items[0].integration if items else queue.removeprefix("itsm.")
+    send_task(RUN_ACTIONS, [[item.action_id for item in items], integration], queue=queue)
+
+
+def wake(integration: str) -> None:
+    """Send a message naming no action: a worker claims what waits for `integration`."""
+    try:
+        _send(queue_for(integration), [])
+    except Exception:
+        log.exception("could not wake a worker for %s", integration)
 
 
 _send: Callable[[str, Sequence[Sendable]], None] = _send_run_actions
@@ -139,9 +155,10 @@ def check_broker(timeout: float = 3.0) -> None:
         conn.ensure_connection(max_retries=1, timeout=timeout)
 
 
-def send_after_commit(session: Session, items: Iterable[Sendable]) -> None:
-    """Send these actions once `session` commits (nothing if it rolls back)."""
-    session.info.setdefault(PENDING_KEY, []).extend(items)
+def send_after_commit(session: Session, items: Iterable[Sendable], new: bool = False) -> None:
+    """Send these actions once `session` commits (nothing if it rolls back). `new`: actions
+    just written, which may share a waiting message (see `enqueue`)."""
+    session.info.setdefault(NEW_KEY if new else PENDING_KEY, []).extend(items)
 
 
 @event.listens_for(Session, "after_commit")
@@ -149,8 +166,12 @@ def _after_commit(session: Session) -> None:
     items = session.info.pop(PENDING_KEY, None)
     if items:
         enqueue(items)
+    new = session.info.pop(NEW_KEY, None)
+    if new:
+        enqueue(new, coalesce=True)
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(PENDING_KEY, None)
+    session.info.pop(NEW_KEY, None)

@@ -26,6 +26,7 @@ OPEN_INCIDENT_STATES = ("PENDING", "OPEN", "ASSIGNED")
 
 _OPEN_EVENTS_SQL = "status IN ('New', 'Acknowledged', 'Suppressed')"
 _OPEN_INCIDENTS_SQL = "state IN ('PENDING', 'OPEN', 'ASSIGNED') AND NOT detached"
+_WAITING_ACTIONS_SQL = "status = 'pending' AND attempts = 0"
 
 
 def utcnow() -> datetime:
@@ -214,8 +215,21 @@ class Action(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The worker process running it (incman.store.liveness): while that process lives, no
+    # other one takes the action; once it is gone, its running actions are taken again.
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
-    __table_args__ = (Index("ix_actions_status_updated", "status", "updated_at"),)
+    __table_args__ = (
+        Index("ix_actions_status_updated", "status", "updated_at"),
+        # The actions waiting for their first worker, by integration (batches claim them).
+        Index(
+            "ix_actions_waiting",
+            "integration",
+            "id",
+            postgresql_where=text(_WAITING_ACTIONS_SQL),
+            sqlite_where=text(_WAITING_ACTIONS_SQL),
+        ),
+    )
 
 
 class AuditEntry(Base):
