@@ -73,11 +73,12 @@ def use_app(app: Any) -> None:
 
 
 def reset_app() -> None:
-    """Forget the producer app (after the broker settings changed); a handed-in app stays."""
-    global _app
+    """Forget the app (after the broker settings changed): the next send builds a producer
+    app from the settings then in force, even where a workers' app was handed in."""
+    global _app, _handed_in
     if not _handed_in and _app is not None:
         _app.close()
-        _app = None
+    _app, _handed_in = None, False
 
 
 def celery_app() -> Any:

@@ -97,9 +97,9 @@ def test_lost_messages_are_sent_again_by_the_reconciler(stack: Stack) -> None:
     time.sleep(2)  # past INCMAN_RECONCILE_AFTER; nothing is left to deliver them
     assert linked(lost) == 0
 
-    from workers.app import app
+    from incman.outbox.sender import send_task
 
-    app.send_task("incman.reconcile")  # what beat sends every 15 s
+    send_task("incman.reconcile", queue="maintenance")  # what beat sends every 15 s
     wait_for(lambda: linked(lost) == 10, what="the missing incidents")
     records = remote_records(done + lost)
     assert len(records) == 13
