@@ -26,6 +26,9 @@ class Client:
     def get(self, path: str, **kw: Any) -> requests.Response:
         return self.session.get(self.base + path, timeout=30, **kw)
 
+    def put(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
+        return self.session.put(self.base + path, json=body, timeout=30, **kw)
+
 
 def wait_for(
     check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "condition"

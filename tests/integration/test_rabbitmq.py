@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from helpers import Client, unique, wait_for
@@ -68,10 +69,34 @@ def purge_queues(url: str) -> None:
                     pass
 
 
+def _rabbitmqctl(*args: str) -> bool:
+    try:
+        done = subprocess.run(["rabbitmqctl", *args], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 @pytest.fixture(scope="module")
-def stack(make_stack: Any) -> Any:
+def broker_url() -> Any:
+    """A virtual host of this test module's own on the local RabbitMQ (made and deleted with
+    rabbitmqctl), so nothing else on the broker shares its queues; where rabbitmqctl cannot
+    be used (a remote INCMAN_TEST_RABBITMQ), the given vhost with incman's queues purged."""
+    parts = urlsplit(RABBITMQ_URL)
+    own = f"incman-test-{unique('vhost')}"
+    if parts.hostname in ("127.0.0.1", "localhost") and _rabbitmqctl("add_vhost", own):
+        _rabbitmqctl("set_permissions", "-p", own, parts.username or "guest", ".*", ".*", ".*")
+        yield f"{parts.scheme}://{parts.netloc}/{own}"
+        _rabbitmqctl("delete_vhost", own)
+        return
     purge_queues(RABBITMQ_URL)
-    return make_stack(CONFIG, extra_env={"INCMAN_BROKER_URL": RABBITMQ_URL})
+    yield RABBITMQ_URL
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack: Any, broker_url: str) -> Any:
+    purge_queues(broker_url)
+    return make_stack(CONFIG, extra_env={"INCMAN_BROKER_URL": broker_url})
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +122,12 @@ def incident_of(client: Client, event_id: str) -> str:
 
 
 def test_the_stack_uses_rabbitmq(stack: Any, client: Client) -> None:
-    assert stack.env["INCMAN_BROKER_URL"] == RABBITMQ_URL
+    assert stack.env["INCMAN_BROKER_URL"].startswith("amqp://")
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"]["broker"] == "ok"
-    assert "amqp://guest:**@127.0.0.1:5672//" in stack.workers[0].output()
+    vhost = urlsplit(stack.env["INCMAN_BROKER_URL"]).path  # the worker names it, no password
+    assert f"amqp://guest:**@127.0.0.1:5672{vhost}" in stack.workers[0].output()
 
 
 def test_event_opens_one_incident_repeats_fold_and_a_clear_closes_it(client: Client) -> None:
