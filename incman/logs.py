@@ -1,6 +1,7 @@
-"""Logging setup: text or JSON lines (INCMAN_LOG_FORMAT) carrying the context of the action at
-hand (event, incident, notification, action, correlation key), an access-log shape for the
-API's requests, and API keys in URLs redacted.
+"""Logging setup: text or JSON lines carrying the context of the action at hand.
+
+The format is INCMAN_LOG_FORMAT's; the context is the event, incident, notification, action and
+correlation key. The API's requests get an access-log shape, and API keys in URLs are redacted.
 
 The context is set once where an action starts (`log_context`) and completed where more
 becomes known (`bind_log`); every record logged meanwhile in that thread or task carries it,

@@ -1,5 +1,7 @@
-"""The association plan of a new event (the seed's rules, made once per create and handed to
-suppression) and the claim of a PENDING incident under the partial unique index."""
+"""The association plan of a new event and the claim of a PENDING incident.
+
+The plan follows the seed's rules; it is made once per create and handed to suppression. The
+claim is made under the partial unique index."""
 
 from __future__ import annotations
 

@@ -15,13 +15,13 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 from incman.actions.claims import Claimed, claim
-from incman.actions.create_many import create_many
+from incman.actions.create_many import call_threads, create_many
 from incman.actions.run import Outcome, execute, notification_for
 from incman.integrations.errors import TransientError
+from incman.integrations.registry import integration_class, known_integrations
 from incman.outbox.sender import wake
 from incman.outbox.wake import wake_taken
 from incman.settings import get_settings
-from incman.store.db import is_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,18 @@ def _run_lane(lane: list[Claimed], out: Outcome) -> None:
             out.retry[action.id] = exc
 
 
+def _parallel_calls(actions: list[Claimed]) -> int:
+    """The plugin's own cap on calls in flight (0: none; one integration per message)."""
+    names = {a.integration for a in actions} & set(known_integrations())
+    caps = [integration_class(name).parallel_calls for name in names]
+    return min((cap for cap in caps if cap > 0), default=0)
+
+
 def _run_in_lanes(actions: list[Claimed], out: Outcome) -> None:
     lanes: dict[str, list[Claimed]] = defaultdict(list)
     for action in actions:
         lanes[_lane_key(action)].append(action)
-    threads = 1 if is_sqlite() else max(1, get_settings().action_threads)
+    threads = call_threads(_parallel_calls(actions), len(lanes))
     if threads == 1 or len(lanes) <= 1:
         for lane in lanes.values():
             _run_lane(lane, out)

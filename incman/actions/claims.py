@@ -35,6 +35,7 @@ class Claimed:
     event_id: str | None
     incident_id: str | None
     payload: dict[str, Any]
+    integration: str = ""
 
 
 def _locked(query: Any) -> Any:
@@ -108,7 +109,15 @@ def claim(
         ).all()
     _observe_waits(rows, now)
     claimed = [
-        Claimed(r.id, r.kind, r.notification_id, r.event_id, r.incident_id, dict(r.payload))
+        Claimed(
+            r.id,
+            r.kind,
+            r.notification_id,
+            r.event_id,
+            r.incident_id,
+            dict(r.payload),
+            r.integration,
+        )
         for r in rows
     ]
     more = bool(integration) and len(ids) + len(extra) >= room > 0

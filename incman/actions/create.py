@@ -1,7 +1,8 @@
-"""Opening incidents: the remote create under a Redis lock after a `find` by the incident's
-correlation key (exactly-once effect on top of at-least-once delivery), the association of
-later events, and the replacement of an incident the remote cannot re-open. The association
-plan and claim live in incman.actions.association."""
+"""Opening incidents: the remote create, the association of later events, and replacements.
+
+The remote create runs under a Redis lock after a `find` by the incident's correlation key
+(exactly-once effect on top of at-least-once delivery); an incident the remote cannot re-open
+is replaced. The association plan and claim live in incman.actions.association."""
 
 from __future__ import annotations
 

@@ -180,7 +180,7 @@ def _create(
     except IntegrityError as exc:  # another worker claimed one of these dedupids first
         log.info("a batch claim of %d incidents lost a race (%s): one at a time", len(items), exc)
         return [i.action for i in items]
-    threads = _threads(len(items))
+    threads = call_threads(plugin.parallel_calls, len(items))
     ttl = lock_ttl(plugin) * math.ceil(len(items) / threads)
     keys = [incident_lock(i.incident_id) for i in items]
     token, taken = acquire_many(keys, ttl)
@@ -193,8 +193,11 @@ def _create(
     return [i.action for i, ok in zip(items, taken, strict=True) if not ok]
 
 
-def _threads(count: int) -> int:
-    return 1 if is_sqlite() else max(1, min(count, get_settings().action_threads))
+def call_threads(cap: int, count: int) -> int:
+    """Threads for `count` actions' remote calls: INCMAN_ACTION_THREADS, or the plugin's own
+    cap (`parallel_calls`) when it has one; one on SQLite."""
+    threads = get_settings().action_threads if cap <= 0 else min(cap, get_settings().action_threads)
+    return 1 if is_sqlite() else max(1, min(count, threads))
 
 
 def _open_remote(

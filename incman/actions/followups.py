@@ -1,5 +1,7 @@
-"""Follow an event's changes onto its incidents: re-occurrence, clear, assign, close,
-re-open and notes, each per the notification's options and the plugin's capabilities."""
+"""Follow an event's changes onto its incidents.
+
+Re-occurrence, clear, assign, close, re-open and notes, each per the notification's options and
+the plugin's capabilities."""
 
 from __future__ import annotations
 

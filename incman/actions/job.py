@@ -1,5 +1,7 @@
-"""What a worker knows while it carries out one action, and the small helpers every
-handler shares: the plugin, the remote reference of an incident, notes, the event."""
+"""What a worker knows while it carries out one action, and the helpers all handlers share.
+
+The small helpers every handler shares: the plugin, the remote reference of an incident, notes,
+the event."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Carry out one outbox action: the worker's whole job, without Celery. Creation lives in
-incman.actions.create, the event's later changes in incman.actions.followups."""
+"""Carry out one outbox action: the worker's whole job, without Celery.
+
+Creation lives in incman.actions.create, the event's later changes in
+incman.actions.followups."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Notification suppression in Redis: a sliding window per notification and key, shared by
-every worker, and the hook that refuses an incident creation beyond the threshold.
+"""Notification suppression in Redis: a sliding window per notification and key.
+
+The window is shared by every worker; the hook here refuses an incident creation beyond the
+threshold.
 
 Counted where the creation really happens: the worker asks just before it claims a NEW
 incident (associations, re-opens and events without a device never count), once the event is

@@ -1,5 +1,7 @@
-"""Reading JSON bodies: size limits (413), malformed JSON (400: including NaN/Infinity and
-nesting past MAX_DEPTH), clear errors (422)."""
+"""Reading JSON bodies: size limits, malformed JSON and clear errors.
+
+Size limits answer 413; malformed JSON 400 (including NaN/Infinity and nesting past
+MAX_DEPTH); the clear errors 422."""
 
 from __future__ import annotations
 

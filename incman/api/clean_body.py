@@ -1,5 +1,6 @@
-"""JSON bodies of the event formats and configuration objects, refused (422) when they hold
-text the database cannot store."""
+"""JSON bodies of the event formats and configuration objects, checked for unstorable text.
+
+A body is refused (422) when it holds text the database cannot store."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The API docs at `/docs`, working offline: Swagger UI's files come from the
-swagger-ui-bundle package and are served by incman, never from a CDN."""
+"""The API docs at `/docs`, working offline.
+
+Swagger UI's files come from the swagger-ui-bundle package and are served by incman, never from
+a CDN."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""`POST /api/v1/entity-incidents`: a monitoring system's incident objects (seed 002), and
-`GET` to read them back in the seed's own shape.
+"""`POST /api/v1/entity-incidents`: a monitoring system's incident objects (seed 002).
+
+`GET` reads them back in the seed's own shape.
 
 An object sent again is the same incident: it updates its open event (acknowledgement,
 comment, clear, removal) rather than counting as a new occurrence."""

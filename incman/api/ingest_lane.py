@@ -1,6 +1,8 @@
-"""The ingest fast lane: `POST /api/v1/events` (without a query string) goes straight to its
-handler, past routing and the middleware stack, the hot path's largest cost per request
-(`incman api` serves the application behind it: incman.api.app.serve_app).
+"""The ingest fast lane: `POST /api/v1/events` goes straight to its handler.
+
+A request without a query string passes routing and the middleware stack, the hot path's
+largest cost per request (`incman api` serves the application behind it:
+incman.api.app.serve_app).
 
 The handler is the route's own (incman.api.events.post_events: it authenticates and counts
 the rate itself), and its errors are answered by the application's own exception handlers,

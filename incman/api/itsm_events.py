@@ -1,5 +1,7 @@
-"""ITSM Events API (seed 004): `POST /events` and `POST /v1/events` create a request (201)
-or update the open one an event matches within 24 h (200); each request is an incman event."""
+"""ITSM Events API (seed 004): `POST /events` and `POST /v1/events`.
+
+Each creates a request (201) or updates the open one the event matches within 24 h (200); each
+request is an incman event."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""What a notification saved over the API becomes: its config merged with the stored secrets it
-left out, parsed, and the row's definition with secret fields encrypted."""
+"""What a notification saved over the API becomes.
+
+Its config merged with the stored secrets it left out, parsed, and the row's definition with
+secret fields encrypted."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Refuse what the database cannot hold before any route runs: NUL characters in the query
-string (400), and in the path, where no id can hold them (404)."""
+"""Refuse what the database cannot hold before any route runs.
+
+NUL characters in the query string are refused with a 400, and in the path, where no id can
+hold them, with a 404."""
 
 from __future__ import annotations
 

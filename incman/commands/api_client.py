@@ -1,5 +1,7 @@
-"""The CLI's client of the incman API: where (incman.commands.locate.api_url) and with which
-key (`--api-key`, INCMAN_API_KEY), one call helper, and the API's errors in one line."""
+"""The CLI's client of the incman API.
+
+Where (incman.commands.locate.api_url) and with which key (`--api-key`, INCMAN_API_KEY), one
+call helper, and the API's errors in one line."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""`incman config check [FILE]`: the configuration file checked against the one schema
-(incman.store.config_schema), every problem said at once; exit status 2 when there is any."""
+"""`incman config check [FILE]`: the configuration file checked against the one schema.
+
+The schema is incman.store.config_schema's; every problem is said at once, and the exit status
+is 2 when there is any."""
 
 from __future__ import annotations
 

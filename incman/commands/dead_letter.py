@@ -1,6 +1,7 @@
-"""`incman dead-letter list|replay`: actions that failed for good, listed and sent again
-(reads the database and the broker like the workers: the settings, else the data folder of
-`incman run` given or found, see incman.commands.locate)."""
+"""`incman dead-letter list|replay`: actions that failed for good, listed and sent again.
+
+It reads the database and the broker like the workers: the settings, else the data folder of
+`incman run` given or found (see incman.commands.locate)."""
 
 from __future__ import annotations
 

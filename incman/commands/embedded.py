@@ -1,4 +1,4 @@
-"""The embedded default of `incman run`: its own Redis server and the process tree it supervises.
+"""`incman run`'s embedded default: its own Redis server and the process tree it supervises.
 
 `incman run` owns everything it starts: each child runs in a process group of its own (a
 terminal's Ctrl-C reaches only `incman run`, which then stops the groups in order), on Linux

@@ -1,7 +1,8 @@
-"""How every command finds the service it works on: the settings first (INCMAN_URL,
-INCMAN_DATABASE_URL, ...), then the data folder given (`--data-dir`, INCMAN_DATA_DIR) or found
-(`incman-data` in the current folder or one above it), where a running `incman run` leaves
-its addresses in `run.json`."""
+"""How every command finds the service it works on.
+
+The settings first (INCMAN_URL, INCMAN_DATABASE_URL, ...), then the data folder given
+(`--data-dir`, INCMAN_DATA_DIR) or found (`incman-data` in the current folder or one above it),
+where a running `incman run` leaves its addresses in `run.json`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""`incman secrets rotate|generate`: the keys of the notification secrets stored encrypted
-(reads the database named by the environment, like the workers)."""
+"""`incman secrets rotate|generate`: the keys of the notification secrets stored encrypted.
+
+It reads the database named by the environment, like the workers."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""What a trigger condition may name: the event fields of CONFIG.md, `details.<key>` and
-`dev.<field>`; every problem of a condition tree at once, an unknown name with the closest
-known one ("did you mean")."""
+"""What a trigger condition may name, and every problem of a condition tree at once.
+
+The names: the event fields of CONFIG.md, `details.<key>` and `dev.<field>`. An unknown name
+is reported with the closest known one ("did you mean")."""
 
 from __future__ import annotations
 

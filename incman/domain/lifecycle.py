@@ -1,5 +1,7 @@
-"""The lifecycle decision table: for each event change and each remote incident change,
-what happens on the other side, per the notification's options (the seed's checkboxes)."""
+"""The lifecycle decision table: what a change on one side does on the other.
+
+For each event change and each remote incident change, what happens on the other side, per the
+notification's options (the seed's checkboxes)."""
 
 from __future__ import annotations
 

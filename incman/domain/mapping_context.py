@@ -1,5 +1,6 @@
-"""What a field mapping value sees: the contexts `evt`, `dev`, `component`, `dmd`, `urls`,
-`defaultFields`, `mappingUtils` and `removeField` (the seed's names)."""
+"""What a field mapping value sees: its contexts, under the seed's names.
+
+`evt`, `dev`, `component`, `dmd`, `urls`, `defaultFields`, `mappingUtils` and `removeField`."""
 
 from __future__ import annotations
 

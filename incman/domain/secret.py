@@ -1,5 +1,7 @@
-"""Write-only secrets of a notification's plugin config: masked on the way out, kept on an
-edit that leaves them out or sends the mask back (the seed's ZEN-29814 not repeated)."""
+"""Write-only secrets of a notification's plugin config.
+
+They are masked on the way out, and kept on an edit that leaves them out or sends the mask back
+(the seed's ZEN-29814 not repeated)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Text the database cannot hold: NUL characters and lone surrogates, found anywhere in a
-parsed JSON document (so the API refuses them with a 422 instead of failing on store); and
-how deeply a document nests, measured without recursion."""
+"""Text the database cannot hold, and how deeply a JSON document nests.
+
+NUL characters and lone surrogates are found anywhere in a parsed JSON document, so the API
+refuses them with a 422 instead of failing on store; nesting is measured without recursion."""
 
 from __future__ import annotations
 

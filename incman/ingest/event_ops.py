@@ -1,5 +1,6 @@
-"""What operators and APIs do to events (acknowledge, close, re-open, note) and the
-incident actions each one queues, per the notification's options."""
+"""What operators and APIs do to events, and the incident actions each one queues.
+
+Acknowledge, close, re-open and note; the actions queued follow the notification's options."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""ITSM Events API requests (seed 004) in storage: create a request with its incman event,
-update the open one an event matches within 24 h, and wake `waiting_for` requests at their
-`waiting_until` (beat). The decisions are incman.domain.formats.itsm_*; this is the I/O."""
+"""ITSM Events API requests (seed 004) in storage.
+
+Create a request with its incman event, update the open one an event matches within 24 h, and
+wake `waiting_for` requests at their `waiting_until` (beat). The decisions are
+incman.domain.formats.itsm_*; this is the I/O."""
 
 from __future__ import annotations
 

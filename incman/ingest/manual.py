@@ -1,5 +1,7 @@
-"""Incidents made by hand from the event console: create one per event or one for all,
-or associate events with an incident number an operator typed (looked up at the remote)."""
+"""Incidents made by hand from the event console.
+
+Create one per event or one for all, or associate events with an incident number an operator
+typed (looked up at the remote)."""
 
 from __future__ import annotations
 

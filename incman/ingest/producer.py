@@ -1,5 +1,6 @@
-"""Send events from Python code that reaches the database: validate, store; the actions go out
-once the transaction commits.
+"""Send events from Python code that reaches the database.
+
+Validate, store; the actions go out once the transaction commits.
 
 Events are dicts in the API's camelCase shape (`eventClass`, `eventKey`, ...); unknown names go
 into `details`. Storing is one committed transaction; the actions are sent after it, so an

@@ -64,6 +64,9 @@ class Integration(Generic[C]):
     # The remote deduplicates creates itself (an idempotency key: the correlation key), so a
     # retried create gives back what the first one made; a plugin without `find` says so.
     idempotent_create: ClassVar[bool] = False
+    # Remote calls one worker process may have in flight at once (0: INCMAN_ACTION_THREADS):
+    # a remote whose quota is learnt from each answer wants its calls to see each other's.
+    parallel_calls: ClassVar[int] = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -134,6 +137,12 @@ class Integration(Generic[C]):
         answer: a success, or a 429/503 without Retry-After), read from the remote's
         rate-limit headers when they say the quota is used up; None: go on. The HTTP client
         then holds the next calls and the flood guard pauses every worker: no sleeping."""
+        return None
+
+    def request_quota(self, response: Any) -> tuple[int, float] | None:
+        """(requests left, seconds until they renew) where the remote's rate-limit headers
+        tell it: the flood guard then counts every worker's calls down from it, so the calls
+        that overlap stay within the quota too. None: the remote says nothing."""
         return None
 
     def call_budget(self) -> float:

@@ -1,16 +1,13 @@
-"""CA Service Desk Manager over its REST API (`/caisd-rest`): incidents (`in` objects) found
-again by `external_system_ticket`, notes as activity logs (`alg`).
+"""CA Service Desk Manager over its REST API (`/caisd-rest`).
 
-A login (`POST /rest_access`, Basic auth, XML body `<rest_access/>`) hands out an access key
-sent as `X-AccessKey` and ended with a DELETE on shutdown. An expired key is answered with
-400 "Invalid REST Access Key", not 401: that is what `auth_expired` looks for.
+Incidents are `in` objects, found again by `external_system_ticket`; notes are activity logs
+(`alg`). A login (`POST /rest_access`, Basic auth, XML body `<rest_access/>`) hands out an
+access key sent as `X-AccessKey` and ended with a DELETE on shutdown. An expired key is
+answered with 400 "Invalid REST Access Key", not 401: that is what `auth_expired` looks for.
 
-Fields are the `in` object's attributes. References are written the way SDM takes them:
-`priority`, `impact`, `urgency`, `severity` and `status` by code (`{"@REL_ATTR": "1"}`),
-`customer`, `group`, `category` and `affected_resource` by name (`{"@COMMON_NAME": ...}`);
-every other field is sent as text. A search answers a single object instead of a list when
-exactly one record matches, and numeric text may come back as a JSON number: both handled
-here (`collection_items`, `as_text`)."""
+A search answers a single object instead of a list when exactly one record matches, and
+numeric text may come back as a JSON number: both handled here (`collection_items`,
+`as_text`). (fields and references: docs/remote-systems.md)"""
 
 from __future__ import annotations
 

@@ -1,18 +1,14 @@
-"""CA Cloud Service Management (the SaaS "Service Manager", formerly Nimsoft Service Desk):
-service requests over its SOAP web services.
+"""CA Cloud Service Management: service requests over its SOAP web services.
 
-Every call is a SOAP 1.2 envelope carrying the credentials and `extendedSettings` (answers as
-JSON) with a service-request bean (`srqBean`) or a worklog bean (`workglogBean`, sic); there
-is no session. Envelopes are built with ElementTree, answers parsed with defusedxml. An answer
-may be `multipart/related` with the envelope as its root part, and a failure may come back
-inside an HTTP 200 result (`statusCode`, `responseStatus`, `errors`): both read here.
+The SaaS "Service Manager", formerly Nimsoft Service Desk. Every call is a SOAP 1.2 envelope
+carrying the credentials and `extendedSettings` (answers as JSON); there is no session.
+Envelopes are built with ElementTree, answers parsed with defusedxml. An answer may be
+`multipart/related` with the envelope as its root part, and a failure may come back inside an
+HTTP 200 result (`statusCode`, `responseStatus`, `errors`): both read here.
 
 No correlation field is documented, so the key → ticket map is kept locally (the `records`
 store incman gives the plugin) and the description carries a marker (`[incman:<key>]`) that a
-retried create searches for first. Fields are the service-request bean's own
-(`ticket_description`, `description_long`, `ticket_urgency`, `assigned_to_group_name`, ...).
-Reads (`getServiceRequest` by row id, `listServiceRequests` by search text) follow the
-service's documented get and list calls; their operation names are not confirmed."""
+retried create searches for first. (beans, fields, reads: docs/remote-systems.md)"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Typed plugin config, declared once: each field's type, default, required and secret flags,
-allowed values and a one-line description; checked generically, every problem reported.
+"""Typed plugin config, declared once and checked generically, every problem reported.
+
+Each field declares its type, default, required and secret flags, allowed values and a
+one-line description.
 
 A plugin declares `class AcmeConfig(IntegrationConfig)` with fields written
 `project: str = setting(required=True, help="...")`; the type comes from the annotation

@@ -1,13 +1,9 @@
-"""The egress policy of every remote call: which addresses a notification may make incman
-connect to. Remote URLs come from configuration that managers edit over the API, so by
-default incman refuses the addresses where a request could reach what is not a ticketing
-system: loopback (its own API, Redis, Flower), link-local (169.254.0.0/16, fe80::/10: the
-cloud metadata services live there), the other known metadata addresses, the unspecified
-address and multicast. Private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) are allowed:
-that is where most ticketing systems run on premises.
+"""The egress policy: which addresses a notification may make incman connect to.
 
-`INCMAN_EGRESS_ALLOW` makes exceptions: comma-separated CIDRs (`127.0.0.1/32`, `::1`) and
-host names (`itsm.local`; `*.corp.example` for its subdomains).
+Remote URLs come from configuration that managers edit over the API, so by default incman
+refuses the addresses where a request could reach what is not a ticketing system (loopback,
+link-local, metadata, unspecified, multicast) and allows the private ranges;
+`INCMAN_EGRESS_ALLOW` makes exceptions (ranges and syntax: docs/operations.md).
 
 The decision is made on the resolved addresses, never on the host string, and at connect
 time: `checked_connection` resolves the host, drops every refused address and connects only

@@ -1,5 +1,6 @@
-"""HTTP: incidents in any JSON-over-HTTP system, described entirely by configuration (the
-templates' grammar: HttpConfig, and docs/integrations.md)."""
+"""HTTP: incidents in any JSON-over-HTTP system, described entirely by configuration.
+
+The templates' grammar: HttpConfig, and docs/integrations.md."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""The one HTTP helper of all integrations: a requests.Session with timeouts that turns
-every failure into a TransientError or a PermanentError carrying the HTTP status, and runs
-the plugin's auth hook: log in before the first call, once more when a call's failure says
-the login expired (that call is then retried once, never more), log out on close. When the
-plugin reads from an answer that the remote's request quota is used up (`rate_limit_wait`),
-the next calls are held back (Deferred) and the flood guard pauses every worker until the
-quota is back, before the remote has to answer 429."""
+"""The one HTTP helper of all integrations: a requests.Session with timeouts and auth.
+
+Every failure becomes a TransientError or a PermanentError carrying the HTTP status. The
+plugin's auth hook runs here: log in before the first call, once more when a call's failure
+says the login expired (that call is then retried once, never more), log out on close. When
+the plugin reads from an answer that the remote's request quota is used up
+(`rate_limit_wait`), the next calls are held back (Deferred) and the flood guard pauses every
+worker until the quota is back, before the remote has to answer 429."""
 
 from __future__ import annotations
 
@@ -121,6 +122,8 @@ class CallGuard(Protocol):
 
     def after(self, outcome: str, retry_after: float | None = None) -> None: ...
 
+    def note_quota(self, remaining: int, seconds: float) -> None: ...
+
 
 class Authenticator(Protocol):
     """What the client asks of a plugin (incman.integrations.base.Integration has them)."""
@@ -134,6 +137,8 @@ class Authenticator(Protocol):
     def check_answer(self, method: str, url: str, resp: requests.Response) -> None: ...
 
     def rate_limit_wait(self, response: requests.Response) -> float | None: ...
+
+    def request_quota(self, response: requests.Response) -> tuple[int, float] | None: ...
 
 
 class HttpClient:
@@ -228,6 +233,9 @@ class HttpClient:
             self.guard.after("ok")  # the remote answered (a 4xx) or the request was ours
             raise
         self.guard.after("ok")
+        quota = self.authenticator.request_quota(resp) if self.authenticator else None
+        if quota is not None:
+            self.guard.note_quota(*quota)
         wait = self._hold(resp)
         if wait:
             self.guard.after("retry_after", wait)  # every worker waits for the quota

@@ -1,5 +1,7 @@
-"""Jira: issues through REST v3 on Cloud (ADF bodies, `/search/jql`) or v2 on Server/Data
-Center (plain text, `/search`), found again by a correlation label `incman-<key>`.
+"""Jira: issues through REST v3 on Cloud or v2 on Server/Data Center.
+
+Cloud takes ADF bodies and `/search/jql`, Server/Data Center plain text and `/search`; an issue
+is found again by a correlation label `incman-<key>`.
 
 Close and re-open pick a transition by the target status category (`done`; `new`, then
 `indeterminate`), or by the name in `resolve_status`/`reopen_status`: transition ids differ

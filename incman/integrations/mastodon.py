@@ -1,16 +1,14 @@
-"""Mastodon, the "popular site" example: a status per incident, the incident's state shown on
-its first line (the status is edited: Mastodon 3.5+), notes, acknowledgements and state
-changes as replies in its thread, and the status's address as the incident's URL.
+"""Mastodon, the "popular site" example: a status per incident, with replies in its thread.
+
+The incident's state is shown on the status's first line (the status is edited: Mastodon
+3.5+); notes, acknowledgements and state changes are replies in its thread, and the status's
+address is the incident's URL.
 
 Mastodon deduplicates creates itself: the `Idempotency-Key` header carries the correlation
 key, and for about an hour a retried create answers the status the first one made. Statuses
 carry no field to search by, so `find` is not offered (nor `status`: nobody changes an
 incident's state on Mastodon). Replies carry keys of their own, so a retried note or state
-change is posted once. Texts over the server's limit (500 characters; a link counts 23) are
-cut with an ellipsis, never refused. The rate-limit headers are read on every answer: when
-X-RateLimit-Remaining reaches 0, calls wait until X-RateLimit-Reset (the HTTP client holds
-them and the flood guard pauses every worker) instead of running into 429s. Fields:
-`status` (the text), `spoiler_text` (a content warning), `sensitive`, `language`."""
+change is posted once. (text limit, rate limits, fields: docs/remote-systems.md)"""
 
 from __future__ import annotations
 
@@ -129,27 +127,37 @@ class MastodonIntegration(Integration[MastodonConfig]):
         "closed": "CLOSED",
     }
     idempotent_create = True
+    # Its quota is read from each answer: a call waits for the one before it, so the quota
+    # is known before the next one goes (with one call per worker process in flight).
+    parallel_calls = 1
 
     def auth(self, session: HttpClient) -> None:
         session.use_header("Authorization", f"Bearer {self.cfg.access_token}")
 
-    def rate_limit_wait(self, response: requests.Response) -> float | None:
-        """Until X-RateLimit-Reset when X-RateLimit-Remaining is 0 (or on a 429, which
-        Mastodon sends without Retry-After), measured on the server's clock (its Date)."""
+    def request_quota(self, response: requests.Response) -> tuple[int, float] | None:
+        """X-RateLimit-Remaining, and the seconds until X-RateLimit-Reset measured on the
+        server's clock (its Date, in whole seconds: rounded down, at least a second, at most
+        MAX_HOLD)."""
         headers = response.headers
         try:
             remaining = int(float(headers.get("X-RateLimit-Remaining", "")))
             reset = datetime.fromisoformat(headers.get("X-RateLimit-Reset", ""))
         except ValueError:
             return None
-        if remaining > 0 and response.status_code != 429:
-            return None
         try:
             now = email.utils.parsedate_to_datetime(headers.get("Date", ""))
         except (TypeError, ValueError):
             now = datetime.now(UTC)
-        # Date has whole seconds: round down, at least a second, at most MAX_HOLD
-        return min(MAX_HOLD, max(1.0, float(math.floor((reset - now).total_seconds()))))
+        seconds = min(MAX_HOLD, max(1.0, float(math.floor((reset - now).total_seconds()))))
+        return remaining, seconds
+
+    def rate_limit_wait(self, response: requests.Response) -> float | None:
+        """Until the quota renews when it is used up (or on a 429, which Mastodon sends
+        without Retry-After)."""
+        quota = self.request_quota(response)
+        if quota is None or (quota[0] > 0 and response.status_code != 429):
+            return None
+        return quota[1]
 
     # -- transport ---------------------------------------------------------------------------
     def _call(self, method: str, path: str, key: str = "", **kwargs: Any) -> Any:

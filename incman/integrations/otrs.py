@@ -1,20 +1,12 @@
-"""OTRS / Znuny through the GenericTicketConnectorREST web service: a ticket with its first
-article and a dynamic field holding the correlation key, internal notes, states by name.
+"""OTRS / Znuny through the GenericTicketConnectorREST web service.
 
-What the web service does that trips clients up, and what this plugin does about it:
-- failures come as HTTP 200 with `{"Error": {"ErrorCode", "ErrorMessage"}}`: `check_answer`
-  raises them (AuthFail, AccessDenied, Missing/InvalidParameter... are permanent), and an
-  AuthFail on a session means the session ran out: log in again, once;
-- a GET carries its parameters, credentials included, in the query string, which cannot
-  hold the `{"Equals": ...}` a dynamic-field search needs: `find` posts to a TicketSearch
-  route taking POST (`search_route`), and checks what comes back, because a condition on an
-  unknown dynamic field is dropped and the search then returns every ticket;
-- TicketGet of several ids fails whole when one is gone: status reads search the ids first;
-- an article is visible to the customer unless it says otherwise: notes say
-  `IsVisibleForCustomer: 0` on the "Internal" channel.
-
-Fields: ticket fields (`Title`, `Queue`, `State`, `Priority`, `Type`, `CustomerUser`, ...),
-article fields (`Subject`, `Body`, `ContentType`, ...) and `DynamicField_<Name>`."""
+A ticket with its first article and a dynamic field holding the correlation key, internal
+notes, states by name. The web service trips clients up; this plugin meets each trap: failures
+come as HTTP 200 (`check_answer` raises them; an AuthFail on a session logs in again, once), a
+GET cannot search a dynamic field (`find` posts to `search_route` and checks what comes back),
+TicketGet of several ids fails whole (status reads search the ids first), and an article is
+visible to the customer unless it says otherwise (notes say `IsVisibleForCustomer: 0`).
+(the traps in full, fields: docs/remote-systems.md)"""
 
 from __future__ import annotations
 

@@ -1,16 +1,13 @@
-"""PagerDuty Events API v2 as a target: an incident triggers an alert whose `dedup_key` is the
-incident's correlation key, acknowledging it acknowledges the alert, closing it resolves it.
+"""PagerDuty Events API v2 as a target: an alert per incident, keyed by its correlation key.
 
-PagerDuty deduplicates a trigger by its key while the alert is open, so a create retried
-after a lost answer attaches to the alert it made instead of paging twice: the Events API
-cannot be searched, and need not be. What it cannot do is declared: no notes, no status read,
-no look-up, and no re-open — a trigger with the key of a resolved alert opens a new alert
-(and incident) in PagerDuty, which is what incman does for an integration that cannot
-re-open: a new incident, with a key of its own.
-
-Fields are the event's: `summary`, `source`, `severity`, `component`, `group`, `class`,
-`timestamp`, `custom_details` (an object), `links`, `images`, `client`, `client_url`; any other
-field goes into `custom_details`."""
+The alert's `dedup_key` is the incident's correlation key: acknowledging the incident
+acknowledges the alert, closing it resolves it. PagerDuty deduplicates a trigger by its key
+while the alert is open, so a create retried after a lost answer attaches to the alert it made
+instead of paging twice: the Events API cannot be searched, and need not be. What it cannot do
+is declared: no notes, no status read, no look-up, and no re-open — a trigger with the key of
+a resolved alert opens a new alert (and incident) in PagerDuty, which is what incman does for
+an integration that cannot re-open: a new incident, with a key of its own.
+(fields: docs/remote-systems.md)"""
 
 from __future__ import annotations
 

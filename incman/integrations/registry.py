@@ -1,5 +1,7 @@
-"""Integrations by name: built-ins as alias → dotted path, resolved lazily, plus plugins
-registered by other packages under the entry-point group `incman.integrations`."""
+"""Integrations by name: the built-ins and the plugins of other packages.
+
+Built-ins are alias → dotted path, resolved lazily; plugins are registered by other packages
+under the entry-point group `incman.integrations`."""
 
 from __future__ import annotations
 

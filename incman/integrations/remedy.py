@@ -1,14 +1,14 @@
-"""BMC Remedy ITSM: incidents through the AR System REST API — opened through
-`HPD:IncidentInterface_Create` (`z1D_Action=CREATE`), read and changed through
-`HPD:IncidentInterface`, work notes in `HPD:WorkLog` — found again by the correlation key
-written to `Vendor Ticket Number`.
+"""BMC Remedy ITSM: incidents through the AR System REST API, found again by correlation key.
+
+Incidents are opened through `HPD:IncidentInterface_Create` (`z1D_Action=CREATE`), read and
+changed through `HPD:IncidentInterface`, with work notes in `HPD:WorkLog`; the correlation key
+is written to `Vendor Ticket Number`.
 
 AR logins are JWTs that run out (an hour by default): the auth hook logs in with
 `POST /api/jwt/login` (the token comes back as plain text, sent as `AR-JWT <token>`), a 401
-logs in once more, and shutdown logs out. Errors come as
-`[{"messageType": "ERROR", "messageText", "messageAppendedText", "messageNumber"}]`.
-Resolving needs `Status_Reason` and `Resolution`; Closed and Cancelled are final, so a
-re-open of such an incident says CannotReopen (incman opens a new one)."""
+logs in once more, and shutdown logs out. Resolving needs `Status_Reason` and `Resolution`;
+Closed and Cancelled are final, so a re-open of such an incident says CannotReopen (incman
+opens a new one). (the errors' shape: docs/remote-systems.md)"""
 
 from __future__ import annotations
 

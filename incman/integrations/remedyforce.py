@@ -1,15 +1,14 @@
-"""BMC Remedyforce: incidents as Salesforce records (`BMCServiceDesk__Incident__c`) through
-the Salesforce REST API, created by an upsert on an External ID field holding the correlation
-key (`PATCH .../sobjects/BMCServiceDesk__Incident__c/<ExtField__c>/<key>`: 201 created, 200
-or 204 updated, 300 more than one match), so a retried create never makes a second incident.
+"""BMC Remedyforce: incidents as Salesforce records through the Salesforce REST API.
 
-OAuth 2 bearer tokens come from the token endpoint (password grant, the security token
-appended to the password, or client credentials); a 401 INVALID_SESSION_ID logs in again,
-once. Status, urgency, impact, category, client and owner are references to records: fields
-may name them (a status or urgency by Name, a user by Username), the plugin looks the Ids up
-with SOQL and keeps them for the instance's life. Notes are IncidentHistory records with the
-"Notes" action. 403 REQUEST_LIMIT_EXCEEDED (the org's API quota) is transient: retried after
-`limit_backoff` seconds, never dead-lettered at once."""
+Incidents (`BMCServiceDesk__Incident__c`) are created by an upsert on an External ID field
+holding the correlation key, so a retried create never makes a second incident. OAuth 2 bearer
+tokens come from the token endpoint (password grant, the security token appended to the
+password, or client credentials); a 401 INVALID_SESSION_ID logs in again, once. Status,
+urgency, impact, category, client and owner are references to records: fields may name them (a
+status or urgency by Name, a user by Username), the plugin looks the Ids up with SOQL and keeps
+them for the instance's life. Notes are IncidentHistory records with the "Notes" action. 403
+REQUEST_LIMIT_EXCEEDED (the org's API quota) is transient: retried after `limit_backoff`
+seconds, never dead-lettered at once. (the upsert's answers: docs/remote-systems.md)"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""ServiceNow: incidents through the Table API (or created through an Import Set), found
-again by the notification's correlation key in `correlation_id`.
+"""ServiceNow: incidents through the Table API (or created through an Import Set).
+
+They are found again by the notification's correlation key in `correlation_id`.
 
 Reference fields (`assigned_to`, `assignment_group`, `caller_id`, ...) given by name are sent
 in their own PATCH with `sysparm_input_display_value=true`, so ServiceNow resolves the name

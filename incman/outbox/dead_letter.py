@@ -1,5 +1,6 @@
-"""Dead letter: outbox actions that failed permanently or ran out of retries (status `dead`),
-listed, replayed or discarded. A replay puts the action back to `pending` with its
+"""Dead letter: outbox actions that failed permanently or ran out of retries (status `dead`).
+
+They are listed, replayed or discarded. A replay puts the action back to `pending` with its
 attempts reset, audits who did it, and enqueues it after the commit; a discard closes it."""
 
 from __future__ import annotations

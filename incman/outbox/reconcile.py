@@ -1,17 +1,15 @@
-"""The reconciler: outbox actions whose task message was lost (a broker restarted without
-persistence, a publish that failed after the commit) are enqueued again. Idempotent actions
-make a message sent twice harmless.
+"""The reconciler: outbox actions whose task message was lost are enqueued again.
 
-Stale means: a `pending` action never started (attempts 0) untouched for
-INCMAN_RECONCILE_AFTER seconds; a started one (`pending` awaiting its retry, or `running`)
-untouched for the longer of that and INCMAN_VISIBILITY_TIMEOUT, since its retry may wait in
-the broker up to 0.8 × the visibility timeout and must not be doubled each reconcile cycle.
-Rows are claimed in batches (SKIP LOCKED on PostgreSQL, so two reconcilers never take the
-same row) and their `updated_at` bumped before they are sent.
+A message is lost when a broker restarts without persistence or a publish fails after the
+commit; idempotent actions make a message sent twice harmless. Stale means untouched for
+INCMAN_RECONCILE_AFTER seconds (an action never started) or for the longer of that and
+INCMAN_VISIBILITY_TIMEOUT (a started one, whose retry may be waiting in the broker). Rows are
+claimed in batches (SKIP LOCKED on PostgreSQL, so two reconcilers never take the same row) and
+their `updated_at` bumped before they are sent.
 
 A `running` action whose worker process is gone (its liveness key expired:
-incman.store.liveness) is sent again as soon as that shows, whatever the visibility timeout:
-a killed worker's actions come back within about TTL + one reconcile cycle (15 s each)."""
+incman.store.liveness) is sent again as soon as that shows, whatever the visibility timeout.
+(the staleness rules in full: docs/operations.md)"""
 
 from __future__ import annotations
 

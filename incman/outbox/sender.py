@@ -1,5 +1,6 @@
-"""Send outbox actions to their integration's queue once the transaction that wrote them
-has committed: the one place incman touches Celery.
+"""Send outbox actions to their integration's queue after their transaction commits.
+
+This is the one place incman touches Celery.
 
 Rows added through `incman.outbox.rows` are remembered on their session; a listener sends
 them after the commit and forgets them on rollback. A failed send loses nothing: the row stays

@@ -1,7 +1,9 @@
-"""Coalesced wake-ups: while a message for an integration's new actions waits for a worker,
-new actions of that integration send none of their own; the worker that takes it claims
-them too (incman.actions.claims takes actions waiting for their first worker). A busy
-integration then drains in batches instead of one message per commit.
+"""Coalesced wake-ups: new actions of an integration share the message already waiting.
+
+While a message for an integration's new actions waits for a worker, new actions of that
+integration send none of their own; the worker that takes it claims them too
+(incman.actions.claims takes actions waiting for their first worker). A busy integration then
+drains in batches instead of one message per commit.
 
 The flag is a Redis key set when such a message is sent and deleted when a worker starts on
 it; it expires by itself (a lost message delays actions by at most its TTL, until the next

@@ -1,7 +1,9 @@
-"""One schema for the configuration: the file (INCMAN_CONFIG) and the triggers and
-notifications stored over the API. Every section's keys, trigger conditions, notification
-options and each plugin's declared config are checked, and every problem is reported at once,
-with its path and, for an unknown name, the closest known one ("did you mean")."""
+"""One schema for the configuration: the file and what is stored over the API.
+
+The file is INCMAN_CONFIG; the API stores triggers and notifications. Every section's keys,
+trigger conditions, notification options and each plugin's declared config are checked, and
+every problem is reported at once, with its path and, for an unknown name, the closest known
+one ("did you mean")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Outbound flood control per remote, shared by every worker through Redis: a token bucket
-(`rate_limit` requests/s), a pause after a 429/503 with Retry-After, and a circuit breaker
-(`breaker_failures` consecutive transient failures open it for `breaker_cooldown` seconds,
-then one probe call decides).
+"""Outbound flood control per remote, shared by every worker through Redis.
+
+A token bucket, a pause after a 429/503 with Retry-After, and a circuit breaker whose cooldown
+ends with one probe call that decides (settings: docs/integrations.md, "Every integration").
 
 It guards the one choke point of remote calls, HttpClient.request. It never waits: a call it
 holds back raises Deferred (a TransientError with `retry_after`), so the action goes back to
@@ -41,14 +41,19 @@ if not now then
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 """
-# KEYS: pause, breaker hash, probe, bucket hash. ARGV: now ms, rate/s (0 = none), burst,
-# probe ttl ms. Returns {reason, wait ms}: 0 go, 1 paused, 2 breaker open, 3 probe in flight,
-# 4 rate limited.
+# KEYS: pause, breaker hash, probe, bucket hash, quota. ARGV: now ms, rate/s (0 = none),
+# burst, probe ttl ms. Returns {reason, wait ms}: 0 go, 1 paused, 2 breaker open, 3 probe in
+# flight, 4 rate limited, 5 the remote's request quota used up.
 _BEFORE = LuaScript(
     _NOW
     + """
 local pause = redis.call('PTTL', KEYS[1])
 if pause > 0 then return {1, pause} end
+local quota = tonumber(redis.call('GET', KEYS[5]))
+if quota then
+  if quota <= 0 then return {5, math.max(1, redis.call('PTTL', KEYS[5]))} end
+  redis.call('DECR', KEYS[5])
+end
 local probe = false
 local open_until = tonumber(redis.call('HGET', KEYS[2], 'open_until'))
 if open_until then
@@ -110,11 +115,22 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
 end
 return 0
 """)
+# KEYS: quota. ARGV: requests left, ms until they renew. The count only ever goes down
+# within a window (calls in flight were counted already); it expires when the window ends.
+_QUOTA = LuaScript("""
+local ms = tonumber(ARGV[2])
+if ms <= 0 then return 0 end
+local left = tonumber(ARGV[1])
+local known = tonumber(redis.call('GET', KEYS[1]))
+if not known or left < known then redis.call('SET', KEYS[1], left, 'PX', ms) end
+return 0
+""")
 _REASONS = {
     1: "paused by the remote's Retry-After",
     2: "circuit breaker open",
     3: "circuit breaker probing",
     4: "rate limit",
+    5: "the remote's request quota is used up",
 }
 
 
@@ -161,6 +177,7 @@ class FloodGuard:
         base = PREFIX + key
         self.pause_key, self.breaker_key = base + ":pause", base + ":breaker"
         self.probe_key, self.bucket_key = base + ":probe", base + ":bucket"
+        self.quota_key = base + ":quota"
 
     def _redis(self) -> redis.Redis:
         if self._client is not None:
@@ -175,7 +192,13 @@ class FloodGuard:
         try:
             reason, wait_ms = _BEFORE(
                 self._redis(),
-                keys=[self.pause_key, self.breaker_key, self.probe_key, self.bucket_key],
+                keys=[
+                    self.pause_key,
+                    self.breaker_key,
+                    self.probe_key,
+                    self.bucket_key,
+                    self.quota_key,
+                ],
                 args=[_arg(now_ms), repr(s.rate_limit), s.burst, int(s.probe_ttl * 1000)],
             )
         except redis.RedisError as exc:
@@ -186,6 +209,14 @@ class FloodGuard:
             raise Deferred(
                 f"{self.key}: {_REASONS[int(reason)]}; next call in {wait:.2f}s", retry_after=wait
             )
+
+    def note_quota(self, remaining: int, seconds: float) -> None:
+        """The remote says `remaining` requests are left for `seconds`: every worker's calls
+        count down from it (one per call) and wait once it reaches 0."""
+        try:
+            _QUOTA(self._redis(), keys=[self.quota_key], args=[remaining, int(seconds * 1000)])
+        except redis.RedisError as exc:
+            _redis_unavailable(exc)
 
     def after(
         self, outcome: str, retry_after: float | None = None, now_ms: int | None = None

@@ -1,6 +1,7 @@
-"""The `urls` of an event as put in tickets (built from INCMAN_PUBLIC_URL), including the
-one-click ack/close/re-open links: signed, expiring tokens that open a confirmation page
-(nothing happens on a bare GET; no API key needed)."""
+"""The `urls` of an event as put in tickets, built from INCMAN_PUBLIC_URL.
+
+They include the one-click ack/close/re-open links: signed, expiring tokens that open a
+confirmation page (nothing happens on a bare GET; no API key needed)."""
 
 from __future__ import annotations
 

@@ -5,12 +5,9 @@ and the API may itself run several processes (`incman api --workers 2`). prometh
 in-process metrics would show only the process that happens to answer a scrape, and its
 multiprocess mode shares files on one host only. So each process adds its observations to a
 few small Redis hashes, and a Collector in the API reads them at scrape time: one scrape of any
-API process shows every worker on every host. The API sums its event counts in the process and
-writes them once a second, so ingest never waits on Redis; a worker writes a retry or a queue
-latency at once (one round trip, next to the several an action makes anyway). If Redis loses
-the hashes, Prometheus sees an ordinary counter reset. Outcomes of actions are not counted
-twice: they are read from the outbox, where they are recorded anyway. A metric that cannot be
-written is logged and dropped; metrics never fail an ingest or an action."""
+API process shows every worker on every host. Ingest never waits on Redis, and a metric that
+cannot be written is logged and dropped; metrics never fail an ingest or an action. (what is
+written when, counter resets, action outcomes: docs/operations.md)"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The tables: events, occurrences, incidents, links, notes, triggers, notifications,
-the action outbox and the audit trail (PostgreSQL in production, SQLite embedded)."""
+"""The tables, on PostgreSQL in production and SQLite embedded.
+
+Events, occurrences, incidents, links, notes, triggers, notifications, the action outbox and
+the audit trail."""
 
 from __future__ import annotations
 

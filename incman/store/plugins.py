@@ -1,5 +1,7 @@
-"""A notification's plugin, built with what incman gives it: its flood guard (Redis) and,
-for a plugin that keeps local records, their store; and the remote reference of an incident."""
+"""A notification's plugin, built with what incman gives it; an incident's remote reference.
+
+What incman gives it: its flood guard (Redis) and, for a plugin that keeps local records,
+their store."""
 
 from __future__ import annotations
 

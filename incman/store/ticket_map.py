@@ -1,5 +1,7 @@
-"""A plugin's map of correlation key → remote ticket, for remotes with no correlation field
-(CA Cloud Service Management): kept in the `plugin_tickets` table, one row per key."""
+"""A plugin's map of correlation key → remote ticket, for remotes with no correlation field.
+
+CA Cloud Service Management is one; the map is kept in the `plugin_tickets` table, one row per
+key."""
 
 from __future__ import annotations
 

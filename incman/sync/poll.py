@@ -1,5 +1,7 @@
-"""The incident poller (the seed's zenincidentpoll): read remote states in batches and let
-what people did there (resolve, assign) flow back onto the events."""
+"""The incident poller (the seed's zenincidentpoll).
+
+It reads remote states in batches and lets what people did there (resolve, assign) flow back
+onto the events."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""When each notification's incidents are polled: the beat's short tick claims, in Redis, the
-polls now due per notification and its cycletime; a lock keeps one poll per notification.
+"""When each notification's incidents are polled: due polls claimed in Redis on every tick.
+
+The beat's short tick claims, in Redis, the polls now due per notification and its cycletime;
+a lock keeps one poll per notification.
 
 Why a claim in Redis rather than a lock around the beat or a Redis-backed scheduler: the
 claim ("last polled" per notification, compared and set in one Lua script) makes the tick

@@ -1,6 +1,7 @@
-"""A CA Service Desk Manager simulator: the REST API under `/caisd-rest` for incidents
-(`in`), activity logs (`alg`) and contacts (`cnt`), as the reference describes it
-(remote-apis.md, "CA Service Desk Manager REST").
+"""A CA Service Desk Manager simulator: the REST API under `/caisd-rest`.
+
+It serves incidents (`in`), activity logs (`alg`) and contacts (`cnt`), as the reference
+describes them (remote-apis.md, "CA Service Desk Manager REST").
 
 What it keeps like the real server: the login (`POST /rest_access` with Basic auth and an XML
 body `<rest_access/>`, 201 with `access_key` and `expiration_date`), the key in `X-AccessKey`

@@ -1,5 +1,6 @@
-"""A CA Cloud Service Management simulator: the ServiceRequest SOAP web service as the
-reference describes it (remote-apis.md, "CA Cloud Service Management").
+"""A CA Cloud Service Management simulator: the ServiceRequest SOAP web service.
+
+It serves it as the reference describes it (remote-apis.md, "CA Cloud Service Management").
 
 Strict where the real service is: SOAP 1.2 envelopes only (`http://www.w3.org/2003/05/
 soap-envelope`), content type `application/soap+xml` whose `action` names the operation (and

@@ -1,5 +1,6 @@
-"""A small JSON incident service for the generic HTTP integration: what a home-grown
-ticketing endpoint or webhook receiver looks like.
+"""A small JSON incident service for the generic HTTP integration.
+
+It is what a home-grown ticketing endpoint or webhook receiver looks like.
 
 - `POST /incidents` (any JSON object) → 201 `{"id", "number", "status": "open", "url", ...}`;
   a `correlationKey` in the body is kept for search.

@@ -1,5 +1,7 @@
-"""A Jira simulator: REST v3 (Cloud, ADF bodies, `/search/jql`) or v2 (Server/DC, plain
-text, `/search`), as the reference describes them (remote-apis.md), on a real HTTP server.
+"""A Jira simulator: REST v3 (Cloud) or v2 (Server/DC), on a real HTTP server.
+
+Cloud with ADF bodies and `/search/jql`, Server/DC with plain text and `/search`, as the
+reference describes them (remote-apis.md).
 
 What it keeps like the real Jira: project keys and numbers (PROJ-1…), numeric ids, a workflow
 whose transitions are chosen by target status category (ids differ per workflow), the

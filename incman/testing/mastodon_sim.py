@@ -1,6 +1,7 @@
-"""A Mastodon simulator: one account's statuses, threads, edits and rate limits, speaking the
-REST API (`/api/v1/...`) as the reference describes it (remote-apis.md) and Mastodon's source
-behaves.
+"""A Mastodon simulator: one account's statuses, threads, edits and rate limits.
+
+It speaks the REST API (`/api/v1/...`) as the reference describes it (remote-apis.md) and
+Mastodon's source behaves.
 
 Served: `POST /api/v1/statuses` (JSON or form fields; `status`, `in_reply_to_id`,
 `visibility`, `spoiler_text`, `sensitive`, `language`; the `Idempotency-Key` header returns

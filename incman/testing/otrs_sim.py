@@ -1,7 +1,8 @@
-"""An OTRS / Znuny simulator: the GenericTicketConnectorREST web service, as the reference
-(remote-apis.md "OTRS / Znuny") and Znuny's own sources (Kernel/GenericInterface: the
-HTTP::REST transport, the Session and Ticket operations, GenericTicketConnectorREST.yml)
-describe it.
+"""An OTRS / Znuny simulator: the GenericTicketConnectorREST web service.
+
+It serves it as the reference (remote-apis.md "OTRS / Znuny") and Znuny's own sources
+(Kernel/GenericInterface: the HTTP::REST transport, the Session and Ticket operations,
+GenericTicketConnectorREST.yml) describe it.
 
 What it keeps like Znuny:
 - the stock routes (`POST /Session`, `GET /Session/:SessionID`, `POST /Ticket`,

@@ -1,5 +1,7 @@
-"""A PagerDuty Events API v2 simulator: `POST /v2/enqueue`, answered as PagerDuty answers it
-(remote-apis.md "PagerDuty Events API v2", PagerDuty's developer docs and its OpenAPI file).
+"""A PagerDuty Events API v2 simulator: `POST /v2/enqueue`, answered as PagerDuty answers it.
+
+The sources: remote-apis.md "PagerDuty Events API v2", PagerDuty's developer docs and its
+OpenAPI file.
 
 What it keeps like PagerDuty: 202 `{"status": "success", "message": "Event processed",
 "dedup_key"}` for every accepted event, 400 `{"status": "invalid event", "message": "Event

@@ -1,5 +1,7 @@
-"""A private PostgreSQL cluster for failure tests: its own data folder and port, so a test can
-crash it (`pg_ctl -m immediate`), stop it and start it again without touching anyone else's."""
+"""A private PostgreSQL cluster for failure tests: its own data folder and port.
+
+A test can crash it (`pg_ctl -m immediate`), stop it and start it again without touching
+anyone else's."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Simulators by name, for `incman simulate` and the tests: name → "module:Class", imported
-only when used. A simulator class takes its options as keyword arguments (text accepted)."""
+"""Simulators by name, for `incman simulate` and the tests: name → "module:Class".
+
+A simulator is imported only when used. A simulator class takes its options as keyword
+arguments (text accepted)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""AR System qualifications as the Remedy simulator reads them: `'Field Name' = "text"`, the
-operators = != < > <= >= LIKE (with % wildcards), AND, OR, NOT, parentheses, `$NULL$`; a
-doubled double quote inside a string is one. A field the form lacks is an error.
+"""AR System qualifications as the Remedy simulator reads them.
+
+`'Field Name' = "text"`, the operators = != < > <= >= LIKE (with % wildcards), AND, OR, NOT,
+parentheses, `$NULL$`; a doubled double quote inside a string is one. A field the form lacks
+is an error.
 
 unverified: the doubled-quote escape, and that AR refuses an unknown field name here."""
 

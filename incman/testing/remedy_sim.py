@@ -1,5 +1,6 @@
-"""A BMC Remedy ITSM simulator: the AR System REST API on the incident forms, as the
-reference describes it (remote-apis.md), on a real HTTP server.
+"""A BMC Remedy ITSM simulator: the AR System REST API on the incident forms.
+
+It serves them as the reference describes it (remote-apis.md), on a real HTTP server.
 
 What it keeps like AR: `POST /api/jwt/login` (form fields) answers the token as plain text,
 calls carry `Authorization: AR-JWT <token>`, tokens run out after `token_ttl` seconds (the

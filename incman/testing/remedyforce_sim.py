@@ -1,5 +1,6 @@
-"""A BMC Remedyforce simulator: the Salesforce REST API on the Remedyforce incident objects,
-as the reference describes it (remote-apis.md), on a real HTTP server.
+"""A BMC Remedyforce simulator: the Salesforce REST API on the Remedyforce incident objects.
+
+It serves them as the reference describes it (remote-apis.md), on a real HTTP server.
 
 What it keeps like Salesforce: `POST /services/oauth2/token` (form; grants `password` with
 the security token appended to the password, and `client_credentials`) answering

@@ -1,7 +1,9 @@
-"""SOQL as the Remedyforce simulator reads it: `SELECT a, b, Owner.Username FROM Object
-[WHERE …] [ORDER BY f [ASC|DESC]] [LIMIT n]`; conditions `f = 'x'`, `!=`, `IN ('a', 'b')`,
-`NOT IN`, with AND, OR, NOT and parentheses; strings in single quotes with backslash escapes;
-true, false, null. An unknown object or field is refused with Salesforce's codes."""
+"""SOQL as the Remedyforce simulator reads it.
+
+`SELECT a, b, Owner.Username FROM Object [WHERE …] [ORDER BY f [ASC|DESC]] [LIMIT n]`;
+conditions `f = 'x'`, `!=`, `IN ('a', 'b')`, `NOT IN`, with AND, OR, NOT and parentheses;
+strings in single quotes with backslash escapes; true, false, null. An unknown object or field
+is refused with Salesforce's codes."""
 
 from __future__ import annotations
 

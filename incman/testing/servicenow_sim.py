@@ -1,5 +1,6 @@
-"""A ServiceNow simulator: the Table API on `incident` and the Import Set API, as the
-reference describes them (remote-apis.md), on a real HTTP server.
+"""A ServiceNow simulator: the Table API on `incident` and the Import Set API.
+
+It serves them as the reference describes them (remote-apis.md), on a real HTTP server.
 
 What it keeps like the real instance: INC numbers and 32-hex sys_ids, string values, the
 `{"result": ...}` envelope, state/incident_state kept in step, priority from impact and

@@ -1,5 +1,7 @@
-"""What every remote-system simulator shares: a real HTTP server on loopback, auth helpers,
-fault injection and the `/_sim/...` control endpoints.
+"""What every remote-system simulator shares: its HTTP server, auth, faults and controls.
+
+A real HTTP server on loopback, auth helpers, fault injection and the `/_sim/...` control
+endpoints.
 
 Control endpoints (no auth, never faulted):
 - `GET /_sim/state` — the simulator's records, for tests and demos.

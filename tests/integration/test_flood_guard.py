@@ -166,3 +166,22 @@ def test_http_client_429_pauses_the_other_workers_without_calling(
     time.sleep(held.value.retry_after + 0.05)
     assert two.request("GET", remote).status_code == 200
     assert len(_Remote.seen) == 2
+
+
+def test_a_quota_the_remote_tells_is_counted_down_by_every_caller(client: redis.Redis) -> None:
+    """Four calls left for the next minute: two guards (two workers) take them between them,
+    the fifth waits for the window; an answer telling more left does not raise the count
+    (calls in flight were counted already), one telling fewer lowers it."""
+    key = unique("quota")
+    one, two = guard(client, key), guard(client, key)
+    one.note_quota(4, 60)
+    for g in (one, two, one, two):
+        g.before()
+    assert deferred_for(one) is not None and 50 < (deferred_for(two) or 0) <= 60
+    two.note_quota(9, 60)
+    assert deferred_for(one) is not None  # still used up
+    client.delete(f"incman:flood:{key}:quota")  # a new window: the remote tells again
+    one.note_quota(3, 60)
+    two.note_quota(1, 60)
+    one.before()
+    assert deferred_for(two) is not None

@@ -1,5 +1,7 @@
-"""What the console's pages read: events with filters, sorting and pages; an event with its
-incidents and actions; incidents; devices. Rows are shaped by the JSON API's views."""
+"""What the console's pages read, in rows shaped by the JSON API's views.
+
+Events with filters, sorting and pages; an event with its incidents and actions; incidents;
+devices."""
 
 from __future__ import annotations
 

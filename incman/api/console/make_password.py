@@ -1,5 +1,7 @@
-"""`python -m incman.api.console.make_password`: read a password (twice, not echoed; or one
-line from a pipe) and print the `password_hash` to put in the configuration's `users:`."""
+"""`python -m incman.api.console.make_password`: print the hash of a console password.
+
+It reads a password (twice, not echoed; or one line from a pipe) and prints the
+`password_hash` to put in the configuration's `users:`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""What the console does to events and incidents, through the same functions as the JSON
-API, each answered with what happened to every event and its incidents (or why not)."""
+"""What the console does to events and incidents, through the same functions as the JSON API.
+
+Each is answered with what happened to every event and its incidents (or why not)."""
 
 from __future__ import annotations
 

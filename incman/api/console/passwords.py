@@ -1,5 +1,6 @@
-"""Console passwords: Argon2id hashes (argon2-cffi) kept in the configuration's `users:`
-(`python -m incman.api.console.make_password` makes one)."""
+"""Console passwords: Argon2id hashes (argon2-cffi) kept in the configuration's `users:`.
+
+`python -m incman.api.console.make_password` makes one."""
 
 from __future__ import annotations
 

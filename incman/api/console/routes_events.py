@@ -1,5 +1,7 @@
-"""The events pages: the list (filters, sorting, pages, refreshed in place), one event, one
-device, and the operator's actions on the selected events."""
+"""The events pages: the list, one event, one device, and the operator's actions on events.
+
+The list has filters, sorting and pages, and is refreshed in place; the operator's actions
+apply to the selected events."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Incidents, the dead letter (replay and discard for managers) and the configuration
-(read-only, secrets masked)."""
+"""The console's other pages: incidents, the dead letter and the configuration.
+
+Managers may replay and discard from the dead letter; the configuration is read-only, its
+secrets masked."""
 
 from __future__ import annotations
 

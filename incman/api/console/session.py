@@ -1,6 +1,8 @@
-"""The console's session: a signed, secure, HTTP-only cookie naming who signed in and how,
-with the session's CSRF token. The principal is resolved again from the configuration on
-every request, so a removed user, a changed password or a revoked key ends the session."""
+"""The console's session: a signed, secure, HTTP-only cookie naming who signed in and how.
+
+The cookie also carries the session's CSRF token. The principal is resolved again from the
+configuration on every request, so a removed user, a changed password or a revoked key ends
+the session."""
 
 from __future__ import annotations
 

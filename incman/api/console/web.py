@@ -1,5 +1,7 @@
-"""What every console page shares: templates, the signed-in user, roles, forms with their
-CSRF token, redirects with a message, and the security headers."""
+"""What every console page shares.
+
+Templates, the signed-in user, roles, forms with their CSRF token, redirects with a message, and
+the security headers."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Monitoring-system incident objects (seed 002) read back in the seed's own shape: the
-fields the object was sent with, brought up to date with what happened to its event since
+"""Monitoring-system incident objects (seed 002) read back in the seed's own shape.
+
+The fields the object was sent with, brought up to date with what happened to its event since
 (acknowledged, commented, cleared or closed in incman)."""
 
 from __future__ import annotations

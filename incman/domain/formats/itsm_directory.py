@@ -1,6 +1,8 @@
-"""ITSM Events API (seed 004): the directory the default values need (the configuration's
-`itsm:` section) — teams and their members, service instances with their first line and
-support teams, the Service Desk team, and request templates with their workflow."""
+"""ITSM Events API (seed 004): the directory the default values need.
+
+It is the configuration's `itsm:` section: teams and their members, service instances with
+their first line and support teams, the Service Desk team, and request templates with their
+workflow."""
 
 from __future__ import annotations
 

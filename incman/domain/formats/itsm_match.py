@@ -1,6 +1,8 @@
-"""ITSM Events API (seed 004): event matching. An event within 24 hours of an open request
-with the same source, service instance and CI updates it; without a CI, the subject, note,
-account, source and requested_for must be the same too."""
+"""ITSM Events API (seed 004): event matching.
+
+An event within 24 hours of an open request with the same source, service instance and CI
+updates it; without a CI, the subject, note, account, source and requested_for must be the
+same too."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""ITSM Events API (seed 004): the request record — created with the seed's default values,
-updated by a matching event, woken from `waiting_for` at its `waiting_until` — in the seed's
-response shape, and the incman event that stands for it."""
+"""ITSM Events API (seed 004): the request record, and the incman event that stands for it.
+
+The record is created with the seed's default values, updated by a matching event and woken
+from `waiting_for` at its `waiting_until`, in the seed's response shape."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""ITSM Events API (seed 004): the parameters, their kinds and checks. The request record
-lives in itsm_record, the matching rules in itsm_match, teams and templates in
-itsm_directory. Pure: `now` is always passed in."""
+"""ITSM Events API (seed 004): the parameters, their kinds and checks.
+
+The request record lives in itsm_record, the matching rules in itsm_match, teams and templates
+in itsm_directory. Pure: `now` is always passed in."""
 
 from __future__ import annotations
 

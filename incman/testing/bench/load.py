@@ -1,7 +1,8 @@
-"""The bench's HTTP load: keep-alive connections in one asyncio loop, each with one request
-in flight, requests encoded before the clock starts. Lean on purpose: the load generator
-shares the machine with what it measures, so its own cost per request is kept small
-(http.client in threads costs several times as much)."""
+"""The bench's HTTP load: keep-alive connections in one asyncio loop.
+
+Each connection has one request in flight; requests are encoded before the clock starts. Lean
+on purpose: the load generator shares the machine with what it measures, so its own cost per
+request is kept small (http.client in threads costs several times as much)."""
 
 from __future__ import annotations
 

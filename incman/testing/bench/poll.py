@@ -1,5 +1,7 @@
-"""`make bench`, polling: 10,000 open incidents across notifications polled within one 60 s
-cycle against the ServiceNow simulator, with the number of remote requests it took.
+"""`make bench`, polling: 10,000 open incidents polled within one 60 s cycle.
+
+The incidents span notifications and are polled against the ServiceNow simulator; the figure
+comes with the number of remote requests it took.
 
 A fresh PostgreSQL database and Redis database, the simulator on loopback holding the
 incidents (1% of them resolved there, as a person would), the incidents' local records, and

@@ -201,12 +201,15 @@ class Recorder:
     def after(self, outcome: str, retry_after: float | None = None) -> None:
         self.calls.append((outcome, retry_after))
 
+    def note_quota(self, remaining: int, seconds: float) -> None:
+        self.calls.append((f"quota {remaining}", seconds))
 
-def test_the_flood_guard_is_told_to_pause_every_worker() -> None:
+
+def test_the_flood_guard_is_told_the_quota_and_to_pause_every_worker() -> None:
     with SimServer(MastodonSim(rate_limit=1, rate_period=3600)) as server:
         guard = Recorder()
         p = MastodonIntegration({"url": server.url, "access_token": DEFAULT_TOKEN}, guard=guard)
         p.create({"status": "one"}, "key-6")
-        (before, _), (ok, _), (pause, wait) = guard.calls
-        assert (before, ok, pause) == ("before", "ok", "retry_after")
-        assert wait is not None and 0 < wait <= 3600
+        (before, _), (ok, _), (quota, left), (pause, wait) = guard.calls
+        assert (before, ok, quota, pause) == ("before", "ok", "quota 0", "retry_after")
+        assert 0 < left <= 3600 and wait is not None and 0 < wait <= 3600
