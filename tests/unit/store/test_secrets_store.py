@@ -53,12 +53,13 @@ def stored(nid: str) -> dict[str, object]:
 
 
 def test_the_embedded_default_makes_one_private_key_file(embedded: Path) -> None:
-    sealed = secrets.encrypt_config("servicenow", {"url": "u", "password": "pw"})
+    # A password no Fernet token can hold by chance (a token is URL-safe base64: no "!").
+    sealed = secrets.encrypt_config("servicenow", {"url": "u", "password": "pw!pw!pw"})
     path = embedded / secrets.KEY_FILE
     assert path.exists() and os.stat(path).st_mode & 0o777 == 0o600
     assert sealed["url"] == "u" and str(sealed["password"]).startswith("fernet:")
-    assert "pw" not in json.dumps(sealed)
-    assert secrets.decrypt_config(sealed) == {"url": "u", "password": "pw"}
+    assert "pw!pw!pw" not in json.dumps(sealed)
+    assert secrets.decrypt_config(sealed) == {"url": "u", "password": "pw!pw!pw"}
     assert secrets.configured_keys() == path.read_text().split()  # made once, then read
 
 
