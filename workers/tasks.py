@@ -10,7 +10,7 @@ from typing import Any
 
 from celery import Task
 
-from incman.actions.batch import run_actions
+from incman.actions.batch import UNAVAILABLE, run_actions
 from incman.actions.run import defer, give_up, run_action
 from incman.integrations.errors import TransientError, public_reason
 from incman.logs import log_context
@@ -81,25 +81,36 @@ def _run_action(self: Task, action_id: int) -> str:
 def run_actions_task(self: Task, action_ids: list[int], integration: str = "") -> dict[str, int]:
     """Do many outbox actions of one integration, and others of it waiting for a worker (safe
     to run twice: incman.actions.batch); those to retry are sent again together."""
-    outcome = run_actions(action_ids, integration)
-    deferred = {i: e for i, e in outcome.retry.items() if isinstance(e, Deferred)}
-    failed = {i: e for i, e in outcome.retry.items() if i not in deferred}
-    waiting = [i for i, exc in deferred.items() if not defer(i, str(exc))]
+    try:
+        outcome = run_actions(action_ids, integration)
+    except UNAVAILABLE as exc:  # nothing claimed, or the claims ended with the run: again
+        countdown = backoff(self.request.retries, None)
+        log.warning("incman.run_actions: %s; retry in %.1fs", exc.__class__.__name__, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    _send_again(self, outcome.retry)
+    return dict(Counter(outcome.statuses.values()))
+
+
+def _send_again(task: Task, retry: dict[int, TransientError]) -> None:
+    """Deferred actions go again without using up a retry (their wait is bounded); failed
+    ones with one more retry counted, or to the dead letter past MAX_RETRIES."""
+    deferred = {i: e for i, e in retry.items() if isinstance(e, Deferred)}
+    failed = {i: e for i, e in retry.items() if i not in deferred}
+    waiting = [i for i, error in deferred.items() if not defer(i, str(error))]
     if waiting:
         countdown = backoff(0, _longest_wait(deferred.values()))
-        _again(self, waiting, countdown, self.request.retries)
+        _again(task, waiting, countdown, task.request.retries)
         log.info("actions %s deferred %.1fs", waiting, countdown)
-    if failed and self.request.retries >= MAX_RETRIES:
-        for action_id, exc in failed.items():
-            retries = f"gave up after {MAX_RETRIES} retries"
-            give_up(action_id, f"{retries}: {exc}", summary=f"{retries}: {public_reason(exc)}")
+    if failed and task.request.retries >= MAX_RETRIES:
+        retries = f"gave up after {MAX_RETRIES} retries"
+        for action_id, error in failed.items():
+            give_up(action_id, f"{retries}: {error}", summary=f"{retries}: {public_reason(error)}")
     elif failed:
-        countdown = backoff(self.request.retries, _longest_wait(failed.values()))
+        countdown = backoff(task.request.retries, _longest_wait(failed.values()))
         log.warning("actions %s failed; retry in %.1fs", list(failed), countdown)
-        _again(self, list(failed), countdown, self.request.retries + 1)
-        queue = (self.request.delivery_info or {}).get("routing_key") or ""
+        _again(task, list(failed), countdown, task.request.retries + 1)
+        queue = (task.request.delivery_info or {}).get("routing_key") or ""
         metrics.action_retried(queue.removeprefix("itsm."), len(failed))
-    return dict(Counter(outcome.statuses.values()))
 
 
 def _longest_wait(errors: Iterable[TransientError]) -> float | None:

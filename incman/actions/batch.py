@@ -10,9 +10,13 @@ must be retried comes back in the outcome for the task to send again."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+
+import redis
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from incman.actions.claims import Claimed, claim
 from incman.actions.create_many import call_threads, create_many
@@ -22,11 +26,19 @@ from incman.integrations.registry import integration_class, known_integrations
 from incman.outbox.sender import wake
 from incman.outbox.wake import wake_taken
 from incman.settings import get_settings
+from incman.store import liveness
 
 log = logging.getLogger(__name__)
 
 
 def run_actions(action_ids: list[int], integration: str = "") -> Outcome:
+    """Carry out the actions (see `_run_actions`) in a run of this process: whatever they
+    leave behind when it ends (a failure half-way), the next claim may take again."""
+    with liveness.run():
+        return _run_actions(action_ids, integration)
+
+
+def _run_actions(action_ids: list[int], integration: str = "") -> Outcome:
     """Carry out the actions named and, with `integration`, others of it that wait for their
     first worker (up to INCMAN_ACTIONS_PER_MESSAGE in all); what became of each (those to
     retry included), and whether more may still wait (`Outcome.more`)."""
@@ -52,7 +64,12 @@ def run_actions(action_ids: list[int], integration: str = "") -> Outcome:
         if notif is None or not notif.enabled or len(actions) == 1:
             left += actions  # the one-at-a-time path says why, or has nothing to share
             continue
-        left += create_many(actions, notif, out)
+        try:
+            left += create_many(actions, notif, out)
+        except UNAVAILABLE as exc:  # the run's claims end with it: the retry takes them
+            for action in actions:
+                if action.id not in out.statuses and action.id not in out.retry:
+                    out.retry[action.id] = _unavailable(exc)
     _run_in_lanes(sorted(left + rest, key=lambda a: a.id), out)
     return out
 
@@ -61,12 +78,22 @@ def _lane_key(action: Claimed) -> str:
     return action.incident_id or action.event_id or f"action:{action.id}"
 
 
+# incman's own database or Redis failing under a batch: its actions are tried again later.
+UNAVAILABLE = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
+
+
+def _unavailable(exc: Exception) -> TransientError:
+    return TransientError(f"incman's storage is unavailable: {exc.__class__.__name__}")
+
+
 def _run_lane(lane: list[Claimed], out: Outcome) -> None:
     for action in lane:
         try:
             out.statuses[action.id] = execute(action)
         except TransientError as exc:
             out.retry[action.id] = exc
+        except UNAVAILABLE as exc:  # even the record of the failure could not be written
+            out.retry[action.id] = _unavailable(exc)
 
 
 def _parallel_calls(actions: list[Claimed]) -> int:
@@ -86,5 +113,10 @@ def _run_in_lanes(actions: list[Claimed], out: Outcome) -> None:
             _run_lane(lane, out)
         return
     with ThreadPoolExecutor(min(threads, len(lanes)), thread_name_prefix="incman-lane") as pool:
-        for future in [pool.submit(_run_lane, lane, out) for lane in lanes.values()]:
+        # Each lane runs in a copy of this context: its locks and claims are the run's.
+        futures = [
+            pool.submit(contextvars.copy_context().run, _run_lane, lane, out)
+            for lane in lanes.values()
+        ]
+        for future in futures:
             future.result()

@@ -1,9 +1,9 @@
 """Claiming outbox actions: a worker process marks the actions it starts running, as its own.
 
-An action is taken when it is pending, or running in a process that is gone (its liveness key
-expired: incman.store.liveness), or running in this very process (a task of it that died
-half-way). One running in another live process is left alone, so a message naming an action
-that a batch elsewhere already took does not run it twice. Besides the actions a message
+An action is taken when it is pending, or running in a run that ended or whose process is
+gone (incman.store.liveness), or in this very run. One running in another live run is left
+alone, so a message naming an action that a batch elsewhere already took does not run it
+twice. Besides the actions a message
 names, a claim may take others of the integration that wait for their first worker: a busy
 queue then drains in batches however its actions were sent. Bookkeeping only, committed
 without waiting for the WAL flush (see incman.store.db.relax_this_commit)."""
@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from incman.store.db import is_sqlite, relax_this_commit, session_scope
-from incman.store.liveness import dead, process_token
+from incman.store.liveness import current_token, dead
 from incman.store.metrics import observe_queue_latencies
 from incman.store.models import Action, utcnow
 
@@ -83,7 +83,7 @@ def claim(
 ) -> tuple[list[Claimed], bool]:
     """Start the takeable actions of `action_ids` and, up to `room` in all, waiting ones of
     `integration`; the started actions in id order, and whether more may be waiting."""
-    me = process_token()
+    me = current_token()
     now = utcnow()
     with session_scope() as session:
         relax_this_commit(session)

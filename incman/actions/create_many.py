@@ -10,6 +10,7 @@ which is idempotent from every state this leaves behind."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import threading
@@ -230,7 +231,8 @@ def _open_remote(
         if threads == 1:
             return [one(item) for item in items]
         with ThreadPoolExecutor(threads, thread_name_prefix="incman-create") as pool:
-            return list(pool.map(one, items))
+            context = contextvars.copy_context()  # the run's: its token goes with the calls
+            return list(pool.map(lambda item: context.copy().run(one, item), items))
     finally:
         for own in made:
             own.shutdown()

@@ -21,7 +21,7 @@ from incman.ingest.selfmon import report_failure
 from incman.integrations.errors import PermanentError, TransientError, public_reason
 from incman.logs import bind_log
 from incman.settings import get_settings
-from incman.store import metrics
+from incman.store import liveness, metrics
 from incman.store.catalog import NotificationDef, catalog_cache, get_catalog
 from incman.store.db import session_scope
 from incman.store.models import (
@@ -72,10 +72,11 @@ def notification_for(notification_id: str) -> NotificationDef | None:
 def run_action(action_id: int) -> str:
     """Do the action; returns its final status. Raises TransientError to be retried. The
     action's fields join the caller's log context (its retry lines carry them too)."""
-    claimed, _ = claim([action_id])
-    if not claimed:
-        return status_of(action_id)
-    return execute(claimed[0])
+    with liveness.run():
+        claimed, _ = claim([action_id])
+        if not claimed:
+            return status_of(action_id)
+        return execute(claimed[0])
 
 
 def execute(action: Claimed) -> str:

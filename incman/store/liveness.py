@@ -1,11 +1,13 @@
-"""Which worker processes are alive: each one that runs actions keeps a key in Redis fresh.
+"""Which runs of worker processes are alive: a process keeps a Redis set of its live runs fresh.
 
-A process's token (host, pid and a random part, new after a fork) is written on the actions it
-claims (`actions.claimed_by`). While the token's key lives, no other process takes those
-actions; a killed process's key expires after TTL seconds, and then its running actions are
-taken again at once (by the next message naming them, or by the reconciler) instead of after
-the broker's visibility timeout. A Redis that cannot be asked counts every claimant as alive:
-nothing is ever taken from a process that may still run it."""
+A run is one task carrying out actions. Its token, `<host>:<pid>:<random>/<run>`, is written on
+the actions it claims (`actions.claimed_by`) and on the creation locks it takes. The process's
+key (`incman:alive:<host>:<pid>:<random>`) is a set of its runs in progress, its expiry
+refreshed every BEAT seconds by a thread of the process. A claim stays with its run while
+both live: a run that ended (its task returned or failed, whatever it left behind) or whose
+process died (the key expired TTL seconds after its last refresh) lets its actions and locks
+be taken again at once, instead of after the broker's visibility timeout. A Redis that cannot
+be asked counts every claimant as alive: nothing is taken from a run that may still go on."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from incman.store.redisconn import get_redis
 
@@ -23,53 +28,95 @@ BEAT = 5.0  # seconds between refreshes of a process's key
 TTL = 15  # seconds a key outlives its last refresh
 PREFIX = "incman:alive:"
 
-_token: str | None = None
-_token_pid: int | None = None
+_process: str | None = None
+_process_pid: int | None = None
 _lock = threading.Lock()
+_current: ContextVar[str | None] = ContextVar("incman_run", default=None)
+_runs: set[str] = set()  # this process's runs in progress (the heartbeat writes them again)
 
 
-def process_token() -> str:
-    """This process's token, its key kept fresh from the first call on."""
-    global _token, _token_pid
-    if _token is None or _token_pid != os.getpid():
+def _process_token() -> str:
+    """This process's part of a token (new after a fork), its key kept fresh from now on."""
+    global _process, _process_pid
+    if _process is None or _process_pid != os.getpid():
         with _lock:
-            if _token is None or _token_pid != os.getpid():
+            if _process is None or _process_pid != os.getpid():
                 token = f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-                _refresh(token)
                 threading.Thread(
                     target=_keep_alive, args=(token,), name="incman-alive", daemon=True
                 ).start()
-                _token, _token_pid = token, os.getpid()
-    return _token
-
-
-def _refresh(token: str) -> None:
-    try:
-        get_redis().set(PREFIX + token, "1", ex=TTL)
-    except Exception as exc:  # noqa: BLE001 (the next beat tries again)
-        log.warning("could not refresh this worker's liveness key: %s", exc)
+                _process, _process_pid = token, os.getpid()
+    return _process
 
 
 def _keep_alive(token: str) -> None:
     stop = threading.Event()
     while not stop.wait(BEAT):
-        if _token_pid != os.getpid():  # a forked copy of the thread's process: not ours
+        if _process_pid != os.getpid():  # a forked copy of the thread's process: not ours
             return
-        _refresh(token)
+        runs = list(_runs)
+        try:
+            pipe = get_redis().pipeline(transaction=True)
+            if runs:  # written again: a Redis that lost them (a restart) learns them back
+                pipe.sadd(PREFIX + token, *runs)
+            pipe.expire(PREFIX + token, TTL)
+            pipe.execute()
+        except Exception as exc:  # noqa: BLE001 (the next beat tries again)
+            log.warning("could not refresh this worker's liveness key: %s", exc)
 
 
-def dead(tokens: set[str]) -> set[str]:
-    """The tokens whose process is gone (no key); none when Redis cannot tell."""
-    tokens = {t for t in tokens if t}
-    if not tokens:
+@contextmanager
+def run() -> Iterator[str]:
+    """A run of this process: its token is the claimant of what it claims (threads started
+    inside it carry the token they are given)."""
+    process = _process_token()
+    run_id = uuid.uuid4().hex[:8]
+    token = f"{process}/{run_id}"
+    _runs.add(run_id)
+    _mark(process, run_id, alive=True)
+    reset = _current.set(token)
+    try:
+        yield token
+    finally:
+        _current.reset(reset)
+        _runs.discard(run_id)
+        _mark(process, run_id, alive=False)
+
+
+def _mark(process: str, run_id: str, alive: bool) -> None:
+    try:
+        pipe = get_redis().pipeline(transaction=True)
+        if alive:
+            pipe.sadd(PREFIX + process, run_id)
+        else:
+            pipe.srem(PREFIX + process, run_id)
+        pipe.expire(PREFIX + process, TTL)
+        pipe.execute()
+    except Exception as exc:  # noqa: BLE001 (unknown runs count as alive)
+        log.warning("could not record this worker's run: %s", exc)
+
+
+def current_token() -> str:
+    """The token of the run in progress; outside one, a run of its own for the caller."""
+    token = _current.get()
+    if token is None:
+        token = f"{_process_token()}/-"  # never a member: dead as soon as it is asked
+    return token
+
+
+def dead(tokens: set[str | None]) -> set[str]:
+    """The claimant tokens whose run ended or whose process is gone; none when Redis cannot
+    tell."""
+    named = sorted(t for t in tokens if t and "/" in t)
+    if not named:
         return set()
-    ordered = sorted(tokens)
     try:
         pipe = get_redis().pipeline(transaction=False)
-        for token in ordered:
-            pipe.exists(PREFIX + token)
+        for token in named:
+            process, run_id = token.rsplit("/", 1)
+            pipe.sismember(PREFIX + process, run_id)
         found = pipe.execute()
     except Exception as exc:  # noqa: BLE001 (unknown: take nothing from anyone)
         log.warning("could not read worker liveness keys: %s", exc)
         return set()
-    return {token for token, alive in zip(ordered, found, strict=True) if not alive}
+    return {token for token, alive in zip(named, found, strict=True) if not alive}

@@ -1,8 +1,8 @@
 """Creation locks: one creator per incident at a time, across workers.
 
-A lock's value names its holder's process (incman.store.liveness) and the holding, so a
-lock left by a killed worker is taken over as soon as that process's liveness key expires,
-instead of blocking the incident until the lock's own TTL runs out. Many locks can be taken
+A lock's value names its holder's run (incman.store.liveness) and the holding, so a lock left
+by a run that ended or a killed worker is taken over at once, instead of blocking the incident
+until the lock's own TTL runs out. Many locks can be taken
 in one round trip (a batch) and released in another; only the holding that took a lock
 releases it."""
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from incman.store.liveness import dead, process_token
+from incman.store.liveness import current_token, dead
 from incman.store.lua import LuaScript
 from incman.store.redisconn import get_redis
 
@@ -45,8 +45,8 @@ def incident_lock(incident_id: str) -> str:
 
 
 def new_holding() -> str:
-    """A lock value: this process's liveness token and a part of its own."""
-    return f"{process_token()}|{uuid.uuid4().hex[:12]}"
+    """A lock value: the run's liveness token and a part of its own."""
+    return f"{current_token()}|{uuid.uuid4().hex[:12]}"
 
 
 def _holder_process(value: bytes | str | None) -> str:

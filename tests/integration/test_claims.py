@@ -76,20 +76,23 @@ def _actions(integration: str, rows: list[dict[str, Any]]) -> list[int]:
 def test_a_live_claim_is_left_alone_and_a_dead_one_taken(stack: Any, sent: list[int]) -> None:
     integration = unique("claims")
     r = redis.Redis.from_url(stack.env["INCMAN_REDIS_URL"])
-    r.set(liveness.PREFIX + "live-one", "1", ex=60)
-    long_ago = utcnow().replace(year=2020)
-    pending, live, gone, retry = _actions(
+    r.sadd(liveness.PREFIX + "host:1:live", "run-a")  # a run in progress in a live process
+    r.expire(liveness.PREFIX + "host:1:live", 60)
+    ended = "host:1:live/run-b"  # a run of the same process, ended
+    long_ago = utcnow().replace(year=2020)  # untouched for longer than the liveness TTL
+    pending, live, gone, over, retry = _actions(
         integration,
         [
             {},
-            {"status": "running", "attempts": 1, "claimed_by": "live-one"},
-            {"status": "running", "attempts": 1, "claimed_by": "gone-one", "updated_at": long_ago},
+            {"status": "running", "attempts": 1, "claimed_by": "host:1:live/run-a"},
+            {"status": "running", "attempts": 1, "claimed_by": "host:2:gone/run-c"},
+            {"status": "running", "attempts": 1, "claimed_by": ended},
             {"attempts": 1},  # waiting for its retry message, not for a first worker
         ],
     )
     waiting = _actions(integration, [{}, {}, {}])
-    claimed, more = claim([pending, live, gone], integration, room=4)
-    assert [a.id for a in claimed] == [pending, gone, *waiting[:2]]  # four: all the room
+    claimed, more = claim([pending, live, gone, over], integration, room=5)
+    assert [a.id for a in claimed] == [pending, gone, over, *waiting[:2]]  # all the room
     assert more
     claimed, more = claim([], integration, room=10)
     assert [a.id for a in claimed] == waiting[2:] and not more
@@ -98,7 +101,14 @@ def test_a_live_claim_is_left_alone_and_a_dead_one_taken(stack: Any, sent: list[
     # The reconciler sends a running action again once its worker is gone, at once.
     (orphan,) = _actions(
         integration,
-        [{"status": "running", "attempts": 1, "claimed_by": "gone-two", "updated_at": long_ago}],
+        [
+            {
+                "status": "running",
+                "attempts": 1,
+                "claimed_by": "host:3:gone/run-d",
+                "updated_at": long_ago,
+            }
+        ],
     )
     reconcile()
     assert orphan in sent and live not in sent
