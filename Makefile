@@ -40,8 +40,11 @@ beat: install
 flower: install
 	$(BIN)/incman flower
 
+# The suite in TEST_PROCESSES pytest processes side by side (pytest-xdist), each test module
+# wholly in one of them; each process is a test session with its own database and Redis db.
+TEST_PROCESSES ?= 2
 test: dev
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadfile
 
 test-unit: dev
 	$(BIN)/pytest -q tests/unit
