@@ -596,6 +596,8 @@ def test_entity_incident_lifecycle(client: Client) -> None:
 
     cleared = entity(client, {**acked, "clearTimestamp": 1763872500})
     assert cleared.json()["status"] == "Cleared"
+    back = client.get(f"/api/v1/entity-incidents/{obj['id']}").json()
+    assert (back["clearTimestamp"], back["status"]) == (1763872500, "Cleared")  # as it was sent
     wait_for(lambda: debug_incident(number).state == "closed", what="Send Clear")
     removed = entity(
         client,

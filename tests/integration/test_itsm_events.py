@@ -244,7 +244,7 @@ def test_waiting_until_with_a_controllable_clock(client: Client) -> None:
 
 
 def test_beat_task_wakes_a_request_through_a_worker(client: Client) -> None:
-    from workers.app import app
+    from incman.outbox.sender import send_task
 
     record = created(
         client,
@@ -254,7 +254,7 @@ def test_beat_task_wakes_a_request_through_a_worker(client: Client) -> None:
         waiting_until=iso(utcnow() - timedelta(minutes=1)),
     )
     assert row_of(record["id"]).waiting_until is not None
-    app.send_task("incman.wake_waiting_requests")  # what beat sends every 30 s
+    send_task("incman.wake_waiting_requests", queue="maintenance")  # what beat sends every 30 s
     wait_for(lambda: row_of(record["id"]).status == "assigned", what="the wake-up")
 
 

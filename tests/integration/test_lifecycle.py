@@ -603,8 +603,8 @@ def test_a_manual_incident_follows_a_clear_only_with_an_enabled_trigger(stack: A
 def test_a_deleted_notification_is_polled_without_error(stack: Any) -> None:
     """Seed 000, 2.9.4: "Deleting a Notification leads to tracebacks during polling if open
     events existed" — the poll queued for it finds it gone and leaves its incidents alone."""
+    from incman.outbox.sender import send_task
     from incman.store.catalog import catalog_cache
-    from workers.app import app
     from workers.tasks import poll_notification_task
 
     client = stack.client
@@ -628,7 +628,7 @@ def test_a_deleted_notification_is_polled_without_error(stack: Any) -> None:
     worker = stack.workers[0]
 
     def polled_in_the_worker() -> bool:
-        app.send_task("incman.poll_notification", args=[name])  # what beat's tick sends
+        send_task("incman.poll_notification", [name], queue="poll")  # what beat's tick sends
         lines = worker.output().splitlines()
         return any(name in line and "notification not found" in line for line in lines)
 
@@ -640,3 +640,46 @@ def test_a_deleted_notification_is_polled_without_error(stack: Any) -> None:
     ]
     # (a worker whose catalog is a few seconds old may poll it once more: harmless)
     assert client.get(f"/api/v1/events/{event_id}").json()["status"] == "New"
+
+
+def test_a_notification_deleted_while_its_incidents_are_polled(
+    stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seed 000, 2.9.4, the other way round: the notification goes while its poll is under
+    way (between two status reads). The poll finishes without an error, applies what it read,
+    and the next one finds the notification gone and leaves the incidents alone."""
+    from incman.store.catalog import catalog_cache
+    from incman.sync import poll
+
+    client = stack.client
+    name = unique("going")
+    trigger = {"id": name, "when": {"device": {"_m": f"^{name}-"}}}
+    assert client.session.post(f"{client.base}/api/v1/triggers", json=trigger).status_code == 201
+    notification = {"id": name, "integration": "debug", "triggers": [name], "cycletime": 3600}
+    assert client.session.post(f"{client.base}/api/v1/notifications", json=notification).ok
+    events = [send(client, f"{name}-{n}")["eventId"] for n in range(3)]
+    numbers = [incident_of(client, e)["incident"] for e in events]
+    for number in numbers:
+        set_remote(number, state="resolved")
+    catalog_cache.invalidate()
+    real = poll.make_plugin
+
+    def deleted_on_first_read(notif: Any) -> Any:
+        plugin = real(notif)
+        read = plugin.get_status
+
+        def get_status(refs: Any) -> Any:
+            found = read(refs)
+            client.session.delete(f"{client.base}/api/v1/notifications/{name}")
+            return found
+
+        plugin.get_status = get_status  # type: ignore[method-assign]
+        return plugin
+
+    monkeypatch.setattr(poll, "BATCH", 2)  # two status reads: the deletion falls between
+    monkeypatch.setattr(poll, "make_plugin", deleted_on_first_read)
+    result = poll.poll_notification(name)
+    assert "error" not in result and result["polled"] == 3 and result["requests"] == 2
+    assert client.get(f"/api/v1/notifications/{name}").status_code == 404
+    catalog_cache.invalidate()
+    assert poll.poll_notification(name)["skipped"] == "notification not found"
