@@ -55,10 +55,11 @@ def _keep_alive(token: str) -> None:
         if _process_pid != os.getpid():  # a forked copy of the thread's process: not ours
             return
         runs = list(_runs)
+        if not runs:  # idle: the key may lapse (no claim of this process is alive anyway)
+            continue
         try:
             pipe = get_redis().pipeline(transaction=True)
-            if runs:  # written again: a Redis that lost them (a restart) learns them back
-                pipe.sadd(PREFIX + token, *runs)
+            pipe.sadd(PREFIX + token, *runs)  # again: a Redis that lost them learns them back
             pipe.expire(PREFIX + token, TTL)
             pipe.execute()
         except Exception as exc:  # noqa: BLE001 (the next beat tries again)
