@@ -207,7 +207,9 @@ def _verdict(value: float, goal: float, lower_is_better: bool = False) -> str:
     return f"{ratio:.2f} × goal: {'meets' if met else 'misses'}"
 
 
-def _figure(name: str, value: str, goal: str, verdict: str) -> str:
+def _figure(name: str, value: str, goal: str = "", verdict: str = "") -> str:
+    if not goal:
+        return f"  {name:<40}{value:>16}"
     return f"  {name:<40}{value:>16}   goal {goal:<12}({verdict})"
 
 
@@ -240,8 +242,8 @@ def report(res: Results, opts: argparse.Namespace) -> str:
         ),
         f"  {'':<40}{'':>16}   their outbox actions (so task messages and remote calls): "
         f"{f['repeat_actions']:.0f}",
-        _figure("event → Debug incident, end to end", f"{f['e2e']:,.0f} events/s", "", ""),
-        _figure("Celery no-op tasks, same worker", f"{f['noop']:,.0f} tasks/s", "", ""),
+        _figure("event → Debug incident, end to end", f"{f['e2e']:,.0f} events/s"),
+        _figure("Celery no-op tasks, same worker", f"{f['noop']:,.0f} tasks/s"),
         _figure(
             "end to end / no-op", f"{ratio:.2f}", f"≥ {GOAL_RATIO}", _verdict(ratio, GOAL_RATIO)
         ),
