@@ -147,11 +147,6 @@ def bucket_for(seconds: float) -> float:
     return next(bound for bound in LATENCY_BUCKETS if seconds <= bound)
 
 
-def observe_queue_latency(integration: str, seconds: float) -> None:
-    """Record that an action of `integration` waited `seconds` before a worker started it."""
-    observe_queue_latencies(integration, [seconds])
-
-
 def observe_queue_latencies(integration: str, waits: list[float]) -> None:
     """Record how long each of many actions of `integration` waited (one round trip)."""
     from incman.store.redisconn import get_redis
